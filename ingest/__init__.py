@@ -1,0 +1,1 @@
+"""Turns labelled TSV files into versioned data spans that ExampleGen reads."""

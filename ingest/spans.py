@@ -1,0 +1,114 @@
+"""Write validated rows as one immutable, content-addressed span of tf.Examples.
+
+Layout under the spans directory (ExampleGen's input_base):
+
+    span-<N>/data.tfrecord   serialized tf.Example records, in input order
+    span-<N>/MANIFEST.json   content hash, source file hash and the import report
+
+A span is written under a hidden name and renamed into place, so ExampleGen never sees
+half of one. Re-importing identical content leaves the span (and its mtime, which
+ExampleGen's fingerprint uses) untouched, so a cached pipeline run stays cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from ingest.seed_tsv import Row
+from modules import features
+
+DATA_FILE = "data.tfrecord"
+MANIFEST_FILE = "MANIFEST.json"
+SPAN_DIR = re.compile(r"^span-(\d+)$")
+# ExampleGen input pattern, relative to the spans directory.
+SPAN_PATTERN = "span-{SPAN}/*.tfrecord"
+
+
+class SpanConflict(RuntimeError):
+    """A span with this number exists and holds different data; spans are immutable."""
+
+
+def span_dir(spans_dir: Path, span: int) -> Path:
+    return spans_dir / f"span-{span}"
+
+
+def existing_spans(spans_dir: Path) -> list[int]:
+    if not spans_dir.is_dir():
+        return []
+    found = (SPAN_DIR.match(p.name) for p in spans_dir.iterdir() if p.is_dir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def read_manifest(spans_dir: Path, span: int) -> dict:
+    return json.loads((span_dir(spans_dir, span) / MANIFEST_FILE).read_text())
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def to_example_bytes(row: Row) -> bytes:
+    import tensorflow as tf  # imported late: parsing and reporting need no TensorFlow
+
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                features.TITLE: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[row.title.encode("utf-8")])
+                ),
+                features.TAGS: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[t.encode("utf-8") for t in row.tags])
+                ),
+            }
+        )
+    )
+    return example.SerializeToString(deterministic=True)
+
+
+def write_span(
+    spans_dir: Path, span: int, rows: Iterable[Row], manifest_extra: dict
+) -> tuple[dict, str]:
+    """Write rows as span `span`. Returns (manifest, status) with status written/unchanged."""
+    import tensorflow as tf
+
+    spans_dir.mkdir(parents=True, exist_ok=True)
+    staging = spans_dir / f".span-{span}.{os.getpid()}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    count = 0
+    try:
+        with tf.io.TFRecordWriter(str(staging / DATA_FILE)) as writer:
+            for row in rows:
+                writer.write(to_example_bytes(row))
+                count += 1
+        manifest = {
+            "span": span,
+            "examples": count,
+            "sha256": file_sha256(staging / DATA_FILE),
+            **manifest_extra,
+        }
+        final = span_dir(spans_dir, span)
+        if final.exists():
+            old = read_manifest(spans_dir, span)
+            if old["sha256"] == manifest["sha256"]:
+                return old, "unchanged"
+            raise SpanConflict(
+                f"span {span} already exists in {spans_dir} with different content "
+                f"(sha256 {old['sha256'][:12]} vs {manifest['sha256'][:12]}); "
+                "spans are immutable: import new data as the next span"
+            )
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        staging.rename(final)
+        return manifest, "written"
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

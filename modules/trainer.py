@@ -1,0 +1,139 @@
+"""Trainer's run_fn: train the tagger on Transform's output and export it for serving.
+
+Exported signatures:
+  serving_default     title (string [batch]) -> scores, tags, threshold (see features.py)
+  serving_examples    serialized tf.Example -> scores, decision_scores (used by TFMA)
+  transform_features  serialized tf.Example -> Transform's outputs, label included (TFMA)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from modules import features, model, threshold
+
+DEFAULTS = {
+    "batch_size": 128,
+    "epochs": 8,
+    "hidden_units": 384,
+    "dropout": 0.5,
+    "learning_rate": 0.001,
+    "seed": 42,
+}
+
+
+def _dataset(fn_args, files, tft_output, batch_size: int, seed: int, shuffle: bool):
+    return fn_args.data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size,
+            label_key=features.LABEL,
+            shuffle=shuffle,
+            shuffle_seed=seed,
+            num_epochs=None if shuffle else 1,
+        ),
+        tft_output.transformed_metadata.schema,
+    )
+
+
+def _tag_names(tft_output) -> list[str]:
+    """Tag names in score order. Columns beyond the training vocabulary (only when the
+    training data held fewer than NUM_TAGS tags) are named "" and never learn a positive."""
+    names = [t.decode() for t in tft_output.vocabulary_by_name(features.TAG_VOCAB)]
+    return names + [""] * (features.NUM_TAGS - len(names))
+
+
+def _signatures(keras_model, tft_output, tag_names: list[str], decision_threshold: float):
+    keras_model.tft_layer = tft_output.transform_features_layer()
+    raw_spec = tft_output.raw_feature_spec()
+    serving_spec = {k: v for k, v in raw_spec.items() if k != features.TAGS}
+    names = tf.constant(tag_names)
+    thr = tf.constant(decision_threshold, tf.float32)
+    # logit(threshold): subtracting it centres the decision point on 0.5 for TFMA.
+    thr_logit = tf.constant(float(np.log(decision_threshold / (1 - decision_threshold))), tf.float32)
+
+    def predict(raw: dict) -> tf.Tensor:
+        transformed = keras_model.tft_layer(raw)
+        return keras_model(
+            {k: transformed[k] for k in (features.TERM_IDS, features.TERM_WEIGHTS)}
+        )
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)])
+    def serve_titles(title):
+        scores = predict({features.TITLE: tf.reshape(title, [-1, 1])})
+        batch = tf.shape(scores)[0]
+        return {
+            features.OUTPUT_SCORES: scores,
+            features.OUTPUT_TAGS: tf.tile(names[tf.newaxis, :], [batch, 1]),
+            features.OUTPUT_THRESHOLD: tf.fill([batch], thr),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(examples):
+        scores = predict(tf.io.parse_example(examples, serving_spec))
+        logits = tf.math.log(scores) - tf.math.log1p(-scores)
+        return {
+            features.OUTPUT_SCORES: scores,
+            features.OUTPUT_DECISION_SCORES: tf.sigmoid(logits - thr_logit),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(examples):
+        return keras_model.tft_layer(tf.io.parse_example(examples, raw_spec))
+
+    return {
+        "serving_default": serve_titles,
+        features.EVAL_SIGNATURE: serve_examples,
+        features.TRANSFORM_SIGNATURE: transform_features,
+    }
+
+
+def _eval_arrays(keras_model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    labels, scores = [], []
+    for x, y in dataset:
+        labels.append(y.numpy())
+        scores.append(keras_model(x, training=False).numpy())
+    return np.concatenate(labels), np.concatenate(scores)
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    hp = {**DEFAULTS, **(fn_args.custom_config or {})}
+    tf.keras.utils.set_random_seed(hp["seed"])
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+
+    train = _dataset(fn_args, fn_args.train_files, tft_output, hp["batch_size"], hp["seed"], True)
+    evaluation = _dataset(
+        fn_args, fn_args.eval_files, tft_output, hp["batch_size"], hp["seed"], False
+    )
+    epochs = max(1, min(hp["epochs"], fn_args.train_steps))
+    net = model.build(hp["hidden_units"], hp["dropout"], hp["learning_rate"])
+    net.fit(
+        train,
+        steps_per_epoch=max(1, fn_args.train_steps // epochs),
+        epochs=epochs,
+        validation_data=evaluation,
+        validation_steps=fn_args.eval_steps,
+        callbacks=[
+            tf.keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=2, restore_best_weights=True
+            )
+        ],
+        verbose=2,
+    )
+
+    labels, scores = _eval_arrays(net, evaluation)
+    decision_threshold, eval_f1 = threshold.choose(labels, scores)
+    logging.info("decision threshold %.2f (micro F1 %.4f on the eval split)", decision_threshold, eval_f1)
+
+    tag_names = _tag_names(tft_output)
+    signatures = _signatures(net, tft_output, tag_names, decision_threshold)
+    net.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
+    with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/training_summary.json", "w") as f:
+        f.write(json.dumps({"threshold": decision_threshold, "eval_micro_f1": eval_f1, **hp}))

@@ -1,0 +1,73 @@
+"""Pusher whose filesystem push never exposes a half-copied version.
+
+TFX's Pusher copies straight into <base>/<version>/ (saved_model.pb last); a model
+server polling the base path can still find the directory incomplete. Here the copy goes
+to a hidden staging name and one rename publishes it, which TF Serving and our own
+server only ever see whole.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from tfx import types
+from tfx.components import Pusher
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+
+def next_version(base_directory: str) -> int:
+    """A Unix-time version, bumped past any existing version so versions only grow."""
+    existing = [int(n) for n in fileio.listdir(base_directory) if n.isdigit()] if fileio.exists(
+        base_directory
+    ) else []
+    return max([int(time.time())] + [v + 1 for v in existing])
+
+
+def publish(model_path: str, base_directory: str) -> tuple[str, str]:
+    """Copy model_path to <base_directory>/<new version> atomically. Returns (path, version)."""
+    fileio.makedirs(base_directory)
+    version = str(next_version(base_directory))
+    staging = os.path.join(base_directory, f".incoming-{version}")
+    final = os.path.join(base_directory, version)
+    if fileio.exists(staging):
+        fileio.rmtree(staging)
+    io_utils.copy_dir(model_path, staging)
+    fileio.rename(staging, final)
+    return final, version
+
+
+class _Executor(pusher_executor.Executor):
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
+        )
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
+        )
+        if destination.WhichOneof("destination") != "filesystem":
+            raise NotImplementedError("AtomicPusher pushes to a filesystem destination only")
+        model_path = self.GetModelPath(input_dict)
+        serving_path, version = publish(model_path, destination.filesystem.base_directory)
+        io_utils.copy_dir(model_path, model_push.uri)  # the archived copy TFX keeps
+        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+
+
+class AtomicPusher(Pusher):
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(_Executor)

@@ -1,0 +1,75 @@
+"""The Evaluator's TFMA configuration: which metrics, and what it takes to be blessed."""
+
+from __future__ import annotations
+
+import json
+
+from tensorflow_model_analysis.proto import config_pb2
+
+from modules import features
+
+# Metric names as TFMA reports them.
+F1 = "f1_score"
+PRECISION = "precision"
+RECALL = "recall"
+AUC = "auc"
+AVERAGE_PRECISION = "auc_precision_recall"
+EXACT_MATCH = "exact_match"
+GATED = (F1, AUC, AVERAGE_PRECISION, EXACT_MATCH)
+
+
+def _metric(
+    class_name: str, floors: dict[str, float], tolerance: float, name: str, module: str = "", **config
+) -> config_pb2.MetricConfig:
+    metric = config_pb2.MetricConfig(
+        class_name=class_name, module=module, config=json.dumps(config) if config else ""
+    )
+    if name in floors:
+        metric.threshold.value_threshold.lower_bound.value = floors[name]
+        change = metric.threshold.change_threshold
+        change.direction = config_pb2.MetricDirection.HIGHER_IS_BETTER
+        change.absolute.value = -tolerance
+    return metric
+
+
+def make_eval_config(floors: dict[str, float], tolerance: float) -> config_pb2.EvalConfig:
+    """floors: absolute lower bounds by metric name (any of GATED); tolerance: how much worse
+    than the latest blessed model a candidate may be on each gated metric."""
+    unknown = set(floors) - set(GATED)
+    if unknown:
+        raise ValueError(f"no blessing floor can be set on {sorted(unknown)}; gated: {GATED}")
+    micro = config_pb2.MetricsSpec(
+        metrics=[
+            _metric("ExampleCount", floors, tolerance, "example_count"),
+            _metric("Precision", floors, tolerance, PRECISION),
+            _metric("Recall", floors, tolerance, RECALL),
+            _metric("F1Score", floors, tolerance, F1),
+            _metric("AUC", floors, tolerance, AUC, num_thresholds=2000),
+            _metric("AUCPrecisionRecall", floors, tolerance, AVERAGE_PRECISION, num_thresholds=2000),
+        ],
+        aggregate=config_pb2.AggregationOptions(micro_average=True),
+    )
+    per_tag = config_pb2.MetricsSpec(
+        metrics=[
+            config_pb2.MetricConfig(class_name="Precision"),
+            config_pb2.MetricConfig(class_name="Recall"),
+            config_pb2.MetricConfig(class_name="F1Score"),
+        ],
+        binarize=config_pb2.BinarizationOptions(class_ids={"values": range(features.NUM_TAGS)}),
+    )
+    # TFMA's own ExactMatch compares raw values; ours thresholds the multi-hot scores first.
+    exact = config_pb2.MetricsSpec(
+        metrics=[_metric("ExactMatch", floors, tolerance, EXACT_MATCH, module="modules.metrics")]
+    )
+    return config_pb2.EvalConfig(
+        model_specs=[
+            config_pb2.ModelSpec(
+                signature_name=features.EVAL_SIGNATURE,
+                prediction_key=features.OUTPUT_DECISION_SCORES,
+                label_key=features.LABEL,
+                preprocessing_function_names=[features.TRANSFORM_SIGNATURE],
+            )
+        ],
+        slicing_specs=[config_pb2.SlicingSpec()],
+        metrics_specs=[micro, per_tag, exact],
+    )
