@@ -88,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if not list(args.spans_dir.glob("span-*/MANIFEST.json")):
-        print(f"local_runner: error: no data span under {args.spans_dir}; run `python -m ingest` first", file=sys.stderr)
+        print(
+            f"local_runner: error: no data span under {args.spans_dir}; "
+            "run `python -m ingest` first",
+            file=sys.stderr,
+        )
         return 1
     args.pipeline_root.mkdir(parents=True, exist_ok=True)
     failure = None
@@ -96,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         tfx.orchestration.LocalDagRunner().run(build_pipeline(args))
     except Exception as err:  # the report below still says how far the run got
         failure = err
-    print(metadata.format_run_report(str(args.metadata), PIPELINE_NAME))
+    if args.metadata.exists():
+        print(metadata.format_run_report(metadata.sqlite_store(str(args.metadata))))
     if failure is not None:
         print(f"local_runner: the run failed: {failure}", file=sys.stderr)
         return 1

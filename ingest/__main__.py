@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=os.environ.get("TAGGER_DATA_DIR"))
     parser.add_argument("--file", default="train.tsv", help="file name inside the data directory")
     parser.add_argument(
-        "--spans-dir", type=Path, default=Path(os.environ.get("TAGGER_SPANS_DIR", DEFAULT_SPANS_DIR))
+        "--spans-dir",
+        type=Path,
+        default=Path(os.environ.get("TAGGER_SPANS_DIR", DEFAULT_SPANS_DIR)),
     )
     parser.add_argument("--span", default="0", help="span number, or 'next' for a new span")
     parser.add_argument("--max-bad-fraction", type=float, default=0.01)
@@ -35,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no data directory: pass --data-dir or set TAGGER_DATA_DIR")
     source = Path(args.data_dir) / args.file
     if not source.is_file():
-        print(f"ingest: error: {source} does not exist (see README: getting the data)", file=sys.stderr)
+        print(
+            f"ingest: error: {source} does not exist (see README: getting the data)",
+            file=sys.stderr,
+        )
         return 1
     if args.span == "next":
         present = spans.existing_spans(args.spans_dir)
@@ -62,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         manifest, status = spans.write_span(
             args.spans_dir,
             span,
-            rows,
+            map(spans.to_example_bytes, rows),
             {"source": source.name, "source_sha256": spans.file_sha256(source), "report": summary},
         )
-    except spans.SpanConflict as err:
+    except spans.SpanConflictError as err:
         print(f"ingest: error: {err}", file=sys.stderr)
         return 1
     print(

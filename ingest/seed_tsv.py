@@ -13,7 +13,7 @@ MAX_TITLE_CHARS = 300
 MAX_TAGS = 5
 
 
-class BadRow(ValueError):
+class BadRowError(ValueError):
     """A row that cannot become an example; `reason` is a short stable key for reports."""
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -33,34 +33,34 @@ def parse_tags(text: str) -> tuple[str, ...]:
     try:
         value = ast.literal_eval(text.strip())
     except (ValueError, SyntaxError, MemoryError, RecursionError) as err:
-        raise BadRow("unparseable_tags", f"{text[:80]!r} ({type(err).__name__})") from None
+        raise BadRowError("unparseable_tags", f"{text[:80]!r} ({type(err).__name__})") from None
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise BadRow("unparseable_tags", f"{text[:80]!r} is not a list of strings")
+        raise BadRowError("unparseable_tags", f"{text[:80]!r} is not a list of strings")
     if not value:
-        raise BadRow("empty_tags", "the tag list is empty")
+        raise BadRowError("empty_tags", "the tag list is empty")
     if len(value) > MAX_TAGS:
-        raise BadRow("too_many_tags", f"{len(value)} tags, at most {MAX_TAGS}")
+        raise BadRowError("too_many_tags", f"{len(value)} tags, at most {MAX_TAGS}")
     for tag in value:
         if not features.TAG_PATTERN.match(tag):
-            raise BadRow("bad_tag", f"{tag!r} does not match {features.TAG_PATTERN.pattern}")
+            raise BadRowError("bad_tag", f"{tag!r} does not match {features.TAG_PATTERN.pattern}")
     # Keep the order of first appearance; a repeated tag carries no extra information.
     return tuple(dict.fromkeys(value))
 
 
 def parse_line(raw: bytes) -> Row:
-    """One data line (without its newline) to a Row, or BadRow saying why not."""
+    """One data line (without its newline) to a Row, or BadRowError saying why not."""
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise BadRow("not_utf8", f"invalid byte at position {err.start}") from None
+        raise BadRowError("not_utf8", f"invalid byte at position {err.start}") from None
     parts = line.split("\t")
     if len(parts) != 2:
-        raise BadRow("wrong_column_count", f"{len(parts)} columns, expected 2")
+        raise BadRowError("wrong_column_count", f"{len(parts)} columns, expected 2")
     title, tags_text = parts[0].strip(), parts[1]
     if not title:
-        raise BadRow("empty_title", "the title is empty")
+        raise BadRowError("empty_title", "the title is empty")
     if len(title) > MAX_TITLE_CHARS:
-        raise BadRow("title_too_long", f"{len(title)} characters, at most {MAX_TITLE_CHARS}")
+        raise BadRowError("title_too_long", f"{len(title)} characters, at most {MAX_TITLE_CHARS}")
     return Row(title=title, tags=parse_tags(tags_text))
 
 
@@ -79,7 +79,7 @@ class ParseReport:
     def bad_fraction(self) -> float:
         return sum(self.bad.values()) / self.total if self.total else 0.0
 
-    def reject(self, line_number: int, err: BadRow) -> None:
+    def reject(self, line_number: int, err: BadRowError) -> None:
         self.bad[err.reason] += 1
         kept = self.samples.setdefault(err.reason, [])
         if len(kept) < self.max_samples:
@@ -107,7 +107,7 @@ def read_rows(lines: Iterable[bytes], report: ParseReport) -> Iterator[Row]:
             continue  # a blank line (often the last one) is not a row
         try:
             row = parse_line(raw)
-        except BadRow as err:
+        except BadRowError as err:
             report.reject(number, err)
             continue
         report.good += 1

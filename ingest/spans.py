@@ -30,7 +30,7 @@ SPAN_DIR = re.compile(r"^span-(\d+)$")
 SPAN_PATTERN = "span-{SPAN}/*.tfrecord"
 
 
-class SpanConflict(RuntimeError):
+class SpanConflictError(RuntimeError):
     """A span with this number exists and holds different data; spans are immutable."""
 
 
@@ -76,9 +76,9 @@ def to_example_bytes(row: Row) -> bytes:
 
 
 def write_span(
-    spans_dir: Path, span: int, rows: Iterable[Row], manifest_extra: dict
+    spans_dir: Path, span: int, records: Iterable[bytes], manifest_extra: dict
 ) -> tuple[dict, str]:
-    """Write rows as span `span`. Returns (manifest, status) with status written/unchanged."""
+    """Write serialized tf.Examples as span `span`; (manifest, "written" or "unchanged")."""
     import tensorflow as tf
 
     spans_dir.mkdir(parents=True, exist_ok=True)
@@ -88,8 +88,8 @@ def write_span(
     count = 0
     try:
         with tf.io.TFRecordWriter(str(staging / DATA_FILE)) as writer:
-            for row in rows:
-                writer.write(to_example_bytes(row))
+            for record in records:
+                writer.write(record)
                 count += 1
         manifest = {
             "span": span,
@@ -102,7 +102,7 @@ def write_span(
             old = read_manifest(spans_dir, span)
             if old["sha256"] == manifest["sha256"]:
                 return old, "unchanged"
-            raise SpanConflict(
+            raise SpanConflictError(
                 f"span {span} already exists in {spans_dir} with different content "
                 f"(sha256 {old['sha256'][:12]} vs {manifest['sha256'][:12]}); "
                 "spans are immutable: import new data as the next span"

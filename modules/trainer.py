@@ -57,13 +57,13 @@ def _signatures(keras_model, tft_output, tag_names: list[str], decision_threshol
     names = tf.constant(tag_names)
     thr = tf.constant(decision_threshold, tf.float32)
     # logit(threshold): subtracting it centres the decision point on 0.5 for TFMA.
-    thr_logit = tf.constant(float(np.log(decision_threshold / (1 - decision_threshold))), tf.float32)
+    thr_logit = tf.constant(
+        float(np.log(decision_threshold / (1 - decision_threshold))), tf.float32
+    )
 
     def predict(raw: dict) -> tf.Tensor:
         transformed = keras_model.tft_layer(raw)
-        return keras_model(
-            {k: transformed[k] for k in (features.TERM_IDS, features.TERM_WEIGHTS)}
-        )
+        return keras_model({k: transformed[k] for k in (features.TERM_IDS, features.TERM_WEIGHTS)})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)])
     def serve_titles(title):
@@ -130,7 +130,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     labels, scores = _eval_arrays(net, evaluation)
     decision_threshold, eval_f1 = threshold.choose(labels, scores)
-    logging.info("decision threshold %.2f (micro F1 %.4f on the eval split)", decision_threshold, eval_f1)
+    logging.info(
+        "decision threshold %.2f (micro F1 %.4f on the eval split)", decision_threshold, eval_f1
+    )
 
     tag_names = _tag_names(tft_output)
     signatures = _signatures(net, tft_output, tag_names, decision_threshold)

@@ -24,9 +24,11 @@ from tfx.utils import io_utils, proto_utils
 
 def next_version(base_directory: str) -> int:
     """A Unix-time version, bumped past any existing version so versions only grow."""
-    existing = [int(n) for n in fileio.listdir(base_directory) if n.isdigit()] if fileio.exists(
-        base_directory
-    ) else []
+    existing = (
+        [int(n) for n in fileio.listdir(base_directory) if n.isdigit()]
+        if fileio.exists(base_directory)
+        else []
+    )
     return max([int(time.time())] + [v + 1 for v in existing])
 
 

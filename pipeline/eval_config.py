@@ -19,7 +19,12 @@ GATED = (F1, AUC, AVERAGE_PRECISION, EXACT_MATCH)
 
 
 def _metric(
-    class_name: str, floors: dict[str, float], tolerance: float, name: str, module: str = "", **config
+    class_name: str,
+    floors: dict[str, float],
+    tolerance: float,
+    name: str,
+    module: str = "",
+    **config,
 ) -> config_pb2.MetricConfig:
     metric = config_pb2.MetricConfig(
         class_name=class_name, module=module, config=json.dumps(config) if config else ""
@@ -45,7 +50,9 @@ def make_eval_config(floors: dict[str, float], tolerance: float) -> config_pb2.E
             _metric("Recall", floors, tolerance, RECALL),
             _metric("F1Score", floors, tolerance, F1),
             _metric("AUC", floors, tolerance, AUC, num_thresholds=2000),
-            _metric("AUCPrecisionRecall", floors, tolerance, AVERAGE_PRECISION, num_thresholds=2000),
+            _metric(
+                "AUCPrecisionRecall", floors, tolerance, AVERAGE_PRECISION, num_thresholds=2000
+            ),
         ],
         aggregate=config_pb2.AggregationOptions(micro_average=True),
     )

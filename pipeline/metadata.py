@@ -1,4 +1,4 @@
-"""Read-only queries on ML Metadata: what a run did, and where a pushed model came from."""
+"""Read-only queries on ML Metadata: what the last run did, and where a pushed model came from."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import dataclasses
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+Execution = metadata_store_pb2.Execution
+Event = metadata_store_pb2.Event
+
 STATE_NAMES = {
-    metadata_store_pb2.Execution.COMPLETE: "ran",
-    metadata_store_pb2.Execution.CACHED: "cached",
-    metadata_store_pb2.Execution.FAILED: "FAILED",
-    metadata_store_pb2.Execution.RUNNING: "running",
-    metadata_store_pb2.Execution.CANCELED: "canceled",
+    Execution.COMPLETE: "ran",
+    Execution.CACHED: "cached",
+    Execution.FAILED: "FAILED",
+    Execution.RUNNING: "running",
+    Execution.CANCELED: "canceled",
 }
 
 
@@ -23,6 +26,14 @@ def sqlite_store(path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(config)
 
 
+def value(properties, name: str):
+    """A custom property's value (str, int or float), or None."""
+    if name not in properties:
+        return None
+    v = properties[name]
+    return getattr(v, v.WhichOneof("value")) if v.WhichOneof("value") else None
+
+
 @dataclasses.dataclass
 class NodeRun:
     node: str
@@ -30,42 +41,109 @@ class NodeRun:
     seconds: float
 
 
-def node_id(execution: metadata_store_pb2.Execution) -> str:
-    # TFX names executions after the node id, e.g. "tagger.Trainer" or type "Trainer".
-    return execution.properties.get("component_id", metadata_store_pb2.Value()).string_value or (
-        execution.custom_properties.get("node_id", metadata_store_pb2.Value()).string_value
-    )
+def node_name(store: metadata_store.MetadataStore, execution: Execution) -> str:
+    for context in store.get_contexts_by_execution(execution.id):
+        if context.type == "node":
+            return context.name.split(".", 1)[-1]  # "<pipeline>.<node id>"
+    return execution.type
 
 
-def latest_run(store: metadata_store.MetadataStore, pipeline_name: str) -> tuple[str, list[NodeRun]]:
-    """The most recent pipeline run: its id and, per component, its state and wall time."""
-    runs = [
-        c
-        for c in store.get_contexts_by_type("pipeline_run")
-        if c.name.startswith("") and _belongs(store, c, pipeline_name)
-    ]
+def latest_run(store: metadata_store.MetadataStore) -> tuple[str, list[NodeRun]]:
+    """The most recent pipeline run: its id and, per component, its state and wall time
+    (from the execution's creation to its last update, as ML Metadata recorded them)."""
+    runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
-        raise LookupError(f"no run of pipeline {pipeline_name!r} in ML Metadata")
+        raise LookupError("no pipeline run recorded in ML Metadata")
     run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
-    nodes = []
-    for e in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
-        nodes.append(
-            NodeRun(
-                node=_node_name(store, e),
-                state=STATE_NAMES.get(e.last_known_state, str(e.last_known_state)),
-                seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000,
-            )
+    nodes = [
+        NodeRun(
+            node=node_name(store, e),
+            state=STATE_NAMES.get(e.last_known_state, str(e.last_known_state)),
+            seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000,
         )
+        for e in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
+    ]
     return run.name, nodes
 
 
-def _belongs(store, run_context, pipeline_name: str) -> bool:
-    parents = store.get_parent_contexts_by_context(run_context.id)
-    return not parents or any(p.name == pipeline_name for p in parents)
+def format_run_report(store: metadata_store.MetadataStore) -> str:
+    run_id, nodes = latest_run(store)
+    lines = [f"run {run_id}:"]
+    lines += [f"  {n.node:<32} {n.state:<8} {n.seconds:8.1f} s" for n in nodes]
+    return "\n".join(lines)
 
 
-def _node_name(store, execution) -> str:
-    for context in store.get_contexts_by_execution(execution.id):
-        if context.type == "node" or store.get_context_types_by_id([context.type_id])[0].name == "node":
-            return context.name.split(".", 1)[-1]
-    return store.get_execution_types_by_id([execution.type_id])[0].name
+# --- lineage ------------------------------------------------------------------------------
+
+
+def _event_key(event: Event) -> str:
+    return next((s.key for s in event.path.steps if s.HasField("key")), "")
+
+
+def producer(store: metadata_store.MetadataStore, artifact_id: int) -> Execution:
+    events = store.get_events_by_artifact_ids([artifact_id])
+    outputs = [e for e in events if e.type in (Event.OUTPUT, Event.DECLARED_OUTPUT)]
+    if not outputs:
+        raise LookupError(f"artifact {artifact_id} has no producing execution")
+    return store.get_executions_by_id([outputs[0].execution_id])[0]
+
+
+def artifacts_of(store: metadata_store.MetadataStore, execution_id: int, kind: int) -> dict:
+    """An execution's input (kind=Event.INPUT) or output artifacts, by channel key."""
+    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type == kind]
+    by_id = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    found: dict[str, list] = {}
+    for e in events:
+        found.setdefault(_event_key(e), []).append(by_id[e.artifact_id])
+    return found
+
+
+def latest_pushed_model(store: metadata_store.MetadataStore):
+    pushed = [
+        a
+        for a in store.get_artifacts_by_type("PushedModel")
+        if value(a.custom_properties, "pushed") == 1
+    ]
+    if not pushed:
+        raise LookupError("no model has been pushed yet")
+    return max(pushed, key=lambda a: (a.create_time_since_epoch, a.id))
+
+
+def lineage(store: metadata_store.MetadataStore) -> dict:
+    """Where the latest pushed model came from, as a plain dict."""
+    pushed = latest_pushed_model(store)
+    pusher = producer(store, pushed.id)
+    pusher_in = artifacts_of(store, pusher.id, Event.INPUT)
+    model = pusher_in["model"][0]
+    blessing = pusher_in["model_blessing"][0]
+    trainer = producer(store, model.id)
+    trainer_in = artifacts_of(store, trainer.id, Event.INPUT)
+    transform_graph = trainer_in["transform_graph"][0]
+    transform = producer(store, transform_graph.id)
+    transform_in = artifacts_of(store, transform.id, Event.INPUT)
+    schema = transform_in["schema"][0]
+    evaluator = producer(store, blessing.id)
+    evaluation = artifacts_of(store, evaluator.id, Event.OUTPUT)["evaluation"][0]
+    return {
+        "pushed_model": {
+            "version": value(pushed.custom_properties, "pushed_version"),
+            "destination": value(pushed.custom_properties, "pushed_destination"),
+            "uri": pushed.uri,
+        },
+        "trainer_run": {"execution_id": trainer.id, "model_uri": model.uri},
+        "transform_graph": {"execution_id": transform.id, "uri": transform_graph.uri},
+        "schema": {"uri": schema.uri, "producer": node_name(store, producer(store, schema.id))},
+        "data_spans": [
+            {
+                "span": value(ex.custom_properties, "span"),
+                "sha256": value(ex.custom_properties, "span_sha256"),
+                "examples": value(ex.custom_properties, "span_examples"),
+                "uri": ex.uri,
+            }
+            for ex in transform_in["examples"]
+        ],
+        "evaluation": {
+            "blessed": value(blessing.custom_properties, "blessed") == 1,
+            "uri": evaluation.uri,
+        },
+    }

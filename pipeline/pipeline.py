@@ -49,9 +49,7 @@ def create_pipeline(
     range_config = None
     if span is not None:
         range_config = range_config_pb2.RangeConfig(
-            static_range=range_config_pb2.StaticRange(
-                start_span_number=span, end_span_number=span
-            )
+            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
         )
     example_gen = SpanExampleGen(
         input_base=spans_dir,

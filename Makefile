@@ -1,0 +1,46 @@
+# Every target runs inside the project's one pinned environment (builder/env.sh builds it
+# on first use: a virtualenv on glibc >= 2.39 hosts, a Debian trixie root elsewhere).
+SHELL := /bin/bash
+ENV := builder/env.sh run
+
+# Where the labelled data lives (train.tsv). Override: make DATA=/path/to/dir
+DATA ?= $(or $(TAGGER_DATA_DIR),../shared/data/stackoverflow)
+export TAGGER_DATA_DIR := $(abspath $(DATA))
+export TAGGER_BUILD_DIR := $(abspath build)
+
+.PHONY: all env import pipeline lineage test lint format bench-quality bench-speed lock clean
+
+# The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
+all: import pipeline lineage
+
+env:
+	@builder/env.sh ensure
+
+import: env
+	@$(ENV) python -m ingest --span 0 --spans-dir build/spans
+
+pipeline: env
+	@$(ENV) python local_runner.py
+
+lineage: env
+	@$(ENV) python -m pipeline.lineage
+
+# The test command: lint, format check and the whole pytest suite.
+test: env
+	@$(ENV) bash -c 'ruff check . && ruff format --check . && pytest'
+
+lint format: env
+	@$(ENV) bash -c 'ruff check --fix . && ruff format .'
+
+bench-quality: env
+	@$(ENV) python bench/quality.py
+
+bench-speed: env
+	@$(ENV) python bench/pipeline_speed.py
+
+lock: env
+	@$(ENV) uv pip compile requirements.in --generate-hashes --python-version 3.13 \
+	  --python-platform x86_64-manylinux_2_39 -o requirements.lock --custom-compile-command "make lock"
+
+clean:
+	rm -rf build

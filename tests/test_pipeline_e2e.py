@@ -1,0 +1,162 @@
+"""The real pipeline end to end on a slice of the data, through the commands a user runs.
+
+One module-scoped fixture makes three runs in order (they build on each other, as a
+user's runs do): a first run that trains and pushes, a second with no new data that
+must come from cache, and a third on a new, broken span that must stop before pushing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ingest import spans
+from modules import features
+from pipeline import metadata
+from tests.conftest import run_module
+
+TRAIN_ARGS = ["--train-steps", "30", "--epochs", "2", "--workers", "2"]
+# A slice this small trains a weak model; the floor checks that gating runs, not quality.
+FLOORS = ["--floors", "auc=0.5"]
+
+
+@dataclasses.dataclass
+class Runs:
+    root: Path
+    serving: Path
+    metadata: Path
+    first: str
+    second: str
+    third_returncode: int
+    third_output: str
+    versions_after_first: list[str]
+    tree_after_first: dict[str, str]
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def versions(serving: Path) -> list[str]:
+    model_dir = serving / "tagger"
+    return sorted(p.name for p in model_dir.iterdir()) if model_dir.exists() else []
+
+
+def bad_span_records() -> list[bytes]:
+    """Examples whose title is an integer (wrong type) or missing altogether."""
+    wrong_type = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "title": tf.train.Feature(int64_list=tf.train.Int64List(value=[7])),
+                "tags": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"python"])),
+            }
+        )
+    )
+    missing = tf.train.Example(
+        features=tf.train.Features(
+            feature={"tags": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"java"]))}
+        )
+    )
+    return [wrong_type.SerializeToString(), missing.SerializeToString()] * 50
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, data_slice) -> Runs:
+    root = tmp_path_factory.mktemp("e2e")
+    spans_dir, serving, md = root / "spans", root / "serving", root / "metadata.sqlite"
+    paths = [
+        "--spans-dir", str(spans_dir), "--pipeline-root", str(root / "pipeline"),
+        "--metadata", str(md), "--serving-dir", str(serving),
+    ]  # fmt: skip
+    run_module("-m", "ingest", "--data-dir", str(data_slice), "--spans-dir", str(spans_dir))
+    first = run_module("local_runner.py", *paths, *TRAIN_ARGS, *FLOORS).stdout
+    after_first = versions(serving)
+    tree = tree_digest(serving)
+    second = run_module("local_runner.py", *paths, *TRAIN_ARGS, *FLOORS).stdout
+
+    spans.write_span(spans_dir, 1, bad_span_records(), {"source": "broken by the test"})
+    third = run_module("local_runner.py", *paths, *TRAIN_ARGS, *FLOORS, check=False)
+    return Runs(
+        root, serving, md, first, second, third.returncode, third.stdout + third.stderr,
+        after_first, tree,
+    )  # fmt: skip
+
+
+NODES = (
+    "SpanExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
+    "AnomaliesGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
+    "AtomicPusher",
+)  # fmt: skip
+
+
+def test_first_run_executes_every_component(runs):
+    for node in NODES:
+        assert f"  {node} " in runs.first and "ran" in _line(runs.first, node), node
+
+
+def _line(report: str, node: str) -> str:
+    return next(line for line in report.splitlines() if line.strip().startswith(node + " "))
+
+
+def test_blessed_model_is_pushed_into_a_numeric_version(runs):
+    assert len(runs.versions_after_first) == 1
+    (version,) = runs.versions_after_first
+    assert version.isdigit()
+    assert (runs.serving / "tagger" / version / "saved_model.pb").exists()
+    # Nothing half-written is left beside it.
+    assert [p.name for p in (runs.serving / "tagger").iterdir()] == [version]
+
+
+def test_pushed_model_serves_raw_titles_with_named_scores_and_threshold(runs):
+    (version,) = runs.versions_after_first
+    loaded = tf.saved_model.load(str(runs.serving / "tagger" / version))
+    serve = loaded.signatures["serving_default"]
+    out = serve(title=tf.constant(["How to merge two dicts in python", "SELECT with JOIN"]))
+    scores = out[features.OUTPUT_SCORES].numpy()
+    tags = out[features.OUTPUT_TAGS].numpy()
+    threshold = out[features.OUTPUT_THRESHOLD].numpy()
+    assert scores.shape == (2, features.NUM_TAGS) and scores.dtype == np.float32
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert tags.shape == (2, features.NUM_TAGS)
+    assert b"python" in set(tags[0]) and list(tags[0]) == list(tags[1])
+    assert threshold.shape == (2,) and 0 < threshold[0] < 1 and threshold[0] == threshold[1]
+    assert scores[0].tolist() != scores[1].tolist()  # the title matters
+    assert set(serve.structured_input_signature[1]) == {features.SERVING_INPUT}
+
+
+def test_metadata_links_the_pushed_model_to_span_0(runs):
+    found = metadata.lineage(metadata.sqlite_store(str(runs.metadata)))
+    (span,) = found["data_spans"]
+    assert span["span"] == 0
+    assert span["sha256"] == spans.read_manifest(runs.root / "spans", 0)["sha256"]
+    assert found["pushed_model"]["version"] == runs.versions_after_first[0]
+    assert found["evaluation"]["blessed"] is True
+    assert found["schema"]["producer"] == "ImportSchemaGen"
+
+
+def test_lineage_command_prints_metrics(runs):
+    out = run_module("-m", "pipeline.lineage", "--metadata", str(runs.metadata)).stdout
+    assert '"micro_f1_score"' in out and '"sha256"' in out
+
+
+def test_second_run_without_new_data_is_cached_and_pushes_nothing(runs):
+    for node in ("SpanExampleGen", "Transform", "Trainer", "Evaluator", "AtomicPusher"):
+        assert "cached" in _line(runs.second, node), _line(runs.second, node)
+    assert versions(runs.serving) == runs.versions_after_first
+
+
+def test_bad_span_stops_the_run_before_push_and_keeps_the_served_model(runs):
+    assert runs.third_returncode != 0
+    assert "feature 'title'" in runs.third_output
+    assert "FAILED" in _line(runs.third_output, "AnomaliesGate")
+    assert "Trainer " not in runs.third_output.split("AnomaliesGate", 1)[1]
+    assert tree_digest(runs.serving) == runs.tree_after_first
