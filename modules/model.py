@@ -1,4 +1,8 @@
-"""The Keras network: TF-IDF vector of the title -> hidden layer -> one sigmoid per tag."""
+"""The Keras network: wide and deep over the title's TF-IDF vector, one sigmoid per tag.
+
+The wide part is the seed's strong linear model (TF-IDF -> logits); the deep part (one
+hidden layer) adds term interactions. Their logits are summed.
+"""
 
 from __future__ import annotations
 
@@ -42,10 +46,13 @@ def build(hidden_units: int, dropout: float, learning_rate: float) -> tf.keras.M
     weights = tf.keras.Input(
         shape=(None,), sparse=True, dtype=tf.float32, name=features.TERM_WEIGHTS
     )
+    wide = TfidfVector(features.NUM_TAGS, name="wide")([ids, weights])
     x = TfidfVector(hidden_units, name="tfidf_dense")([ids, weights])
     x = tf.keras.layers.Activation("relu")(x)
     x = tf.keras.layers.Dropout(dropout)(x)
-    scores = tf.keras.layers.Dense(features.NUM_TAGS, activation="sigmoid", name="scores")(x)
+    deep = tf.keras.layers.Dense(features.NUM_TAGS, name="deep")(x)
+    logits = tf.keras.layers.Add()([wide, deep])
+    scores = tf.keras.layers.Activation("sigmoid", name="scores")(logits)
     model = tf.keras.Model(inputs=[ids, weights], outputs=scores)
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate),

@@ -54,6 +54,17 @@ def _titles_1d(title: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     return tf.reshape(title, [-1])
 
 
+def l2_normalize_rows(weights: tf.SparseTensor) -> tf.SparseTensor:
+    """Scale each title's TF-IDF vector to unit length, as sklearn's TfidfVectorizer does:
+    short and long titles then weigh the same."""
+    rows = weights.indices[:, 0]
+    squared = tf.math.unsorted_segment_sum(
+        tf.square(weights.values), rows, num_segments=weights.dense_shape[0]
+    )
+    norms = tf.sqrt(tf.gather(squared, rows))
+    return tf.SparseTensor(weights.indices, weights.values / norms, weights.dense_shape)
+
+
 def preprocessing_fn(inputs: dict) -> dict:
     tokens = tokens_without_stop_words(clean_titles(_titles_1d(inputs[features.TITLE])))
     terms = tft.ngrams(tokens, NGRAM_RANGE, separator=" ")
@@ -66,6 +77,7 @@ def preprocessing_fn(inputs: dict) -> dict:
     )
     # Titles whose every term is a stop word yield no ids; tfidf handles empty rows.
     ids, weights = tft.tfidf(term_ids, TERM_SPACE)
+    weights = l2_normalize_rows(weights)
 
     # Serving requests carry no tags: TFT prunes this branch when `tags` is absent.
     tag_ids = tft.compute_and_apply_vocabulary(

@@ -21,7 +21,7 @@ from modules import features, model, threshold
 
 DEFAULTS = {
     "batch_size": 128,
-    "epochs": 8,
+    "epochs": 10,
     "hidden_units": 384,
     "dropout": 0.5,
     "learning_rate": 0.001,

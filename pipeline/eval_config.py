@@ -66,7 +66,9 @@ def make_eval_config(floors: dict[str, float], tolerance: float) -> config_pb2.E
     )
     # TFMA's own ExactMatch compares raw values; ours thresholds the multi-hot scores first.
     exact = config_pb2.MetricsSpec(
-        metrics=[_metric("ExactMatch", floors, tolerance, EXACT_MATCH, module="modules.metrics")]
+        metrics=[
+            _metric("SubsetAccuracy", floors, tolerance, EXACT_MATCH, module="modules.metrics")
+        ]
     )
     return config_pb2.EvalConfig(
         model_specs=[

@@ -27,8 +27,8 @@ def create_pipeline(
     pipeline_root: str,
     spans_dir: str,
     schema_path: str,
-    preprocessing_fn: str,
-    run_fn: str,
+    transform_module_file: str,
+    trainer_module_file: str,
     serving_model_dir: str,
     train_steps: int,
     eval_steps: int | None,
@@ -43,7 +43,9 @@ def create_pipeline(
     """The tagger pipeline.
 
     span: which data span to read; None reads the latest span present under spans_dir.
-    preprocessing_fn / run_fn: import paths, e.g. "modules.preprocessing.preprocessing_fn".
+    transform_module_file / trainer_module_file: paths of the TFX module files. TFX packages
+      their directory into a wheel whose hash is part of the cache key, so editing any
+      module file reruns Transform and Trainer (an import path would be cached stale).
     blessing_floors / blessing_tolerance: see pipeline/eval_config.py.
     """
     range_config = None
@@ -82,7 +84,7 @@ def create_pipeline(
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=curated_schema.outputs["schema"],
-        preprocessing_fn=preprocessing_fn,
+        module_file=transform_module_file,
         splits_config=transform_pb2.SplitsConfig(
             analyze=["train"], transform=[name for name, _ in SPLITS]
         ),
@@ -90,7 +92,7 @@ def create_pipeline(
     transform.add_upstream_node(anomalies_gate)
 
     trainer = tfx.components.Trainer(
-        run_fn=run_fn,
+        module_file=trainer_module_file,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=curated_schema.outputs["schema"],

@@ -1,0 +1,45 @@
+"""Small pieces of the pipeline that need no pipeline run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from modules import threshold
+from pipeline.atomic_pusher import publish
+from pipeline.eval_config import make_eval_config
+
+
+def test_publish_renames_a_complete_copy_into_a_growing_numeric_version(tmp_path):
+    model = tmp_path / "model"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"graph")
+    (model / "variables" / "variables.index").write_bytes(b"index")
+    base = tmp_path / "serving" / "tagger"
+    (base / "99999999999").mkdir(parents=True)  # a version from the future
+    path, version = publish(str(model), str(base))
+    assert version == "100000000000"  # bumped past the existing one
+    assert (base / version / "saved_model.pb").read_bytes() == b"graph"
+    assert (base / version / "variables" / "variables.index").read_bytes() == b"index"
+    assert sorted(p.name for p in base.iterdir()) == ["100000000000", "99999999999"]
+
+
+def test_threshold_maximises_micro_f1():
+    labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    scores = np.array([[0.9, 0.3], [0.2, 0.35], [0.6, 0.4], [0.1, 0.25]])
+    chosen, f1 = threshold.choose(labels, scores)
+    assert chosen == 0.31 and f1 == 1.0  # the lowest threshold separating them
+    assert threshold.micro_f1(labels, scores >= 0.5) == pytest.approx(2 * 2 / (2 + 4))
+
+
+def test_eval_config_gates_only_known_metrics():
+    config = make_eval_config({"f1_score": 0.5, "exact_match": 0.3}, tolerance=0.01)
+    gated = {
+        m.class_name: m.threshold.value_threshold.lower_bound.value
+        for spec in config.metrics_specs
+        for m in spec.metrics
+        if m.HasField("threshold")
+    }
+    assert gated == {"F1Score": 0.5, "SubsetAccuracy": 0.3}
+    with pytest.raises(ValueError, match="no blessing floor"):
+        make_eval_config({"accuracy": 0.5}, tolerance=0.01)
