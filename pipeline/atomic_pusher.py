@@ -8,6 +8,8 @@ server only ever see whole.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import time
 from typing import Any
@@ -30,6 +32,29 @@ def next_version(base_directory: str) -> int:
         else []
     )
     return max([int(time.time())] + [v + 1 for v in existing])
+
+
+def tree_digest(path: str) -> str:
+    """sha256 over a directory's relative file names and contents."""
+    digest = hashlib.sha256()
+    for directory, _, files in sorted(fileio.walk(path)):
+        for name in sorted(files):
+            full = os.path.join(directory, name)
+            digest.update(os.path.relpath(full, path).encode() + b"\0")
+            with fileio.open(full, "rb") as f:
+                digest.update(hashlib.sha256(f.read()).digest())
+    return digest.hexdigest()
+
+
+def serving_version_of(model_path: str, base_directory: str) -> str | None:
+    """The newest version under base_directory if it holds exactly this model, else None."""
+    if not fileio.exists(base_directory):
+        return None
+    versions = sorted((n for n in fileio.listdir(base_directory) if n.isdigit()), key=int)
+    if not versions:
+        return None
+    latest = os.path.join(base_directory, versions[-1])
+    return versions[-1] if tree_digest(latest) == tree_digest(model_path) else None
 
 
 def publish(model_path: str, base_directory: str) -> tuple[str, str]:
@@ -66,7 +91,15 @@ class _Executor(pusher_executor.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError("AtomicPusher pushes to a filesystem destination only")
         model_path = self.GetModelPath(input_dict)
-        serving_path, version = publish(model_path, destination.filesystem.base_directory)
+        base = destination.filesystem.base_directory
+        # A rerun with no new data re-blesses the same model against itself as baseline;
+        # pushing it again would make the server reload an identical version.
+        already = serving_version_of(model_path, base)
+        if already is not None:
+            logging.info("model already serving as version %s; nothing pushed", already)
+            self._MarkNotPushed(model_push)
+            return
+        serving_path, version = publish(model_path, base)
         io_utils.copy_dir(model_path, model_push.uri)  # the archived copy TFX keeps
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
 

@@ -43,3 +43,17 @@ def test_eval_config_gates_only_known_metrics():
     assert gated == {"F1Score": 0.5, "SubsetAccuracy": 0.3}
     with pytest.raises(ValueError, match="no blessing floor"):
         make_eval_config({"accuracy": 0.5}, tolerance=0.01)
+
+
+def test_the_model_already_serving_is_recognised(tmp_path):
+    from pipeline.atomic_pusher import serving_version_of
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "saved_model.pb").write_bytes(b"graph")
+    base = tmp_path / "serving"
+    assert serving_version_of(str(model), str(base)) is None
+    _, version = publish(str(model), str(base))
+    assert serving_version_of(str(model), str(base)) == version
+    (model / "saved_model.pb").write_bytes(b"retrained")
+    assert serving_version_of(str(model), str(base)) is None
