@@ -42,8 +42,14 @@ check_disk() {
 }
 
 check_network() {
-  curl -fsS --max-time 30 -o /dev/null https://pypi.org/simple/pip/ 2>/dev/null ||
-    die "cannot reach the Python package index (https://pypi.org); the first build needs it."
+  local url=https://pypi.org/simple/pip/ ok=1
+  # A fresh host may have neither curl nor python3; then pip itself will say.
+  if command -v curl >/dev/null; then
+    curl -fsS --max-time 30 -o /dev/null "$url" 2>/dev/null || ok=0
+  elif command -v python3 >/dev/null; then
+    python3 -c "import urllib.request as u; u.urlopen('$url', timeout=30)" 2>/dev/null || ok=0
+  fi
+  [ "$ok" = 1 ] || die "cannot reach the Python package index (https://pypi.org); the first build needs it."
 }
 
 pip_install_lock() { # $1: python inside the environment (as seen by the caller of $2...)
@@ -87,6 +93,7 @@ need_tools() {
 # bwrap with the checkout, the data directory, /tmp and the pip cache visible inside.
 enter_root() { # $1: root dir; rest: command
   local rdir=$1; shift
+  mkdir -p "$pip_cache"
   local args=(--bind "$rdir" / --dev /dev --proc /proc --bind /tmp /tmp
     --ro-bind /etc/resolv.conf /etc/resolv.conf
     --bind "$checkout" "$checkout" --bind "$pip_cache" /root/.cache/pip
