@@ -21,15 +21,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--metadata", type=Path, default=REPO / "build" / "metadata.sqlite")
     args = parser.parse_args()
-    store = metadata.sqlite_store(str(args.metadata))
-    run_id, nodes = metadata.latest_run(store)
-    executions = store.get_executions_by_context(
-        next(c.id for c in store.get_contexts_by_type("pipeline_run") if c.name == run_id)
-    )
-    span = (
-        max(e.last_update_time_since_epoch for e in executions)
-        - min(e.create_time_since_epoch for e in executions)
-    ) / 1000
+    run_id, nodes = metadata.latest_run(metadata.sqlite_store(str(args.metadata)))
+    span = (max(n.finished_ms for n in nodes) - min(n.started_ms for n in nodes)) / 1000
     print(f"run {run_id}")
     print(f"{'component':<32} {'state':<8} {'seconds':>8} {'share':>6}")
     busy = sum(n.seconds for n in nodes)

@@ -38,7 +38,12 @@ def value(properties, name: str):
 class NodeRun:
     node: str
     state: str
-    seconds: float
+    started_ms: int  # ML Metadata times: milliseconds since the epoch
+    finished_ms: int
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_ms - self.started_ms) / 1000
 
 
 def node_name(store: metadata_store.MetadataStore, execution: Execution) -> str:
@@ -59,7 +64,8 @@ def latest_run(store: metadata_store.MetadataStore) -> tuple[str, list[NodeRun]]
         NodeRun(
             node=node_name(store, e),
             state=STATE_NAMES.get(e.last_known_state, str(e.last_known_state)),
-            seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000,
+            started_ms=e.create_time_since_epoch,
+            finished_ms=e.last_update_time_since_epoch,
         )
         for e in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
     ]
