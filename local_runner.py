@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tfx import v1 as tfx
 
+from ingest import spans
 from pipeline import metadata
 from pipeline.pipeline import create_pipeline
 
@@ -87,7 +88,7 @@ def build_pipeline(args: argparse.Namespace) -> tfx.dsl.Pipeline:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    if not list(args.spans_dir.glob("span-*/MANIFEST.json")):
+    if not spans.existing_spans(args.spans_dir):
         print(
             f"local_runner: error: no data span under {args.spans_dir}; "
             "run `python -m ingest` first",

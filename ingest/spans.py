@@ -25,9 +25,10 @@ from modules import features
 
 DATA_FILE = "data.tfrecord"
 MANIFEST_FILE = "MANIFEST.json"
+SPAN_DIR_FORMAT = "span-{span}"
 SPAN_DIR = re.compile(r"^span-(\d+)$")
 # ExampleGen input pattern, relative to the spans directory.
-SPAN_PATTERN = "span-{SPAN}/*.tfrecord"
+SPAN_PATTERN = SPAN_DIR_FORMAT.format(span="{SPAN}") + "/*.tfrecord"
 
 
 class SpanConflictError(RuntimeError):
@@ -35,7 +36,7 @@ class SpanConflictError(RuntimeError):
 
 
 def span_dir(spans_dir: Path, span: int) -> Path:
-    return spans_dir / f"span-{span}"
+    return spans_dir / SPAN_DIR_FORMAT.format(span=span)
 
 
 def existing_spans(spans_dir: Path) -> list[int]:

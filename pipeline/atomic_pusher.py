@@ -24,14 +24,16 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 
+def existing_versions(base_directory: str) -> list[int]:
+    """Version numbers under base_directory, oldest first (only integer names are versions)."""
+    if not fileio.exists(base_directory):
+        return []
+    return sorted(int(n) for n in fileio.listdir(base_directory) if n.isdigit())
+
+
 def next_version(base_directory: str) -> int:
     """A Unix-time version, bumped past any existing version so versions only grow."""
-    existing = (
-        [int(n) for n in fileio.listdir(base_directory) if n.isdigit()]
-        if fileio.exists(base_directory)
-        else []
-    )
-    return max([int(time.time())] + [v + 1 for v in existing])
+    return max([int(time.time())] + [v + 1 for v in existing_versions(base_directory)])
 
 
 def tree_digest(path: str) -> str:
@@ -48,13 +50,12 @@ def tree_digest(path: str) -> str:
 
 def serving_version_of(model_path: str, base_directory: str) -> str | None:
     """The newest version under base_directory if it holds exactly this model, else None."""
-    if not fileio.exists(base_directory):
-        return None
-    versions = sorted((n for n in fileio.listdir(base_directory) if n.isdigit()), key=int)
+    versions = existing_versions(base_directory)
     if not versions:
         return None
-    latest = os.path.join(base_directory, versions[-1])
-    return versions[-1] if tree_digest(latest) == tree_digest(model_path) else None
+    latest = str(versions[-1])
+    same = tree_digest(os.path.join(base_directory, latest)) == tree_digest(model_path)
+    return latest if same else None
 
 
 def publish(model_path: str, base_directory: str) -> tuple[str, str]:

@@ -19,9 +19,10 @@ from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 
+from ingest import spans
+
 SPAN_SHA256 = "span_sha256"
 SPAN_EXAMPLES = "span_examples"
-MANIFEST_FILE = "MANIFEST.json"  # written by ingest/spans.py
 
 
 class _Executor(import_executor.Executor):
@@ -35,8 +36,8 @@ class _Executor(import_executor.Executor):
         span = exec_properties[example_gen_utils.SPAN_PROPERTY_NAME]
         manifest_path = os.path.join(
             exec_properties[standard_component_specs.INPUT_BASE_KEY],
-            f"span-{span}",
-            MANIFEST_FILE,
+            spans.SPAN_DIR_FORMAT.format(span=span),
+            spans.MANIFEST_FILE,
         )
         with fileio.open(manifest_path, "r") as f:
             manifest = json.loads(f.read())
