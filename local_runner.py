@@ -44,7 +44,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--span", type=int, default=None, help="span to read (default: the latest)")
     p.add_argument("--workers", type=int, default=2, help="Beam DirectRunner worker processes")
-    p.add_argument("--train-steps", type=int, default=1200)
+    p.add_argument(
+        "--train-steps",
+        type=int,
+        default=None,
+        help="total training steps (default: full passes over the train split, early-stopped)",
+    )
     p.add_argument("--eval-steps", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--floors", default=None, help="blessing floors as metric=value,...")

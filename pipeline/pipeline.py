@@ -30,7 +30,7 @@ def create_pipeline(
     transform_module_file: str,
     trainer_module_file: str,
     serving_model_dir: str,
-    train_steps: int,
+    train_steps: int | None,
     eval_steps: int | None,
     blessing_floors: dict[str, float],
     blessing_tolerance: float,
