@@ -42,7 +42,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--serving-dir", type=Path, default=_env_path("TAGGER_SERVING_DIR", build / "serving")
     )
-    p.add_argument("--span", type=int, default=None, help="span to read (default: the latest)")
+    p.add_argument(
+        "--span", type=int, default=None, help="span to ingest and validate (default: the latest)"
+    )
+    p.add_argument(
+        "--train-spans",
+        default=None,
+        metavar="FIRST-LAST",
+        help="spans to train and evaluate on, e.g. 0-3 (default: all that passed validation)",
+    )
     p.add_argument("--workers", type=int, default=2, help="Beam DirectRunner worker processes")
     p.add_argument(
         "--train-steps",
@@ -63,6 +71,13 @@ def parse_floors(text: str | None) -> dict[str, float]:
     return {k: float(v) for k, v in (item.split("=") for item in text.split(","))}
 
 
+def parse_span_range(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    first, _, last = text.partition("-")
+    return int(first), int(last or first)
+
+
 def build_pipeline(args: argparse.Namespace) -> tfx.dsl.Pipeline:
     trainer_config = {"epochs": args.epochs} if args.epochs else {}
     return create_pipeline(
@@ -78,6 +93,7 @@ def build_pipeline(args: argparse.Namespace) -> tfx.dsl.Pipeline:
         blessing_floors=parse_floors(args.floors),
         blessing_tolerance=TOLERANCE,
         span=args.span,
+        train_spans=parse_span_range(args.train_spans),
         trainer_config=trainer_config,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(args.metadata)

@@ -4,7 +4,7 @@
 
 The baseline (TF-IDF unigrams+bigrams, one-vs-rest logistic regression, decisions at 0.5
 as the seed made them) is trained on exactly the examples the pipeline trained on (the
-ExampleGen `train` split behind the pushed model) and both are scored on the `test`
+ExampleGen `train` splits of every span behind the pushed model) and both are scored on the `test`
 split, which neither saw. One table, side by side, with DESIGN.md's reference figures.
 """
 
@@ -76,9 +76,15 @@ def main() -> None:
     parser.add_argument("--metadata", type=Path, default=REPO / "build" / "metadata.sqlite")
     args = parser.parse_args()
     found = metadata.lineage(metadata.sqlite_store(str(args.metadata)))
-    (span,) = found["data_spans"]
-    train_titles, train_tags = read_split(span["uri"], "train")
-    test_titles, test_tags = read_split(span["uri"], "test")
+    spans = found["data_spans"]
+    train_titles, train_tags, test_titles, test_tags = [], [], [], []
+    for span in spans:
+        titles, tags = read_split(span["uri"], "train")
+        train_titles += titles
+        train_tags += tags
+        titles, tags = read_split(span["uri"], "test")
+        test_titles += titles
+        test_tags += tags
 
     model = tf.saved_model.load(found["pushed_model"]["destination"])
     serve = model.signatures["serving_default"]
@@ -105,7 +111,7 @@ def main() -> None:
 
     print(
         f"pushed model {found['pushed_model']['version']}, "
-        f"span {span['span']} sha256 {span['sha256'][:12]}"
+        + ", ".join(f"span {s['span']} sha256 {s['sha256'][:12]}" for s in spans)
     )
     print(
         f"train rows {len(train_titles)}, test rows {len(test_titles)}, tags {len(names)}, "

@@ -94,6 +94,12 @@ def producer(store: metadata_store.MetadataStore, artifact_id: int) -> Execution
     return store.get_executions_by_id([outputs[0].execution_id])[0]
 
 
+def consumers(store: metadata_store.MetadataStore, artifact_id: int) -> list[Execution]:
+    events = store.get_events_by_artifact_ids([artifact_id])
+    ids = sorted({e.execution_id for e in events if e.type == Event.INPUT})
+    return list(store.get_executions_by_id(ids)) if ids else []
+
+
 def artifacts_of(store: metadata_store.MetadataStore, execution_id: int, kind: int) -> dict:
     """An execution's input (kind=Event.INPUT) or output artifacts, by channel key."""
     events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type == kind]

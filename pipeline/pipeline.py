@@ -14,6 +14,7 @@ from pipeline.anomalies_gate import AnomaliesGate
 from pipeline.atomic_pusher import AtomicPusher
 from pipeline.eval_config import make_eval_config
 from pipeline.span_example_gen import SpanExampleGen
+from pipeline.validated_spans import ValidatedSpansStrategy
 
 # Hash buckets: train fits the model, eval early-stops it and picks its decision
 # threshold, test is what the Evaluator (and the quality bench) score: data never seen.
@@ -35,6 +36,7 @@ def create_pipeline(
     blessing_floors: dict[str, float],
     blessing_tolerance: float,
     span: int | None = None,
+    train_spans: tuple[int, int] | None = None,
     trainer_config: dict | None = None,
     metadata_connection_config=None,
     beam_pipeline_args: list[str] | None = None,
@@ -42,7 +44,9 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """The tagger pipeline.
 
-    span: which data span to read; None reads the latest span present under spans_dir.
+    span: which data span ExampleGen ingests and validates; None takes the latest one.
+    train_spans: (first, last) span numbers, inclusive, that Transform, Trainer and
+      Evaluator read, among those that passed validation; None reads all of them.
     transform_module_file / trainer_module_file: paths of the TFX module files. TFX packages
       their directory into a wheel whose hash is part of the cache key, so editing any
       module file reruns Transform and Trainer (an import path would be cached stale).
@@ -82,15 +86,27 @@ def create_pipeline(
     )
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
+    first, last = train_spans if train_spans is not None else (0, 2**31 - 1)
+    training_spans = tfx.dsl.Resolver(
+        strategy_class=ValidatedSpansStrategy,
+        config={"start_span": first, "end_span": last},
+        examples=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.Examples,
+            producer_component_id=example_gen.id,
+            output_key="examples",
+        ),
+    ).with_id("training_spans_resolver")
+    # The span ingested by this run must be judged before the resolver looks for it.
+    training_spans.add_upstream_node(anomalies_gate)
+
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
+        examples=training_spans.outputs["examples"],
         schema=curated_schema.outputs["schema"],
         module_file=transform_module_file,
         splits_config=transform_pb2.SplitsConfig(
             analyze=["train"], transform=[name for name, _ in SPLITS]
         ),
     )
-    transform.add_upstream_node(anomalies_gate)
 
     trainer = tfx.components.Trainer(
         module_file=trainer_module_file,
@@ -109,7 +125,7 @@ def create_pipeline(
     ).with_id("latest_blessed_model_resolver")
 
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=training_spans.outputs["examples"],
         example_splits=[EVAL_SPLIT],
         model=trainer.outputs["model"],
         baseline_model=latest_blessed.outputs["model"],
@@ -134,6 +150,7 @@ def create_pipeline(
             curated_schema,
             example_validator,
             anomalies_gate,
+            training_spans,
             transform,
             trainer,
             latest_blessed,

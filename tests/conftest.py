@@ -30,12 +30,13 @@ def run_module(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.C
 
 @pytest.fixture(scope="session")
 def data_slice(tmp_path_factory) -> Path:
-    """The first few hundred rows of the shared train.tsv, in a directory of their own."""
+    """The first 600 rows of the shared train.tsv as train.tsv, the next 300 as more.tsv."""
     source = DATA_DIR / "train.tsv"
     if not source.exists():
         pytest.fail(f"{source} is missing: set TAGGER_DATA_DIR (see README)")
     out = tmp_path_factory.mktemp("slice")
     with open(source, "rb") as f:
-        lines = [next(f) for _ in range(601)]  # header + 600 rows
-    (out / "train.tsv").write_bytes(b"".join(lines))
+        lines = [next(f) for _ in range(901)]  # header + 900 rows
+    (out / "train.tsv").write_bytes(b"".join(lines[:601]))
+    (out / "more.tsv").write_bytes(lines[0] + b"".join(lines[601:]))
     return out

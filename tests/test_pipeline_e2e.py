@@ -1,8 +1,9 @@
 """The real pipeline end to end on a slice of the data, through the commands a user runs.
 
-One module-scoped fixture makes three runs in order (they build on each other, as a
+One module-scoped fixture makes four runs in order (they build on each other, as a
 user's runs do): a first run that trains and pushes, a second with no new data that
-must come from cache, and a third on a new, broken span that must stop before pushing.
+must come from cache, a third after a good new span 1 that trains on spans 0 and 1, and
+a fourth on a broken span 2 that must stop before pushing.
 """
 
 from __future__ import annotations
@@ -33,10 +34,16 @@ class Runs:
     metadata: Path
     first: str
     second: str
-    third_returncode: int
-    third_output: str
+    third: str
+    fourth_returncode: int
+    fourth_output: str
     versions_after_first: list[str]
+    entries_after_first: list[str]
+    lineage_after_first: dict
     tree_after_first: dict[str, str]
+    tree_after_second: dict[str, str]
+    lineage_after_third: dict
+    tree_after_third: dict[str, str]
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -78,24 +85,34 @@ def runs(tmp_path_factory, data_slice) -> Runs:
         "--spans-dir", str(spans_dir), "--pipeline-root", str(root / "pipeline"),
         "--metadata", str(md), "--serving-dir", str(serving),
     ]  # fmt: skip
-    run_module("-m", "ingest", "--data-dir", str(data_slice), "--spans-dir", str(spans_dir))
+    ingest = ["-m", "ingest", "--spans-dir", str(spans_dir), "--span", "next"]
+    run_module(*ingest, "--data-dir", str(data_slice))
     first = run_module("local_runner.py", *paths, *TRAIN_ARGS, *FLOORS).stdout
     after_first = versions(serving)
+    entries_after_first = sorted(p.name for p in (serving / "tagger").iterdir())
+    lineage_after_first = metadata.lineage(metadata.sqlite_store(str(md)))
     tree = tree_digest(serving)
     second = run_module("local_runner.py", *paths, *TRAIN_ARGS, *FLOORS).stdout
+    tree_after_second = tree_digest(serving)
 
-    spans.write_span(spans_dir, 1, bad_span_records(), {"source": "broken by the test"})
-    third = run_module("local_runner.py", *paths, *TRAIN_ARGS, *FLOORS, check=False)
+    run_module(*ingest, "--data-dir", str(data_slice), "--file", "more.tsv")
+    third = run_module("local_runner.py", *paths, *TRAIN_ARGS, *FLOORS).stdout
+    lineage_after_third = metadata.lineage(metadata.sqlite_store(str(md)))
+    tree_after_third = tree_digest(serving)
+
+    spans.write_span(spans_dir, 2, bad_span_records(), {"source": "broken by the test"})
+    fourth = run_module("local_runner.py", *paths, *TRAIN_ARGS, *FLOORS, check=False)
     return Runs(
-        root, serving, md, first, second, third.returncode, third.stdout + third.stderr,
-        after_first, tree,
+        root, serving, md, first, second, third, fourth.returncode,
+        fourth.stdout + fourth.stderr, after_first, entries_after_first, lineage_after_first,
+        tree, tree_after_second, lineage_after_third, tree_after_third,
     )  # fmt: skip
 
 
 NODES = (
     "SpanExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
-    "AnomaliesGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
-    "AtomicPusher",
+    "AnomaliesGate", "training_spans_resolver", "Transform", "Trainer",
+    "latest_blessed_model_resolver", "Evaluator", "AtomicPusher",
 )  # fmt: skip
 
 
@@ -117,7 +134,7 @@ def test_blessed_model_is_pushed_into_a_numeric_version(runs):
     assert version.isdigit()
     assert (runs.serving / "tagger" / version / "saved_model.pb").exists()
     # Nothing half-written is left beside it.
-    assert [p.name for p in (runs.serving / "tagger").iterdir()] == [version]
+    assert runs.entries_after_first == [version]
 
 
 def test_pushed_model_serves_raw_titles_with_named_scores_and_threshold(runs):
@@ -138,7 +155,7 @@ def test_pushed_model_serves_raw_titles_with_named_scores_and_threshold(runs):
 
 
 def test_metadata_links_the_pushed_model_to_span_0(runs):
-    found = metadata.lineage(metadata.sqlite_store(str(runs.metadata)))
+    found = runs.lineage_after_first
     (span,) = found["data_spans"]
     assert span["span"] == 0
     assert span["sha256"] == spans.read_manifest(runs.root / "spans", 0)["sha256"]
@@ -158,14 +175,25 @@ def test_second_run_without_new_data_is_cached_and_pushes_nothing(runs):
         assert second[node] == "cached", node
     # The Evaluator reruns once: the first run's model is now the baseline. It re-blesses
     # the same model, and the Pusher recognises it as the version already served.
-    assert versions(runs.serving) == runs.versions_after_first
-    assert tree_digest(runs.serving) == runs.tree_after_first
+    # The tree digest covers the version names too: no new version, no file changed.
+    assert runs.tree_after_second == runs.tree_after_first
+
+
+def test_a_new_good_span_is_validated_and_training_reads_both_spans(runs):
+    third = states(runs.third)
+    for node in ("SpanExampleGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer"):
+        assert third[node] == "ran", node
+    trained_on = runs.lineage_after_third["data_spans"]
+    assert [s["span"] for s in trained_on] == [0, 1]
+    assert [s["sha256"] for s in trained_on] == [
+        spans.read_manifest(runs.root / "spans", n)["sha256"] for n in (0, 1)
+    ]
 
 
 def test_bad_span_stops_the_run_before_push_and_keeps_the_served_model(runs):
-    assert runs.third_returncode != 0
-    assert "feature 'title'" in runs.third_output
-    third = states(runs.third_output)
-    assert third["AnomaliesGate"] == "FAILED"
-    assert not {"Transform", "Trainer", "Evaluator", "AtomicPusher"} & set(third)
-    assert tree_digest(runs.serving) == runs.tree_after_first
+    assert runs.fourth_returncode != 0
+    assert "feature 'title'" in runs.fourth_output
+    fourth = states(runs.fourth_output)
+    assert fourth["AnomaliesGate"] == "FAILED"
+    assert not {"training_spans_resolver", "Transform", "Trainer", "AtomicPusher"} & set(fourth)
+    assert tree_digest(runs.serving) == runs.tree_after_third
