@@ -39,7 +39,7 @@ bench-speed: env
 	@$(ENV) python bench/pipeline_speed.py
 
 lock: env
-	@$(ENV) uv pip compile requirements.in --generate-hashes --python-version 3.13 \
+	@$(ENV) uv pip compile --system-certs requirements.in --generate-hashes --python-version 3.13 \
 	  --python-platform x86_64-manylinux_2_39 -o requirements.lock --custom-compile-command "make lock"
 
 clean:
