@@ -8,7 +8,7 @@ DATA ?= $(or $(TAGGER_DATA_DIR),../shared/data/stackoverflow)
 export TAGGER_DATA_DIR := $(abspath $(DATA))
 export TAGGER_BUILD_DIR := $(abspath build)
 
-.PHONY: all env import pipeline lineage test lint format bench-quality bench-speed lock clean
+.PHONY: all env import pipeline lineage serve test lint format bench-quality bench-speed bench-serving lock clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -25,6 +25,11 @@ pipeline: env
 lineage: env
 	@$(ENV) python -m pipeline.lineage
 
+# Serve the pushed models with TF Serving's REST API on port 8501 (Ctrl-C stops it).
+serve: env
+	@$(ENV) python -m serving.model_server --rest_api_port=8501 --model_name=tagger \
+	  --model_base_path=build/serving/tagger --monitoring_config_file=serving/model_server/monitoring.config
+
 # The test command: lint, format check and the whole pytest suite.
 test: env
 	@$(ENV) bash -c 'ruff check . && ruff format --check . && pytest'
@@ -37,6 +42,9 @@ bench-quality: env
 
 bench-speed: env
 	@$(ENV) python bench/pipeline_speed.py
+
+bench-serving: env
+	@$(ENV) python bench/serving.py
 
 lock: env
 	@$(ENV) uv pip compile --system-certs requirements.in --generate-hashes --python-version 3.13 \

@@ -1,0 +1,225 @@
+"""The REST front end: TF Serving's endpoints on aiohttp, model calls off the event loop.
+
+Why aiohttp: a mature asyncio HTTP/1.1 server with keep-alive, streaming bodies with a
+size limit, graceful shutdown that lets in-flight requests finish, and no framework
+routing to fight (TF Serving routes by its own case-insensitive patterns, see routing).
+It is already in the lock for the web app. Model calls and large-body decoding run on
+thread pools (TensorFlow releases the GIL), so the loop keeps accepting and answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import NoReturn
+
+import numpy as np
+from aiohttp import web
+from google.protobuf import json_format
+from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
+
+from serving.model_server import json_codec, routing
+from serving.model_server.batching import BatchScheduler
+from serving.model_server.config import Options
+from serving.model_server.errors import Code, ServingError, invalid_argument
+from serving.model_server.metrics import ServerMetrics
+from serving.model_server.servable import DEFAULT_SIGNATURE, Servable
+from serving.model_server.versions import ModelManager
+
+JSON = "application/json"
+DECODE_OFF_LOOP_BYTES = 1 << 20  # bodies larger than this are parsed on a worker thread
+CLASSIFY = "tensorflow/serving/classify"
+REGRESS = "tensorflow/serving/regress"
+log = logging.getLogger(__name__)
+
+
+def _proto_json(message, **kwargs) -> dict:
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True, **kwargs)
+
+
+class RestApi:
+    def __init__(self, options: Options, manager: ModelManager, metrics: ServerMetrics) -> None:
+        self.options, self.manager, self.metrics = options, manager, metrics
+        self.requests = ThreadPoolExecutor(options.rest_api_num_threads, "rest_api")
+        self.batcher = (
+            BatchScheduler(options.batching, on_batch=self._record_batch)
+            if options.batching is not None
+            else None
+        )
+        self.timeout = options.timeout_ms / 1000 if options.timeout_ms > 0 else None
+
+    def _record_batch(self, model: str, rows: int) -> None:
+        self.metrics.batch_size.observe(rows, model)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.raw_path.split("?", 1)[0]
+        if self.options.metrics_path and path == self.options.metrics_path:
+            return web.Response(text=self.metrics.render(), content_type="text/plain")
+        if not routing.API_PREFIX.fullmatch(path):
+            return web.Response(status=404, text="Not Found")
+        started = time.perf_counter()
+        route = None
+        try:
+            route = routing.parse(request.method, path)
+            body = await self._read_body(request) if request.method == "POST" else b""
+            payload = await self._dispatch(route, body)
+            status, code = 200, Code.OK
+        except ServingError as e:
+            payload = json_codec.to_text({"error": e.message}).encode()
+            status, code = e.http_status, e.code
+        if route is not None and route.api in ("predict", "classify", "regress"):
+            self.metrics.record_request(
+                route.model, route.api, code.name, time.perf_counter() - started
+            )
+        return web.Response(body=payload, status=status, content_type=JSON)
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        limit = self.options.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise _too_large(request.content_length, limit)
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge as e:
+            raise _too_large(e.actual_size, limit) from None
+
+    async def _dispatch(self, route: routing.Route, body: bytes) -> bytes:
+        if route.api == "status":
+            response = self.manager.status(route.model, route.version, route.label)
+            return json_codec.to_text(_proto_json(response)).encode()
+        if route.api == "metadata":
+            return self._metadata(self.manager.servable(route.model, route.version, route.label))
+        if len(body) > DECODE_OFF_LOOP_BYTES:
+            doc = await asyncio.get_running_loop().run_in_executor(
+                self.requests, json_codec.parse_document, body
+            )
+        else:
+            doc = json_codec.parse_document(body)
+        signature = json_codec.signature_name(doc)
+        if route.api != "predict":
+            self._refuse_classify_regress(route, doc, signature)
+        servable = self.manager.servable(route.model, route.version, route.label)
+        fmt, inputs = json_codec.predict_inputs(doc, servable.input_dtypes(signature))
+        outputs = await self._run(servable, signature, inputs)
+        return json_codec.predict_response(outputs, fmt)
+
+    async def _run(
+        self, servable: Servable, signature: str, inputs: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        if self.batcher is not None:
+            call = self.batcher.run(servable, signature, inputs)
+        else:
+            call = asyncio.get_running_loop().run_in_executor(
+                self.requests, servable.run, signature, inputs
+            )
+        try:
+            return await asyncio.wait_for(call, self.timeout)
+        except TimeoutError:
+            raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+
+    def _metadata(self, servable: Servable) -> bytes:
+        spec = model_pb2.ModelSpec(name=servable.name)
+        spec.version.value = servable.version
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        for name, signature in servable.signature_defs.items():
+            signatures.signature_def[name].CopyFrom(signature)
+        payload = {
+            "model_spec": _proto_json(spec, preserving_proto_field_name=True),
+            "metadata": {
+                "signature_def": _proto_json(signatures, preserving_proto_field_name=True)
+            },
+        }
+        return json_codec.to_text(payload).encode()
+
+    def _refuse_classify_regress(self, route: routing.Route, doc: dict, signature: str) -> NoReturn:
+        """TF Serving's checks for :classify and :regress, in its order and words.
+
+        The tagger and the other models this server is used with export predict
+        signatures only, which fail these checks with TF Serving's error. A model with a
+        real classify or regress signature passes them and is then refused with
+        UNIMPLEMENTED: running those signatures is not built.
+        """
+        examples = doc.get("examples")
+        if "examples" not in doc:
+            # TF Serving says "classify" for both methods.
+            raise json_codec.format_error(
+                doc, "When method is classify, key 'examples' is expected and was not found"
+            )
+        if not isinstance(examples, list):
+            raise json_codec.format_error(doc, "Expecting 'examples' value to be an list/array")
+        if not examples:
+            raise json_codec.format_error(doc, "'examples' value is an empty array")
+        servable = self.manager.servable(route.model, route.version, route.label)
+        name = signature or DEFAULT_SIGNATURE
+        if name not in servable.signature_defs:
+            raise invalid_argument(f"No signature was found with the name: {name}")
+        sig = servable.signature_defs[name]
+        if len(sig.inputs) != 1:
+            raise invalid_argument("Expected one input Tensor.")
+        if route.api == "classify":
+            if len(sig.outputs) not in (1, 2):
+                raise invalid_argument(
+                    f"Expected one or two output Tensors, found {len(sig.outputs)}"
+                )
+            if "inputs" not in sig.inputs:
+                raise invalid_argument(f"No classification inputs found in SignatureDef: {sig}")
+            if "classes" not in sig.outputs and "scores" not in sig.outputs:
+                raise invalid_argument(
+                    "Expected classification signature outputs to contain at least one of "
+                    f'"classes" or "scores". Signature was: {sig}'
+                )
+        else:
+            if len(sig.outputs) != 1:
+                raise invalid_argument("Expected one output Tensor.")
+            if "inputs" not in sig.inputs:
+                raise invalid_argument(f"No regression inputs found in SignatureDef: {sig}")
+            if "outputs" not in sig.outputs:
+                raise invalid_argument(f"No regression outputs found in SignatureDef: {sig}")
+        raise ServingError(
+            Code.UNIMPLEMENTED, f"this server does not run {route.api} signatures ({name})"
+        )
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.batcher is not None:
+            await loop.run_in_executor(None, self.batcher.close)
+        await loop.run_in_executor(None, self.requests.shutdown)
+
+
+def _too_large(size: int, limit: int) -> ServingError:
+    # TF Serving reads any body; a limit is this server's addition, answered as HTTP does.
+    return ServingError(
+        Code.RESOURCE_EXHAUSTED,
+        f"Request body of {size} bytes exceeds the limit of {limit} bytes",
+        http_status=413,
+    )
+
+
+def build_app(options: Options, manager: ModelManager, metrics: ServerMetrics) -> web.Application:
+    api = RestApi(options, manager, metrics)
+    app = web.Application(client_max_size=options.max_body_bytes)
+    app.router.add_route("*", "/{tail:.*}", api.handle)
+
+    async def poll_forever() -> None:
+        loop = asyncio.get_running_loop()
+        loader = ThreadPoolExecutor(1, "version_loader")
+        try:
+            while True:
+                await asyncio.sleep(options.poll_wait_seconds)
+                await loop.run_in_executor(loader, manager.poll)
+        finally:
+            loader.shutdown(wait=False, cancel_futures=True)
+
+    async def start_polling(app: web.Application) -> None:
+        if options.poll_wait_seconds > 0:
+            app["poller"] = asyncio.get_running_loop().create_task(poll_forever())
+
+    async def stop(app: web.Application) -> None:
+        if "poller" in app:
+            app["poller"].cancel()
+        await api.close()
+
+    app.on_startup.append(start_polling)
+    app.on_cleanup.append(stop)
+    return app

@@ -1,0 +1,116 @@
+"""One loaded version of one model: its signatures, how to call them, how to warm it up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow_serving.apis import prediction_log_pb2
+
+from serving.model_server.errors import Code, ServingError, invalid_argument
+
+SERVE_TAG = "serve"
+DEFAULT_SIGNATURE = "serving_default"
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
+log = logging.getLogger(__name__)
+
+
+def read_meta_graph(path: Path) -> meta_graph_pb2.MetaGraphDef:
+    """The 'serve' MetaGraphDef of a SavedModel directory (what TF Serving loads)."""
+    saved_model = saved_model_pb2.SavedModel()
+    if (path / "saved_model.pb").exists():
+        saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
+    elif (path / "saved_model.pbtxt").exists():
+        text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
+    else:
+        raise ServingError(
+            Code.NOT_FOUND,
+            f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}",
+        )
+    for meta_graph in saved_model.meta_graphs:
+        if SERVE_TAG in meta_graph.meta_info_def.tags:
+            return meta_graph
+    raise ServingError(
+        Code.NOT_FOUND,
+        f"Could not find meta graph def matching supplied tags: {{ {SERVE_TAG} }}. To inspect "
+        "available tag-sets in the SavedModel, please use the SavedModel CLI: `saved_model_cli`",
+    )
+
+
+class Servable:
+    """A SavedModel version, loaded. Safe to call from many threads at once."""
+
+    def __init__(self, name: str, version: int, path: Path) -> None:
+        self.name, self.version, self.path = name, version, path
+        self.meta_graph = read_meta_graph(path)
+        self.signature_defs = dict(self.meta_graph.signature_def)
+        self._loaded = tf.saved_model.load(str(path), tags=[SERVE_TAG])
+        self._functions = dict(self._loaded.signatures)
+
+    def input_dtypes(self, signature: str) -> dict[str, int]:
+        name = signature or DEFAULT_SIGNATURE
+        if name not in self.signature_defs:
+            raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
+        return {key: info.dtype for key, info in self.signature_defs[name].inputs.items()}
+
+    def run(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        name = signature or DEFAULT_SIGNATURE
+        function = self._functions.get(name)
+        if function is None:
+            raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
+        try:
+            outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
+        except tf.errors.OpError as e:
+            raise ServingError(Code(e.error_code), e.message) from None
+        except (TypeError, ValueError) as e:  # the arguments do not fit the signature
+            raise invalid_argument(str(e)) from None
+        return {key: value.numpy() for key, value in outputs.items()}
+
+    def warm_up(self) -> int:
+        """Calls the model before it takes traffic, so no client pays for the first call.
+
+        Replays assets.extra/tf_serving_warmup_requests when the model ships one (as TF
+        Serving does); otherwise calls each signature once on a one-row input of zeros or
+        empty strings and ignores what a made-up input cannot satisfy. Returns the calls made.
+        """
+        warmup = self.path / WARMUP_FILE
+        if warmup.exists():
+            calls = 0
+            for record in tf.data.TFRecordDataset(str(warmup)).take(MAX_WARMUP_RECORDS):
+                entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+                request = entry.predict_log.request
+                inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+                self.run(request.model_spec.signature_name, inputs)
+                calls += 1
+            return calls
+        calls = 0
+        for name, signature in self.signature_defs.items():
+            if name.startswith("__") or name not in self._functions:
+                continue
+            inputs = {}
+            for key, info in signature.inputs.items():
+                dims = [1 if d.size < 0 else d.size for d in info.tensor_shape.dim]
+                dtype = tf.dtypes.as_dtype(info.dtype)
+                if info.tensor_shape.unknown_rank:
+                    dims = [1]
+                inputs[key] = np.zeros(dims, dtype=dtype.as_numpy_dtype)
+                if dtype == tf.string:
+                    inputs[key] = np.full(dims, b"", dtype=object)
+            try:
+                self.run(name, inputs)
+                calls += 1
+            except ServingError as e:
+                log.info(
+                    "warm-up of %s/%d:%s skipped: %s",
+                    self.name,
+                    self.version,
+                    name,
+                    str(e).splitlines()[0],
+                )
+        return calls
