@@ -1,0 +1,70 @@
+"""The JSON tensor codec on its own: TF Serving's number printing and request shapes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tensorflow.core.framework import types_pb2
+
+from serving.model_server import json_codec
+from serving.model_server.errors import Code, ServingError
+
+
+@pytest.mark.parametrize(
+    ("value", "as_float32", "as_float64"),
+    [
+        (5.0, "5.0", "5.0"),  # whole numbers keep a decimal point
+        (0.2, "0.2", "0.2"),  # shortest %g when it round-trips
+        (0.1 + 0.2, "0.3", "0.30000000000000004"),  # else 9 / 17 significant digits
+        (123456789.0, "123456792.0", "123456789.0"),
+        (1e-5, "1e-05", "1e-05"),
+        (1e6, "1e+06", "1e+06"),
+        (-0.0, "-0.0", "-0.0"),
+        (float("nan"), "NaN", "NaN"),
+        (float("inf"), "Infinity", "Infinity"),
+        (float("-inf"), "-Infinity", "-Infinity"),
+    ],
+)
+def test_floats_print_as_tf_serving_prints_them(value, as_float32, as_float64):
+    assert json_codec.float_tokens(np.array([value], np.float32)) == [as_float32]
+    assert json_codec.float_tokens(np.array([value], np.float64)) == [as_float64]
+
+
+def test_every_float32_survives_the_round_trip():
+    values = np.random.default_rng(0).standard_normal(5000).astype(np.float32) * 1e3
+    tokens = json_codec.float_tokens(values)
+    assert np.array_equal(np.array([float(t) for t in tokens], np.float32), values)
+
+
+def test_row_and_column_responses():
+    outputs = {"score": np.array([[0.5, 1.0]], np.float32), "name": np.array([b"x"], object)}
+    rows = json.loads(json_codec.predict_response(outputs, json_codec.Format.ROW))
+    assert rows == {"predictions": [{"score": [0.5, 1.0], "name": "x"}]}
+    columns = json.loads(json_codec.predict_response(outputs, json_codec.Format.COLUMN))
+    assert columns == {"outputs": {"score": [[0.5, 1.0]], "name": ["x"]}}
+    single = json_codec.predict_response({"y": np.array([1, 2], np.int64)}, json_codec.Format.ROW)
+    assert json.loads(single) == {"predictions": [1, 2]}
+
+
+def test_instances_become_batched_arrays_of_the_signature_dtypes():
+    dtypes = {"a": types_pb2.DT_FLOAT, "b": types_pb2.DT_STRING}
+    doc = {"instances": [{"a": [1, 2], "b": "x"}, {"a": [3, 4.5], "b": {"b64": "eQ=="}}]}
+    fmt, arrays = json_codec.predict_inputs(doc, dtypes)
+    assert fmt is json_codec.Format.ROW
+    assert arrays["a"].dtype == np.float32 and arrays["a"].tolist() == [[1, 2], [3, 4.5]]
+    assert arrays["b"].tolist() == [b"x", b"y"]
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype"),
+    [(True, types_pb2.DT_INT64), (2**31, types_pb2.DT_INT32), (-1, types_pb2.DT_UINT32),
+     (1.5, types_pb2.DT_INT64), ("1", types_pb2.DT_FLOAT), (1, types_pb2.DT_BOOL),
+     (300, types_pb2.DT_UINT8)],
+)  # fmt: skip
+def test_values_of_the_wrong_type_are_invalid_arguments(value, dtype):
+    with pytest.raises(ServingError) as caught:
+        json_codec.predict_inputs({"inputs": [value]}, {"x": dtype})
+    assert caught.value.code == Code.INVALID_ARGUMENT
+    assert "is not of expected type" in caught.value.message
