@@ -1,0 +1,199 @@
+"""Model server speed: the tagger over loopback HTTP against the in-process model call.
+
+    make bench-serving      (after `make`; serves the newest version in build/serving/tagger)
+
+Prints, in one run: sequential single-title latency (p50, p99) over one keep-alive
+connection; throughput in titles/s at concurrency 1, 8 and 64 (each client sends one
+title per request), with batching off and on; and, alongside, the model's own
+throughput called in this process at batch sizes 1, 8 and 64 (the limit on this
+machine). Targets (issue 3): p50 <= 3 ms; concurrency 64 with batching >= half of the
+in-process batch-64 throughput. Titles come from unlabeled.tsv (live-traffic stand-in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import psutil
+import tensorflow as tf
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.model_server_process import model_server  # noqa: E402
+
+DATA = Path(os.environ.get("TAGGER_DATA_DIR", REPO.parent / "shared" / "data" / "stackoverflow"))
+# TensorFlow's thread pools, the same for the server and the in-process reference. On
+# these 2-core machines one intra-op thread is faster than the default at every batch
+# size (measured: 43.7k vs 30.8k titles/s at batch 64 in process).
+THREADS = {"intra": 1, "inter": 2}
+BATCHING = (
+    "max_batch_size { value: 64 } batch_timeout_micros { value: 2000 }"
+    " num_batch_threads { value: 2 } max_enqueued_batches { value: 1000 }"
+)
+
+
+def titles(n: int) -> list[str]:
+    with open(DATA / "unlabeled.tsv", encoding="utf-8") as f:
+        next(f)
+        return [line.rstrip("\n") for _, line in zip(range(n), f, strict=False)]
+
+
+def sequential_latency(port: int, sample: list[str]) -> tuple[float, float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    times = []
+    for title in sample:
+        body = json.dumps({"instances": [title]})
+        started = time.perf_counter()
+        conn.request("POST", "/v1/models/tagger:predict", body=body)
+        reply = conn.getresponse()
+        reply.read()
+        times.append(time.perf_counter() - started)
+        assert reply.status == 200
+    conn.close()
+    times = times[len(times) // 10 :]  # drop the first tenth: connection and caches warm up
+    q = statistics.quantiles(times, n=100)
+    return q[49] * 1e3, q[98] * 1e3
+
+
+async def throughput(
+    port: int, sample: list[str], concurrency: int, seconds: float
+) -> tuple[float, int]:
+    """Titles per second, and requests made, with `concurrency` clients for `seconds`."""
+    url = f"http://127.0.0.1:{port}/v1/models/tagger:predict"
+    done = 0
+    stop = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def client(k: int) -> None:
+            nonlocal done
+            i = k
+            while time.perf_counter() < stop:
+                body = {"instances": [sample[i % len(sample)]]}
+                async with session.post(url, json=body) as reply:
+                    await reply.read()
+                    assert reply.status == 200, reply.status
+                done += 1
+                i += concurrency
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client(k) for k in range(concurrency)))
+        return done / (time.perf_counter() - started), done
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def in_process(model_dir: Path, sample: list[str], batch: int, seconds: float) -> float:
+    serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    serve(title=tf.constant(sample[:batch]))  # warm up
+    rows, started = 0, time.perf_counter()
+    i = 0
+    while time.perf_counter() - started < seconds:
+        chunk = [sample[(i + j) % len(sample)] for j in range(batch)]
+        out = serve(title=tf.constant(chunk))
+        out["scores"].numpy()
+        rows += batch
+        i += batch
+    return rows / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base-path", type=Path, default=REPO / "build" / "serving" / "tagger")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per throughput point")
+    parser.add_argument("--requests", type=int, default=2000, help="sequential latency sample")
+    args = parser.parse_args()
+    versions = sorted(
+        (p for p in args.base_path.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+    )
+    if not versions:
+        sys.exit(f"no model version under {args.base_path}: run `make` first")
+    sample = titles(max(args.requests, 4096))
+    levels = (1, 8, 64)
+
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "batching.config").write_text(BATCHING)
+        for mode, extra in (
+            ("off", []),
+            ("on", ["--enable_batching", f"--batching_parameters_file={tmp / 'batching.config'}"]),
+        ):
+            with model_server(
+                "--model_name=tagger",
+                f"--model_base_path={args.base_path}",
+                f"--tensorflow_intra_op_parallelism={THREADS['intra']}",
+                f"--tensorflow_inter_op_parallelism={THREADS['inter']}",
+                *extra,
+                log_dir=tmp,
+            ) as server:
+                process = psutil.Process(server.process.pid)
+                row = {"rss_start": process.memory_info().rss}
+                if mode == "off":
+                    row["p50"], row["p99"] = sequential_latency(
+                        server.port, sample[: args.requests]
+                    )
+                for c in levels:
+                    server_cpu, client_cpu = cpu_seconds(process), cpu_seconds(psutil.Process())
+                    row[c], requests = asyncio.run(throughput(server.port, sample, c, args.seconds))
+                    row[f"cpu{c}"] = (
+                        (cpu_seconds(process) - server_cpu) / requests * 1e6,
+                        (cpu_seconds(psutil.Process()) - client_cpu) / requests * 1e6,
+                    )
+                row["rss_end"] = process.memory_info().rss
+                results[mode] = row
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS["intra"])
+    tf.config.threading.set_inter_op_parallelism_threads(THREADS["inter"])
+    local = {b: in_process(versions[-1], sample, b, args.seconds) for b in levels}
+
+    print(
+        f"model {versions[-1]}, {os.cpu_count()} cores, {args.seconds:.0f} s per point, "
+        f"TensorFlow intra/inter-op threads {THREADS['intra']}/{THREADS['inter']}"
+    )
+    p50, p99 = results["off"]["p50"], results["off"]["p99"]
+    print(
+        f"sequential single-title latency over HTTP: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+        f"   (target p50 <= 3 ms; seed service ~11 ms)  {'met' if p50 <= 3 else 'NOT met'}"
+    )
+    print(
+        f"\n{'concurrency':>11} {'HTTP, no batching':>18} {'HTTP, batching':>15} "
+        f"{'in-process, batch = concurrency':>32}   (titles/s)"
+    )
+    for c in levels:
+        print(f"{c:>11} {results['off'][c]:>18.0f} {results['on'][c]:>15.0f} {local[c]:>32.0f}")
+    print("\nCPU per request, server / load-generating client (us), on this machine's 2 cores:")
+    for c in levels:
+        off, on = results["off"][f"cpu{c}"], results["on"][f"cpu{c}"]
+        print(
+            f"{c:>11}   no batching {off[0]:>5.0f} / {off[1]:>5.0f}"
+            f"   batching {on[0]:>5.0f} / {on[1]:>5.0f}"
+        )
+    ratio = results["on"][64] / local[64]
+    print(
+        f"\nconcurrency 64 with batching / in-process batch 64: {ratio:.2f}"
+        f"   (target >= 0.50)  {'met' if ratio >= 0.5 else 'NOT met'}"
+    )
+    for mode in ("off", "on"):
+        r = results[mode]
+        print(
+            f"server RSS, batching {mode}: {r['rss_start'] / 2**20:.0f} MB at start, "
+            f"{r['rss_end'] / 2**20:.0f} MB after the run"
+        )
+
+
+if __name__ == "__main__":
+    main()
