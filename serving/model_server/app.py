@@ -69,6 +69,10 @@ class RestApi:
         except ServingError as e:
             payload = json_codec.to_text({"error": e.message}).encode()
             status, code = e.http_status, e.code
+        except Exception as e:  # noqa: BLE001 - a bug still answers in TF Serving's form
+            log.exception("request %s %s failed", request.method, path)
+            payload = json_codec.to_text({"error": f"{type(e).__name__}: {e}"}).encode()
+            status, code = 500, Code.INTERNAL
         if route is not None and route.api in ("predict", "classify", "regress"):
             self.metrics.record_request(
                 route.model, route.api, code.name, time.perf_counter() - started
