@@ -27,15 +27,25 @@ from serving.model_server.errors import Code, ServingError
         (float("-inf"), "-Infinity", "-Infinity"),
     ],
 )
-def test_floats_print_as_tf_serving_prints_them(value, as_float32, as_float64):
-    assert json_codec.float_tokens(np.array([value], np.float32)) == [as_float32]
-    assert json_codec.float_tokens(np.array([value], np.float64)) == [as_float64]
+@pytest.mark.parametrize("size", [1, 16])  # one value at a time, and the vectorised path
+def test_floats_print_as_tf_serving_prints_them(value, as_float32, as_float64, size):
+    assert json_codec.float_tokens(np.full(size, value, np.float32)) == [as_float32] * size
+    assert json_codec.float_tokens(np.full(size, value, np.float64)) == [as_float64] * size
 
 
 def test_every_float32_survives_the_round_trip():
     values = np.random.default_rng(0).standard_normal(5000).astype(np.float32) * 1e3
-    tokens = json_codec.float_tokens(values)
-    assert np.array_equal(np.array([float(t) for t in tokens], np.float32), values)
+    for chunk in (values, *values[:20].reshape(-1, 1)):
+        tokens = json_codec.float_tokens(chunk)
+        assert np.array_equal(np.array([float(t) for t in tokens], np.float32), chunk)
+
+
+def test_repeated_string_outputs_are_encoded_the_same_every_time():
+    names = np.array([b"c#", b'say "hi"', "caf\u00e9".encode()], dtype=object)
+    first = json_codec.predict_response({"tags": names}, json_codec.Format.COLUMN)
+    again = json_codec.predict_response({"tags": names.copy()}, json_codec.Format.COLUMN)
+    assert first == again
+    assert json.loads(first) == {"outputs": ["c#", 'say "hi"', "caf\u00e9"]}
 
 
 def test_row_and_column_responses():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -413,10 +414,33 @@ def _tokens(name: str, array: np.ndarray) -> list[str]:
     if kind in "iu":
         return [str(v) for v in flat.tolist()]
     if kind in "OSa":
-        if name.endswith(BYTES_SUFFIX):
-            return ['{"b64":"' + base64.b64encode(v).decode() + '"}' for v in flat.tolist()]
-        return [encode_basestring(v.decode("utf-8", "replace")) for v in flat.tolist()]
+        values = tuple(flat.tolist())
+        as_b64 = name.endswith(BYTES_SUFFIX)
+        if len(values) <= _CACHED_STRINGS_MAX:
+            return list(_cached_string_tokens(values, as_b64))
+        return _string_tokens(values, as_b64)
     raise invalid_argument(f"Failed to write JSON value for tensor type: {flat.dtype}")
+
+
+def _string_tokens(values: tuple, as_b64: bool) -> list[str]:
+    if as_b64:
+        return ['{"b64":"' + base64.b64encode(v).decode() + '"}' for v in values]
+    return [encode_basestring(v.decode("utf-8", "replace")) for v in values]
+
+
+# A model's string outputs often repeat from call to call (the tagger returns the same
+# 100 tag names on every row), and encoding them was a large part of each request.
+_CACHED_STRINGS_MAX = 4096
+_cached_string_tokens = functools.lru_cache(maxsize=256)(_string_tokens)
+
+
+def _float_token(value: float, dtype: np.dtype) -> str:
+    if not math.isfinite(value):
+        return "NaN" if value != value else ("-Infinity" if value < 0 else "Infinity")
+    token = f"{value:g}"
+    if dtype.type(float(token)) != value:
+        token = f"{value:.{9 if dtype == np.float32 else 17}g}"
+    return token if ("." in token or "e" in token) else token + ".0"
 
 
 def float_tokens(flat: np.ndarray) -> list[str]:
@@ -427,6 +451,8 @@ def float_tokens(flat: np.ndarray) -> list[str]:
     """
     if flat.size == 0:
         return []
+    if flat.size <= 4:  # e.g. one threshold per row: numpy's fixed cost would dominate
+        return [_float_token(v, flat.dtype) for v in flat.tolist()]
     values = tuple(flat.tolist())
     short = ",".join(["%g"] * len(values)) % values
     tokens = short.split(",")
