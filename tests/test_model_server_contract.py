@@ -359,3 +359,33 @@ def test_a_config_file_that_does_not_parse_names_the_problem(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"model_server: error: --model_config_file: {bad} is not a valid")
     assert "nme" in last
+
+
+def test_a_label_on_a_version_that_did_not_load_is_refused_unless_allowed(tmp_path):
+    save_toy_model(tmp_path / "toy" / "1", 1)
+    config = tmp_path / "models.config"
+    config.write_text(f"""
+model_config_list {{ config {{
+  name: "toy"  base_path: "{tmp_path / "toy"}"  model_platform: "tensorflow"
+  model_version_policy {{ all {{}} }}
+  version_labels {{ key: "stable" value: 1 }}
+  version_labels {{ key: "canary" value: 2 }}
+}} }}""")
+    proc = run_module("-m", "serving.model_server", "--rest_api_port=1",
+                      f"--model_config_file={config}", check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "model_server: error: Request to assign label to version 2 of model toy, which is not "
+        "currently available for inference"
+    )
+    with model_server(
+        f"--model_config_file={config}",
+        "--allow_version_labels_for_unavailable_models",
+        log_dir=tmp_path,
+    ) as server:
+        rows = {"instances": [{"a": [1.0, 2.0], "b": 3}]}
+        stable = server.post("/v1/models/toy/labels/stable:predict", rows)
+        assert stable.json()["predictions"][0]["version"] == 1
+        assert error_of(server.post("/v1/models/toy/labels/canary:predict", rows), 404) == (
+            "Servable not found for request: Specific(toy, 2)"
+        )

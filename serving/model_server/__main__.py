@@ -32,8 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(options.inter_op_threads)
     metrics = ServerMetrics()
     manager = ModelManager(options.models, on_load=metrics.record_load)
-    # Like TF Serving, load what is there before opening the port.
+    # Like TF Serving, load what is there before opening the port, and refuse a config
+    # whose labels name versions that did not load, unless told to allow it.
     manager.poll()
+    problems = manager.unavailable_labels()
+    if problems and not options.allow_labels_for_unavailable:
+        print(f"model_server: error: {problems[0]}", file=sys.stderr)
+        return 1
     app = build_app(options, manager, metrics)
     web.run_app(
         app,

@@ -118,6 +118,16 @@ class ModelManager:
             raise not_found(f"Servable not found for request: Specific({name}, {version})")
         return available[version]
 
+    def unavailable_labels(self) -> list[str]:
+        """TF Serving's complaint for each label that points at a version not loaded."""
+        return [
+            f"Request to assign label to version {version} of model {model.name}, which is "
+            "not currently available for inference"
+            for model in self.models.values()
+            for version in model.labels.values()
+            if version not in model.available
+        ]
+
     def label_version(self, name: str, label: str) -> int:
         model = self.models.get(name)
         if model is None or label not in model.labels:
