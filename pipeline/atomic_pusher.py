@@ -23,12 +23,15 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from pipeline import serving_layout
+
 
 def existing_versions(base_directory: str) -> list[int]:
     """Version numbers under base_directory, oldest first (only integer names are versions)."""
     if not fileio.exists(base_directory):
         return []
-    return sorted(int(n) for n in fileio.listdir(base_directory) if n.isdigit())
+    numbers = (serving_layout.version_number(n) for n in fileio.listdir(base_directory))
+    return sorted(n for n in numbers if n is not None)
 
 
 def next_version(base_directory: str) -> int:
@@ -62,7 +65,7 @@ def publish(model_path: str, base_directory: str) -> tuple[str, str]:
     """Copy model_path to <base_directory>/<new version> atomically. Returns (path, version)."""
     fileio.makedirs(base_directory)
     version = str(next_version(base_directory))
-    staging = os.path.join(base_directory, f".incoming-{version}")
+    staging = os.path.join(base_directory, serving_layout.staging_name(int(version)))
     final = os.path.join(base_directory, version)
     if fileio.exists(staging):
         fileio.rmtree(staging)

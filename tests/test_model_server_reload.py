@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from pipeline import serving_layout
 from tests.model_server_process import model_server, wait_for
 from tests.toy_model import save_toy_model
 
@@ -93,9 +94,10 @@ def test_new_version_takes_over_with_no_failed_request(setup):
     with Traffic(server) as traffic:
         time.sleep(0.5)
         # The way the Pusher writes: a non-numeric name first, then one rename.
-        shutil.copytree(built / "2", base / ".incoming-2")
+        staging = base / serving_layout.staging_name(2)
+        shutil.copytree(built / "2", staging)
         copied = time.monotonic()
-        (base / ".incoming-2").rename(base / "2")
+        staging.rename(base / "2")
         wait_for(lambda: any(o[2] == 2 for o in traffic.outcomes), timeout=60)
         time.sleep(0.5)
     assert traffic.failures() == []

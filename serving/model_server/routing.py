@@ -10,6 +10,7 @@ import dataclasses
 import re
 import urllib.parse
 
+from pipeline import serving_layout
 from serving.model_server.errors import invalid_argument
 
 API_PREFIX = re.compile(r"(?i)/v1/.*")
@@ -20,7 +21,6 @@ _PREDICTION = re.compile(
 _MODEL_STATUS = re.compile(
     r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?"
 )
-INT64_MAX = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +48,7 @@ def parse(method: str, raw_path: str) -> Route:
             raise invalid_argument("Missing model name in request.")
     else:
         api = api.lower()
-    if version is not None and int(version) > INT64_MAX:
+    if version is not None and int(version) > serving_layout.MAX_VERSION:
         raise invalid_argument(f"Failed to convert version: {version} to numeric.")
     return Route(
         api=api,

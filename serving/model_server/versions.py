@@ -23,6 +23,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from pipeline import serving_layout
 from serving.model_server.errors import Code, ServingError, invalid_argument, not_found
 from serving.model_server.servable import Servable
 
@@ -42,16 +43,17 @@ class VersionRecord:
 
 
 def list_versions(base_path: Path) -> dict[int, Path]:
-    """Integer-named subdirectories: everything else (e.g. `.incoming-7`) is not a version."""
+    """Version subdirectories by number (a staging copy such as `.incoming-7` is none)."""
     try:
         entries = list(os.scandir(base_path))
     except OSError:
         return {}
-    return {
-        int(e.name): Path(e.path)
-        for e in entries
-        if e.name.isdigit() and e.name.isascii() and e.is_dir() and int(e.name) < 2**63
-    }
+    found = {}
+    for entry in entries:
+        number = serving_layout.version_number(entry.name)
+        if number is not None and entry.is_dir():
+            found[number] = Path(entry.path)
+    return found
 
 
 def fingerprint(path: Path) -> tuple:

@@ -1,0 +1,21 @@
+"""TF Serving's model directory layout: `<base>/<model>/<integer version>/`.
+
+One rule for both sides: the AtomicPusher writes versions by it and the model server
+(serving/model_server) reads them by it. Kept free of TFX imports so the server can use it.
+"""
+
+from __future__ import annotations
+
+MAX_VERSION = 2**63 - 1  # versions are int64 in TF Serving
+
+
+def version_number(name: str) -> int | None:
+    """The version a directory name stands for, or None: only integer names are versions."""
+    if name.isascii() and name.isdigit() and int(name) <= MAX_VERSION:
+        return int(name)
+    return None
+
+
+def staging_name(version: int) -> str:
+    """Where a version is copied before one rename publishes it: never a version name."""
+    return f".incoming-{version}"
