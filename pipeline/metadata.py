@@ -10,6 +10,12 @@ from ml_metadata.proto import metadata_store_pb2
 Execution = metadata_store_pb2.Execution
 Event = metadata_store_pb2.Event
 
+# Custom properties of Examples artifacts: ExampleGen's span number, and the content
+# hash and example count SpanExampleGen copies from the span's manifest.
+SPAN = "span"  # = TFX example_gen utils.SPAN_PROPERTY_NAME; TFX is not imported here
+SPAN_SHA256 = "span_sha256"
+SPAN_EXAMPLES = "span_examples"
+
 STATE_NAMES = {
     Execution.COMPLETE: "ran",
     Execution.CACHED: "cached",
@@ -100,6 +106,13 @@ def consumers(store: metadata_store.MetadataStore, artifact_id: int) -> list[Exe
     return list(store.get_executions_by_id(ids)) if ids else []
 
 
+def outputs_of(
+    store: metadata_store.MetadataStore, executions: list[Execution], key: str
+) -> list[metadata_store_pb2.Artifact]:
+    """The artifacts these executions wrote under one output key."""
+    return [a for e in executions for a in artifacts_of(store, e.id, Event.OUTPUT).get(key, [])]
+
+
 def artifacts_of(store: metadata_store.MetadataStore, execution_id: int, kind: int) -> dict:
     """An execution's input (kind=Event.INPUT) or output artifacts, by channel key."""
     events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type == kind]
@@ -147,9 +160,9 @@ def lineage(store: metadata_store.MetadataStore) -> dict:
         "schema": {"uri": schema.uri, "producer": node_name(store, producer(store, schema.id))},
         "data_spans": [
             {
-                "span": value(ex.custom_properties, "span"),
-                "sha256": value(ex.custom_properties, "span_sha256"),
-                "examples": value(ex.custom_properties, "span_examples"),
+                "span": value(ex.custom_properties, SPAN),
+                "sha256": value(ex.custom_properties, SPAN_SHA256),
+                "examples": value(ex.custom_properties, SPAN_EXAMPLES),
                 "uri": ex.uri,
             }
             for ex in transform_in["examples"]

@@ -20,9 +20,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 
 from ingest import spans
-
-SPAN_SHA256 = "span_sha256"
-SPAN_EXAMPLES = "span_examples"
+from pipeline.metadata import SPAN_EXAMPLES, SPAN_SHA256
 
 
 class _Executor(import_executor.Executor):

@@ -14,30 +14,23 @@ from ml_metadata import metadata_store
 from tfx import types
 from tfx.dsl.components.common import resolver
 
-from pipeline.metadata import Event, artifacts_of, consumers
+from pipeline.metadata import SPAN, consumers, outputs_of
 
-SPAN = "span"  # ExampleGen's custom property
 BLESSED = "blessed"  # ExampleValidator's per-split verdict on its anomalies artifact
+
+
+def blessed_on_every_split(anomalies) -> bool:
+    if BLESSED not in anomalies.custom_properties:
+        return False
+    verdict = json_format.MessageToDict(anomalies.custom_properties[BLESSED].struct_value)
+    return bool(verdict) and all(v == 1 for v in verdict.values())
 
 
 def passed_validation(store: metadata_store.MetadataStore, examples_id: int) -> bool:
     """True when an ExampleValidator run over these examples' statistics found no anomaly."""
-    for statistics_gen in consumers(store, examples_id):
-        for statistics in artifacts_of(store, statistics_gen.id, Event.OUTPUT).get(
-            "statistics", []
-        ):
-            for validator in consumers(store, statistics.id):
-                for anomalies in artifacts_of(store, validator.id, Event.OUTPUT).get(
-                    "anomalies", []
-                ):
-                    if BLESSED not in anomalies.custom_properties:
-                        continue
-                    verdict = json_format.MessageToDict(
-                        anomalies.custom_properties[BLESSED].struct_value
-                    )
-                    if verdict and all(v == 1 for v in verdict.values()):
-                        return True
-    return False
+    statistics = outputs_of(store, consumers(store, examples_id), "statistics")
+    validators = [v for s in statistics for v in consumers(store, s.id)]
+    return any(blessed_on_every_split(a) for a in outputs_of(store, validators, "anomalies"))
 
 
 class ValidatedSpansStrategy(resolver.ResolverStrategy):

@@ -30,8 +30,6 @@ from serving.model_server.versions import ModelManager
 
 JSON = "application/json"
 DECODE_OFF_LOOP_BYTES = 1 << 20  # bodies larger than this are parsed on a worker thread
-CLASSIFY = "tensorflow/serving/classify"
-REGRESS = "tensorflow/serving/regress"
 log = logging.getLogger(__name__)
 
 

@@ -46,10 +46,6 @@ class Counter:
         with self._lock:
             self._values[labels] += amount
 
-    def value(self, *labels: str) -> float:
-        with self._lock:
-            return self._values.get(labels, 0)
-
     def render(self) -> list[str]:
         with self._lock:
             items = sorted(self._values.items())
@@ -72,10 +68,6 @@ class Histogram:
             counts = self._counts.setdefault(labels, [0] * (len(self.buckets) + 1))
             counts[bisect.bisect_left(self.buckets, value)] += 1
             self._sums[labels] += value
-
-    def count(self, *labels: str) -> int:
-        with self._lock:
-            return sum(self._counts.get(labels, []))
 
     def render(self) -> list[str]:
         with self._lock:

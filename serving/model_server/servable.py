@@ -53,17 +53,20 @@ class Servable:
         self._loaded = tf.saved_model.load(str(path), tags=[SERVE_TAG])
         self._functions = dict(self._loaded.signatures)
 
-    def input_dtypes(self, signature: str) -> dict[str, int]:
+    def _signature(self, signature: str) -> str:
+        """The signature a request names ("" is serving_default), or INVALID_ARGUMENT."""
         name = signature or DEFAULT_SIGNATURE
         if name not in self.signature_defs:
             raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
-        return {key: info.dtype for key, info in self.signature_defs[name].inputs.items()}
+        return name
+
+    def input_dtypes(self, signature: str) -> dict[str, int]:
+        inputs = self.signature_defs[self._signature(signature)].inputs
+        return {key: info.dtype for key, info in inputs.items()}
 
     def run(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        name = signature or DEFAULT_SIGNATURE
-        function = self._functions.get(name)
-        if function is None:
-            raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
+        # Every signature with inputs has a function; callers resolved inputs first.
+        function = self._functions[self._signature(signature)]
         try:
             outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
         except tf.errors.OpError as e:
@@ -72,24 +75,21 @@ class Servable:
             raise invalid_argument(str(e)) from None
         return {key: value.numpy() for key, value in outputs.items()}
 
-    def warm_up(self) -> int:
+    def warm_up(self) -> None:
         """Calls the model before it takes traffic, so no client pays for the first call.
 
         Replays assets.extra/tf_serving_warmup_requests when the model ships one (as TF
         Serving does); otherwise calls each signature once on a one-row input of zeros or
-        empty strings and ignores what a made-up input cannot satisfy. Returns the calls made.
+        empty strings and ignores what a made-up input cannot satisfy.
         """
         warmup = self.path / WARMUP_FILE
         if warmup.exists():
-            calls = 0
             for record in tf.data.TFRecordDataset(str(warmup)).take(MAX_WARMUP_RECORDS):
                 entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
                 request = entry.predict_log.request
                 inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
                 self.run(request.model_spec.signature_name, inputs)
-                calls += 1
-            return calls
-        calls = 0
+            return
         for name, signature in self.signature_defs.items():
             if name.startswith("__") or name not in self._functions:
                 continue
@@ -104,7 +104,6 @@ class Servable:
                     inputs[key] = np.full(dims, b"", dtype=object)
             try:
                 self.run(name, inputs)
-                calls += 1
             except ServingError as e:
                 log.info(
                     "warm-up of %s/%d:%s skipped: %s",
@@ -113,4 +112,3 @@ class Servable:
                     name,
                     str(e).splitlines()[0],
                 )
-        return calls
