@@ -44,7 +44,7 @@ bench-speed: env
 	@$(ENV) python bench/pipeline_speed.py
 
 bench-serving: env
-	@$(ENV) python bench/serving.py
+	@$(ENV) python bench/serving_speed.py
 
 lock: env
 	@$(ENV) uv pip compile --system-certs requirements.in --generate-hashes --python-version 3.13 \

@@ -27,12 +27,10 @@ import aiohttp
 import psutil
 import tensorflow as tf
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from serving.model_server.versions import list_versions
+from tests.commands import DATA_DIR, REPO
+from tests.model_server_process import model_server
 
-from tests.model_server_process import model_server  # noqa: E402
-
-DATA = Path(os.environ.get("TAGGER_DATA_DIR", REPO.parent / "shared" / "data" / "stackoverflow"))
 # TensorFlow's thread pools, the same for the server and the in-process reference. On
 # these 2-core machines one intra-op thread is faster than the default at every batch
 # size (measured: 43.7k vs 30.8k titles/s at batch 64 in process).
@@ -44,7 +42,7 @@ BATCHING = (
 
 
 def titles(n: int) -> list[str]:
-    with open(DATA / "unlabeled.tsv", encoding="utf-8") as f:
+    with open(DATA_DIR / "unlabeled.tsv", encoding="utf-8") as f:
         next(f)
         return [line.rstrip("\n") for _, line in zip(range(n), f, strict=False)]
 
@@ -117,11 +115,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per throughput point")
     parser.add_argument("--requests", type=int, default=2000, help="sequential latency sample")
     args = parser.parse_args()
-    versions = sorted(
-        (p for p in args.base_path.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
-    )
-    if not versions:
+    on_disk = list_versions(args.base_path)
+    if not on_disk:
         sys.exit(f"no model version under {args.base_path}: run `make` first")
+    newest = on_disk[max(on_disk)]
     sample = titles(max(args.requests, 4096))
     levels = (1, 8, 64)
 
@@ -158,10 +155,10 @@ def main() -> None:
                 results[mode] = row
     tf.config.threading.set_intra_op_parallelism_threads(THREADS["intra"])
     tf.config.threading.set_inter_op_parallelism_threads(THREADS["inter"])
-    local = {b: in_process(versions[-1], sample, b, args.seconds) for b in levels}
+    local = {b: in_process(newest, sample, b, args.seconds) for b in levels}
 
     print(
-        f"model {versions[-1]}, {os.cpu_count()} cores, {args.seconds:.0f} s per point, "
+        f"model {newest}, {os.cpu_count()} cores, {args.seconds:.0f} s per point, "
         f"TensorFlow intra/inter-op threads {THREADS['intra']}/{THREADS['inter']}"
     )
     p50, p99 = results["off"]["p50"], results["off"]["p99"]
