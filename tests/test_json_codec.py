@@ -40,6 +40,25 @@ def test_every_float32_survives_the_round_trip():
         assert np.array_equal(np.array([float(t) for t in tokens], np.float32), chunk)
 
 
+def test_float32_short_form_is_chosen_as_printing_and_parsing_would():
+    rng = np.random.default_rng(1)
+    every_exponent = rng.integers(0, 2**32, 100_000, dtype=np.uint64).astype(np.uint32)
+    few_digits = rng.integers(1, 10**6, 20_000) * 10.0 ** rng.integers(-44, 33, 20_000)
+    values = np.concatenate(
+        [
+            every_exponent.view(np.float32),  # subnormals, huge values, NaN and inf too
+            few_digits.astype(np.float32),  # %g is exact for most of these
+            rng.random(20_000).astype(np.float32) ** 4,  # scores
+            np.arange(-20_000, 20_000, dtype=np.float32) / 8,  # ties at the 6th digit
+            10.0 ** np.arange(-45, 39, dtype=np.float32),  # powers of ten
+        ]
+    )
+    values = values[np.isfinite(values)]
+    printed = ",".join(["%g"] * values.size) % tuple(values.tolist())
+    parsed = np.fromstring(printed, np.float64, sep=",").astype(np.float32)
+    assert np.array_equal(json_codec._short_float32(values), parsed == values)
+
+
 def test_repeated_string_outputs_are_encoded_the_same_every_time():
     names = np.array([b"c#", b'say "hi"', "caf\u00e9".encode()], dtype=object)
     first = json_codec.predict_response({"tags": names}, json_codec.Format.COLUMN)
@@ -78,3 +97,22 @@ def test_values_of_the_wrong_type_are_invalid_arguments(value, dtype):
         json_codec.predict_inputs({"inputs": [value]}, {"x": dtype})
     assert caught.value.code == Code.INVALID_ARGUMENT
     assert "is not of expected type" in caught.value.message
+
+
+def test_a_batch_answers_each_request_as_its_own_call_would():
+    rng = np.random.default_rng(2)
+    outputs = {
+        "scores": rng.random((6, 3)).astype(np.float32),
+        "tags": np.array([[b"a", b"b", b"c"]] * 5 + [[b"c", b"b", b"a"]], dtype=object),
+    }
+    requests = [
+        (1, json_codec.Format.ROW),
+        (3, json_codec.Format.COLUMN),
+        (2, json_codec.Format.ROW),
+    ]
+    answers = json_codec.predict_responses(outputs, requests)
+    start = 0
+    for (rows, fmt), answer in zip(requests, answers, strict=True):
+        own = {name: array[start : start + rows] for name, array in outputs.items()}
+        assert answer == json_codec.predict_response(own, fmt)
+        start += rows

@@ -16,7 +16,7 @@ import enum
 import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from json.encoder import encode_basestring  # the C implementation where available
 
 import numpy as np
@@ -359,26 +359,53 @@ def predict_response(outputs: Mapping[str, np.ndarray], fmt: Format) -> bytes:
     if not outputs:
         raise invalid_argument("Cannot convert empty tensor map to JSON")
     tokens = {name: _tokens(name, array) for name, array in outputs.items()}
+    return _render({name: array.shape for name, array in outputs.items()}, tokens, fmt)
+
+
+def predict_responses(
+    outputs: Mapping[str, np.ndarray], requests: Sequence[tuple[int, Format]]
+) -> list[bytes]:
+    """The answers to requests whose rows ran as one batch, in order, as (rows, format).
+
+    Every value is written once for the whole batch: the per-call cost of numpy and of
+    the float checks is then shared by all the requests in it.
+    """
+    if not outputs:
+        raise invalid_argument("Cannot convert empty tensor map to JSON")
+    tokens = {name: _tokens(name, array) for name, array in outputs.items()}
+    sizes = {name: math.prod(array.shape[1:]) for name, array in outputs.items()}
+    answers, start = [], 0
+    for rows, fmt in requests:
+        shapes = {name: (rows, *array.shape[1:]) for name, array in outputs.items()}
+        mine = {
+            name: tokens[name][start * sizes[name] : (start + rows) * sizes[name]]
+            for name in outputs
+        }
+        answers.append(_render(shapes, mine, fmt))
+        start += rows
+    return answers
+
+
+def _render(shapes: Mapping[str, tuple], tokens: Mapping[str, list[str]], fmt: Format) -> bytes:
     if fmt is Format.COLUMN:
-        parts = {name: _nest(tokens[name], list(outputs[name].shape)) for name in outputs}
+        parts = {name: _nest(tokens[name], list(shape)) for name, shape in shapes.items()}
         return b'{"outputs":' + _maybe_named(parts).encode() + b"}"
     batch = 0
-    for name, array in outputs.items():
-        if array.ndim == 0:
+    for name, shape in shapes.items():
+        if not shape:
             raise invalid_argument(f"Tensor name: {name} has no shape information ")
-        if array.shape[0] < 1:
-            raise invalid_argument(f"Tensor name: {name} has invalid batch size: {array.shape[0]}")
-        if batch and array.shape[0] != batch:
+        if shape[0] < 1:
+            raise invalid_argument(f"Tensor name: {name} has invalid batch size: {shape[0]}")
+        if batch and shape[0] != batch:
             raise invalid_argument(
-                f"Tensor name: {name} has inconsistent batch size: {array.shape[0]} "
-                f"expecting: {batch}"
+                f"Tensor name: {name} has inconsistent batch size: {shape[0]} expecting: {batch}"
             )
-        batch = array.shape[0]
+        batch = shape[0]
     rows = []
     for row in range(batch):
         parts = {}
-        for name, array in outputs.items():
-            inner = list(array.shape[1:])
+        for name, shape in shapes.items():
+            inner = list(shape[1:])
             size = math.prod(inner)
             parts[name] = _nest(tokens[name][row * size : (row + 1) * size], inner)
         rows.append(_maybe_named(parts))
@@ -414,11 +441,19 @@ def _tokens(name: str, array: np.ndarray) -> list[str]:
     if kind in "iu":
         return [str(v) for v in flat.tolist()]
     if kind in "OSa":
-        values = tuple(flat.tolist())
+        values = flat.tolist()
         as_b64 = name.endswith(BYTES_SUFFIX)
-        if len(values) <= _CACHED_STRINGS_MAX:
-            return list(_cached_string_tokens(values, as_b64))
-        return _string_tokens(values, as_b64)
+        # Row by row, so that a batch of rows that repeat is looked up once per change.
+        step = math.prod(array.shape[1:]) if array.ndim > 1 else len(values)
+        if not 0 < step <= _CACHED_STRINGS_MAX:
+            return _string_tokens(tuple(values), as_b64)
+        tokens, last, last_tokens = [], None, ()
+        for start in range(0, len(values), step):
+            row = tuple(values[start : start + step])
+            if row != last:
+                last, last_tokens = row, _cached_string_tokens(row, as_b64)
+            tokens.extend(last_tokens)
+        return tokens
     raise invalid_argument(f"Failed to write JSON value for tensor type: {flat.dtype}")
 
 
@@ -446,23 +481,28 @@ def _float_token(value: float, dtype: np.dtype) -> str:
 def float_tokens(flat: np.ndarray) -> list[str]:
     """Floats as TF Serving's WriteDecimal prints them.
 
-    Whole arrays are formatted with one %-operation and checked for round-trip with one
-    numpy parse: formatting value by value in Python cost more than the model call.
+    Whole arrays are formatted with one %-operation: formatting value by value in Python
+    cost more than the model call. Which values need the long form is decided up front
+    (for float32 in numpy arithmetic, see _short_float32), so only one form is printed.
     """
     if flat.size == 0:
         return []
     if flat.size <= 4:  # e.g. one threshold per row: numpy's fixed cost would dominate
         return [_float_token(v, flat.dtype) for v in flat.tolist()]
     values = tuple(flat.tolist())
-    short = ",".join(["%g"] * len(values)) % values
-    tokens = short.split(",")
+    long_form = f"%.{9 if flat.dtype == np.float32 else 17}g"
+    if flat.dtype == np.float32:
+        short = _short_float32(flat)
+    else:
+        parsed = np.fromstring(",".join(["%g"] * len(values)) % values, np.float64, sep=",")
+        short = parsed.astype(flat.dtype) == flat
     finite = np.isfinite(flat)
-    inexact = np.fromstring(short, dtype=np.float64, sep=",").astype(flat.dtype) != flat
-    if inexact.any():
-        digits = 9 if flat.dtype == np.float32 else 17
-        full = (",".join([f"%.{digits}g"] * len(values)) % values).split(",")
-        for i in np.flatnonzero(inexact & finite).tolist():
-            tokens[i] = full[i]
+    # Print everything in the more common form, then redo the others one by one.
+    common = "%g" if 2 * np.count_nonzero(short) >= flat.size else long_form
+    tokens = (",".join([common] * len(values)) % values).split(",")
+    redo = (~short if common == "%g" else short) & finite
+    for i in np.flatnonzero(redo).tolist():
+        tokens[i] = ("%g" if common != "%g" else long_form) % values[i]
     for i in np.flatnonzero(finite & (np.floor(flat) == flat)).tolist():
         if "." not in tokens[i] and "e" not in tokens[i]:
             tokens[i] += ".0"  # whole numbers keep a decimal point
@@ -471,3 +511,40 @@ def float_tokens(flat: np.ndarray) -> list[str]:
             v = values[i]
             tokens[i] = "NaN" if v != v else ("-Infinity" if v < 0 else "Infinity")
     return tokens
+
+
+_POW10 = 10.0 ** np.arange(-60, 61)  # _POW10[60 + k] == 10.0**k
+_LOG10_2 = math.log10(2)
+_DROPPED = (1 << 29) - 1  # the float64 mantissa bits a cast to float32 drops
+_MIDPOINT = 1 << 28  # those bits' value halfway between two float32s
+_SMALLEST_NORMAL32 = float(np.finfo(np.float32).tiny)
+
+
+def _short_float32(flat: np.ndarray) -> np.ndarray:
+    """Which float32 values %g (6 significant digits) prints so that they parse back.
+
+    TF Serving prints %g, parses it, and falls back to %.9g when the value changed.
+    Printing and parsing every value costs about as much as the model call, so this
+    rounds to 6 digits in float64 instead. That arithmetic is off by a few float64 ulps
+    at most, so it decides every value except those that close to a rounding boundary
+    (a tie at the 6th digit, a float32 midpoint, or subnormals): those few are printed
+    and parsed. tests/test_json_codec.py checks it against printing and parsing.
+    """
+    a = np.abs(flat).astype(np.float64)
+    decided = np.isfinite(a) & (a > 0)
+    a = np.where(decided, a, 1.0)
+    exponent = np.floor((np.frexp(a)[1] - 1) * _LOG10_2).astype(np.int64)  # or 1 below
+    exponent += a >= _POW10[61 + exponent]  # now floor(log10(a))
+    scale = _POW10[65 - exponent]  # 10 ** (5 - exponent)
+    scaled = a * scale
+    digits = np.rint(scaled)
+    decimal = digits / scale
+    short = decimal.astype(np.float32) == a.astype(np.float32)
+    dropped = (decimal.view(np.uint64) & _DROPPED).astype(np.int64)
+    unsure = (np.abs(scaled - digits) > 0.5 - 1e-6) | (np.abs(dropped - _MIDPOINT) <= 16)
+    unsure |= a < _SMALLEST_NORMAL32
+    short[~decided] = True  # zeros print as 0; NaN and infinities have their own words
+    for i in np.flatnonzero(unsure & decided).tolist():
+        value = flat[i]
+        short[i] = np.float32(float(f"{float(value):g}")) == value
+    return short
