@@ -3,8 +3,9 @@
 Why aiohttp: a mature asyncio HTTP/1.1 server with keep-alive, streaming bodies with a
 size limit, graceful shutdown that lets in-flight requests finish, and no framework
 routing to fight (TF Serving routes by its own case-insensitive patterns, see routing).
-It is already in the lock for the web app. Model calls and large-body decoding run on
-thread pools (TensorFlow releases the GIL), so the loop keeps accepting and answering.
+It is already in the lock for the web app. Model calls, the JSON encoding of their
+outputs (once per batch with batching on) and large-body decoding run on thread pools,
+so the loop keeps accepting and answering.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ class RestApi:
         self.options, self.manager, self.metrics = options, manager, metrics
         self.requests = ThreadPoolExecutor(options.rest_api_num_threads, "rest_api")
         self.batcher = (
-            BatchScheduler(options.batching, on_batch=self._record_batch)
+            BatchScheduler(
+                options.batching,
+                on_batch=self._record_batch,
+                respond=json_codec.predict_responses,
+            )
             if options.batching is not None
             else None
         )
@@ -103,17 +108,22 @@ class RestApi:
             self._refuse_classify_regress(route, doc, signature)
         servable = self.manager.servable(route.model, route.version, route.label)
         fmt, inputs = json_codec.predict_inputs(doc, servable.input_dtypes(signature))
-        outputs = await self._run(servable, signature, inputs)
-        return json_codec.predict_response(outputs, fmt)
+        return await self._predict(servable, signature, inputs, fmt)
 
-    async def _run(
-        self, servable: Servable, signature: str, inputs: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
+    async def _predict(
+        self,
+        servable: Servable,
+        signature: str,
+        inputs: dict[str, np.ndarray],
+        fmt: json_codec.Format,
+    ) -> bytes:
+        """The model call and the JSON answer, both on a worker thread."""
         if self.batcher is not None:
-            call = self.batcher.run(servable, signature, inputs)
+            call = self.batcher.run(servable, signature, inputs, fmt)
         else:
             call = asyncio.get_running_loop().run_in_executor(
-                self.requests, servable.run, signature, inputs
+                self.requests,
+                lambda: json_codec.predict_response(servable.run(signature, inputs), fmt),
             )
         try:
             return await asyncio.wait_for(call, self.timeout)

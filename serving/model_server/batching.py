@@ -15,8 +15,9 @@ import asyncio
 import collections
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,7 @@ QUEUE_FULL = "The batch scheduling queue to which this task was submitted is ful
 class _Task:
     inputs: dict[str, np.ndarray]
     rows: int
+    context: Any
     future: asyncio.Future
 
 
@@ -52,6 +54,17 @@ def _value(params: BatchingParameters, field: str, default: int) -> int:
     return getattr(params, field).value if params.HasField(field) else default
 
 
+def slice_rows(
+    outputs: dict[str, np.ndarray], requests: Sequence[tuple[int, Any]]
+) -> list[dict[str, np.ndarray]]:
+    """Each request's own rows of a batch's outputs: the default way to answer."""
+    answers, start = [], 0
+    for rows, _ in requests:
+        answers.append({k: v[start : start + rows] for k, v in outputs.items()})
+        start += rows
+    return answers
+
+
 def batch_rows(inputs: dict[str, np.ndarray]) -> int:
     sizes = set()
     for array in inputs.values():
@@ -64,10 +77,18 @@ def batch_rows(inputs: dict[str, np.ndarray]) -> int:
 
 
 class BatchScheduler:
+    """Runs batches on its own threads; `respond` turns a batch's outputs into answers.
+
+    `respond(outputs, [(rows, context), ...])` runs on the batch thread too, so work on
+    the answers (the JSON encoding, in the server) is done once per batch and off the
+    event loop; `context` is what each caller passed to run().
+    """
+
     def __init__(
         self,
         params: BatchingParameters,
         on_batch: Callable[[str, int], None] = lambda model, rows: None,
+        respond: Callable[[dict[str, np.ndarray], list[tuple[int, Any]]], list] = slice_rows,
     ) -> None:
         self.max_batch_size = _value(params, "max_batch_size", DEFAULT_MAX_BATCH_SIZE)
         self.timeout = _value(params, "batch_timeout_micros", 0) / 1e6
@@ -79,14 +100,19 @@ class BatchScheduler:
         name = params.thread_pool_name.value or "model_server_batch_threads"
         self._executor = ThreadPoolExecutor(self.num_threads, thread_name_prefix=name)
         self._on_batch = on_batch
+        self._respond = respond
         self._queue: collections.deque[_Batch] = collections.deque()
         self._open: dict[tuple, _Batch] = {}
         self._free = self.num_threads
         self._timer: asyncio.TimerHandle | None = None
 
     async def run(
-        self, servable: Servable, signature: str, inputs: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
+        self,
+        servable: Servable,
+        signature: str,
+        inputs: dict[str, np.ndarray],
+        context: Any = None,
+    ) -> Any:
         rows = batch_rows(inputs)
         if rows > self.max_batch_size:
             raise invalid_argument(
@@ -108,7 +134,7 @@ class BatchScheduler:
             batch = _Batch(key, servable, signature, deadline=loop.time() + self.timeout)
             self._open[key] = batch
             self._queue.append(batch)
-        task = _Task(inputs, rows, loop.create_future())
+        task = _Task(inputs, rows, context, loop.create_future())
         batch.tasks.append(task)
         batch.rows += rows
         if batch.rows == self.max_batch_size:
@@ -143,7 +169,7 @@ class BatchScheduler:
 
     async def _execute(self, batch: _Batch) -> None:
         try:
-            outputs = await asyncio.get_running_loop().run_in_executor(
+            answers = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._call, batch
             )
         except Exception as e:  # noqa: BLE001 - every waiting client gets the error
@@ -152,18 +178,14 @@ class BatchScheduler:
                 if not task.future.done():
                     task.future.set_exception(error)
         else:
-            offset = 0
-            for task in batch.tasks:
+            for task, answer in zip(batch.tasks, answers, strict=True):
                 if not task.future.done():
-                    task.future.set_result(
-                        {k: v[offset : offset + task.rows] for k, v in outputs.items()}
-                    )
-                offset += task.rows
+                    task.future.set_result(answer)
         finally:
             self._free += 1
             self._dispatch()
 
-    def _call(self, batch: _Batch) -> dict[str, np.ndarray]:
+    def _call(self, batch: _Batch) -> list:
         names = batch.tasks[0].inputs.keys()
         merged = {k: np.concatenate([t.inputs[k] for t in batch.tasks]) for k in names}
         size = next((s for s in self.allowed_sizes if s >= batch.rows), batch.rows)
@@ -181,7 +203,8 @@ class BatchScheduler:
                     f"{value.shape[0] if value.ndim else 'none'} but the batch has {size} rows",
                 )
         self._on_batch(batch.servable.name, size)
-        return {k: v[: batch.rows] for k, v in outputs.items()}
+        outputs = {k: v[: batch.rows] for k, v in outputs.items()}
+        return self._respond(outputs, [(task.rows, task.context) for task in batch.tasks])
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
