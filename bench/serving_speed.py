@@ -8,22 +8,28 @@ title per request), with batching off and on; and, alongside, the model's own
 throughput called in this process at batch sizes 1, 8 and 64 (the limit on this
 machine). Targets (issue 3): p50 <= 3 ms; concurrency 64 with batching >= half of the
 in-process batch-64 throughput. Titles come from unlabeled.tsv (live-traffic stand-in).
+
+The load comes from wrk (Debian's package, in the environment's root): an asyncio
+client spent about 120 us of CPU per request, a third of the server's, on the same
+two cores, so it measured the client as much as the server.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import json
 import os
+import re
+import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
 import psutil
 import tensorflow as tf
 
@@ -35,10 +41,25 @@ from tests.model_server_process import model_server
 # these 2-core machines one intra-op thread is faster than the default at every batch
 # size (measured: 43.7k vs 30.8k titles/s at batch 64 in process).
 THREADS = {"intra": 1, "inter": 2}
+# One batch thread and a 1 ms timeout: on 2 cores this beat 2 threads and 2 ms (6.6k vs
+# 6.1k requests/s at concurrency 64), and 0 or 0.5 ms (6.2k, 6.5k).
 BATCHING = (
-    "max_batch_size { value: 64 } batch_timeout_micros { value: 2000 }"
-    " num_batch_threads { value: 2 } max_enqueued_batches { value: 1000 }"
+    "max_batch_size { value: 64 } batch_timeout_micros { value: 1000 }"
+    " num_batch_threads { value: 1 } max_enqueued_batches { value: 1000 }"
 )
+# wrk sends the request bodies of a file, one per line, in turn on each connection.
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies, i = {}, 0
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+end
+function request()
+  i = i % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+"""
 
 
 def titles(n: int) -> list[str]:
@@ -64,30 +85,25 @@ def sequential_latency(port: int, sample: list[str]) -> tuple[float, float]:
     return q[49] * 1e3, q[98] * 1e3
 
 
-async def throughput(
-    port: int, sample: list[str], concurrency: int, seconds: float
-) -> tuple[float, int]:
-    """Titles per second, and requests made, with `concurrency` clients for `seconds`."""
-    url = f"http://127.0.0.1:{port}/v1/models/tagger:predict"
-    done = 0
-    stop = time.perf_counter() + seconds
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def client(k: int) -> None:
-            nonlocal done
-            i = k
-            while time.perf_counter() < stop:
-                body = {"instances": [sample[i % len(sample)]]}
-                async with session.post(url, json=body) as reply:
-                    await reply.read()
-                    assert reply.status == 200, reply.status
-                done += 1
-                i += concurrency
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client(k) for k in range(concurrency)))
-        return done / (time.perf_counter() - started), done
+def throughput(
+    port: int, script: Path, bodies: Path, concurrency: int, seconds: int
+) -> tuple[float, int, float]:
+    """Titles/s, requests made and wrk's CPU seconds, with `concurrency` connections."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(script)]
+        + [f"http://127.0.0.1:{port}/v1/models/tagger:predict", "--", str(bodies)],
+        capture_output=True,
+        text=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = run.stdout
+    if run.returncode or "Non-2xx" in report or "Socket errors" in report:
+        sys.exit(f"wrk failed, or requests failed under load:\n{report}{run.stderr}")
+    requests = int(re.search(r"(\d+) requests in", report).group(1))
+    rate = float(re.search(r"Requests/sec:\s*([\d.]+)", report).group(1))
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return rate, requests, cpu
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -112,9 +128,11 @@ def in_process(model_dir: Path, sample: list[str], batch: int, seconds: float) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base-path", type=Path, default=REPO / "build" / "serving" / "tagger")
-    parser.add_argument("--seconds", type=float, default=5.0, help="per throughput point")
+    parser.add_argument("--seconds", type=int, default=5, help="per throughput point")
     parser.add_argument("--requests", type=int, default=2000, help="sequential latency sample")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: the environment's root has it; elsewhere `apt-get install wrk`")
     on_disk = list_versions(args.base_path)
     if not on_disk:
         sys.exit(f"no model version under {args.base_path}: run `make` first")
@@ -126,6 +144,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "batching.config").write_text(BATCHING)
+        (tmp / "post.lua").write_text(WRK_SCRIPT)
+        bodies = tmp / "bodies.jsonl"
+        bodies.write_text("".join(json.dumps({"instances": [t]}) + "\n" for t in sample))
         for mode, extra in (
             ("off", []),
             ("on", ["--enable_batching", f"--batching_parameters_file={tmp / 'batching.config'}"]),
@@ -145,11 +166,13 @@ def main() -> None:
                         server.port, sample[: args.requests]
                     )
                 for c in levels:
-                    server_cpu, client_cpu = cpu_seconds(process), cpu_seconds(psutil.Process())
-                    row[c], requests = asyncio.run(throughput(server.port, sample, c, args.seconds))
+                    server_cpu = cpu_seconds(process)
+                    row[c], requests, client_cpu = throughput(
+                        server.port, tmp / "post.lua", bodies, c, args.seconds
+                    )
                     row[f"cpu{c}"] = (
                         (cpu_seconds(process) - server_cpu) / requests * 1e6,
-                        (cpu_seconds(psutil.Process()) - client_cpu) / requests * 1e6,
+                        client_cpu / requests * 1e6,
                     )
                 row["rss_end"] = process.memory_info().rss
                 results[mode] = row
@@ -172,7 +195,7 @@ def main() -> None:
     )
     for c in levels:
         print(f"{c:>11} {results['off'][c]:>18.0f} {results['on'][c]:>15.0f} {local[c]:>32.0f}")
-    print("\nCPU per request, server / load-generating client (us), on this machine's 2 cores:")
+    print("\nCPU per request, server / wrk (us), on this machine's 2 cores:")
     for c in levels:
         off, on = results["off"][f"cpu{c}"], results["on"][f"cpu{c}"]
         print(
