@@ -44,9 +44,7 @@ class RestApi:
         self.requests = ThreadPoolExecutor(options.rest_api_num_threads, "rest_api")
         self.batcher = (
             BatchScheduler(
-                options.batching,
-                on_batch=self._record_batch,
-                respond=json_codec.predict_responses,
+                options.batching, json_codec.predict_responses, on_batch=self._record_batch
             )
             if options.batching is not None
             else None

@@ -15,7 +15,7 @@ import asyncio
 import collections
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -54,17 +54,6 @@ def _value(params: BatchingParameters, field: str, default: int) -> int:
     return getattr(params, field).value if params.HasField(field) else default
 
 
-def slice_rows(
-    outputs: dict[str, np.ndarray], requests: Sequence[tuple[int, Any]]
-) -> list[dict[str, np.ndarray]]:
-    """Each request's own rows of a batch's outputs: the default way to answer."""
-    answers, start = [], 0
-    for rows, _ in requests:
-        answers.append({k: v[start : start + rows] for k, v in outputs.items()})
-        start += rows
-    return answers
-
-
 def batch_rows(inputs: dict[str, np.ndarray]) -> int:
     sizes = set()
     for array in inputs.values():
@@ -79,16 +68,16 @@ def batch_rows(inputs: dict[str, np.ndarray]) -> int:
 class BatchScheduler:
     """Runs batches on its own threads; `respond` turns a batch's outputs into answers.
 
-    `respond(outputs, [(rows, context), ...])` runs on the batch thread too, so work on
-    the answers (the JSON encoding, in the server) is done once per batch and off the
-    event loop; `context` is what each caller passed to run().
+    `respond(outputs, [(rows, context), ...])` returns one answer per request, in order;
+    `context` is what each caller passed to run(). It runs on the batch thread, so work
+    on the answers (the server's JSON encoding) is done once per batch, off the loop.
     """
 
     def __init__(
         self,
         params: BatchingParameters,
+        respond: Callable[[dict[str, np.ndarray], list[tuple[int, Any]]], list],
         on_batch: Callable[[str, int], None] = lambda model, rows: None,
-        respond: Callable[[dict[str, np.ndarray], list[tuple[int, Any]]], list] = slice_rows,
     ) -> None:
         self.max_batch_size = _value(params, "max_batch_size", DEFAULT_MAX_BATCH_SIZE)
         self.timeout = _value(params, "batch_timeout_micros", 0) / 1e6

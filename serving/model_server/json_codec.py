@@ -498,11 +498,13 @@ def float_tokens(flat: np.ndarray) -> list[str]:
         short = parsed.astype(flat.dtype) == flat
     finite = np.isfinite(flat)
     # Print everything in the more common form, then redo the others one by one.
-    common = "%g" if 2 * np.count_nonzero(short) >= flat.size else long_form
+    if 2 * np.count_nonzero(short) >= flat.size:
+        common, other, redo = "%g", long_form, ~short & finite
+    else:
+        common, other, redo = long_form, "%g", short & finite
     tokens = (",".join([common] * len(values)) % values).split(",")
-    redo = (~short if common == "%g" else short) & finite
     for i in np.flatnonzero(redo).tolist():
-        tokens[i] = ("%g" if common != "%g" else long_form) % values[i]
+        tokens[i] = other % values[i]
     for i in np.flatnonzero(finite & (np.floor(flat) == flat)).tolist():
         if "." not in tokens[i] and "e" not in tokens[i]:
             tokens[i] += ".0"  # whole numbers keep a decimal point
@@ -531,8 +533,8 @@ def _short_float32(flat: np.ndarray) -> np.ndarray:
     and parsed. tests/test_json_codec.py checks it against printing and parsing.
     """
     a = np.abs(flat).astype(np.float64)
-    decided = np.isfinite(a) & (a > 0)
-    a = np.where(decided, a, 1.0)
+    ordinary = np.isfinite(a) & (a > 0)
+    a = np.where(ordinary, a, 1.0)
     exponent = np.floor((np.frexp(a)[1] - 1) * _LOG10_2).astype(np.int64)  # or 1 below
     exponent += a >= _POW10[61 + exponent]  # now floor(log10(a))
     scale = _POW10[65 - exponent]  # 10 ** (5 - exponent)
@@ -543,8 +545,8 @@ def _short_float32(flat: np.ndarray) -> np.ndarray:
     dropped = (decimal.view(np.uint64) & _DROPPED).astype(np.int64)
     unsure = (np.abs(scaled - digits) > 0.5 - 1e-6) | (np.abs(dropped - _MIDPOINT) <= 16)
     unsure |= a < _SMALLEST_NORMAL32
-    short[~decided] = True  # zeros print as 0; NaN and infinities have their own words
-    for i in np.flatnonzero(unsure & decided).tolist():
+    short[~ordinary] = True  # zeros print as 0; NaN and infinities have their own words
+    for i in np.flatnonzero(unsure & ordinary).tolist():
         value = flat[i]
         short[i] = np.float32(float(f"{float(value):g}")) == value
     return short
