@@ -356,9 +356,7 @@ def to_text(value) -> str:
 
 def predict_response(outputs: Mapping[str, np.ndarray], fmt: Format) -> bytes:
     """The JSON body TF Serving answers a predict request with."""
-    if not outputs:
-        raise invalid_argument("Cannot convert empty tensor map to JSON")
-    tokens = {name: _tokens(name, array) for name, array in outputs.items()}
+    tokens = _all_tokens(outputs)
     return _render({name: array.shape for name, array in outputs.items()}, tokens, fmt)
 
 
@@ -370,9 +368,7 @@ def predict_responses(
     Every value is written once for the whole batch: the per-call cost of numpy and of
     the float checks is then shared by all the requests in it.
     """
-    if not outputs:
-        raise invalid_argument("Cannot convert empty tensor map to JSON")
-    tokens = {name: _tokens(name, array) for name, array in outputs.items()}
+    tokens = _all_tokens(outputs)
     sizes = {name: math.prod(array.shape[1:]) for name, array in outputs.items()}
     answers, start = [], 0
     for rows, fmt in requests:
@@ -384,6 +380,12 @@ def predict_responses(
         answers.append(_render(shapes, mine, fmt))
         start += rows
     return answers
+
+
+def _all_tokens(outputs: Mapping[str, np.ndarray]) -> dict[str, list[str]]:
+    if not outputs:
+        raise invalid_argument("Cannot convert empty tensor map to JSON")
+    return {name: _tokens(name, array) for name, array in outputs.items()}
 
 
 def _render(shapes: Mapping[str, tuple], tokens: Mapping[str, list[str]], fmt: Format) -> bytes:
