@@ -1,9 +1,20 @@
-"""Pusher whose filesystem push never exposes a half-copied version.
+"""Pusher whose push never exposes a half-written version to a model server.
 
-TFX's Pusher copies straight into <base>/<version>/ (saved_model.pb last); a model
-server polling the base path can still find the directory incomplete. Here the copy goes
-to a hidden staging name and one rename publishes it, which TF Serving and our own
-server only ever see whole.
+A model server (TF Serving, or serving/model_server) polls <base>/ and aspires the
+highest integer-named child. Two ways to make sure it only ever loads a whole version:
+
+- A filesystem with atomic rename (local disk, NFS): the copy goes to a hidden staging
+  name and one rename publishes it. The server sees nothing, then everything.
+- An object store (gs://, s3://): there is no rename, and a "directory" exists as soon as
+  one object under its prefix does. But each object appears whole or not at all, and
+  listing is strongly consistent (GCS guarantees both). So every file is copied into
+  <base>/<version>/ with saved_model.pb LAST. TF Serving's SavedModel loader reads
+  saved_model.pb first and fails the load with NOT_FOUND while it is absent; the server
+  retries a failed load (--max_num_load_retries, default 5, every
+  --load_retry_interval_micros, default 60 s) and its availability-preserving policy
+  keeps serving the old version until the new one has loaded. Once saved_model.pb
+  exists, every other file of the version already does. A copy that fails half way is
+  deleted again, so no version is left that can never load.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ def existing_versions(base_directory: str) -> list[int]:
     """Version numbers under base_directory, oldest first (only integer names are versions)."""
     if not fileio.exists(base_directory):
         return []
-    numbers = (serving_layout.version_number(n) for n in fileio.listdir(base_directory))
+    numbers = (serving_layout.version_number(n.rstrip("/")) for n in fileio.listdir(base_directory))
     return sorted(n for n in numbers if n is not None)
 
 
@@ -61,12 +72,47 @@ def serving_version_of(model_path: str, base_directory: str) -> str | None:
     return latest if same else None
 
 
+# The file whose presence makes a SavedModel loadable: written last to an object store.
+LOADABLE_MARKER = "saved_model.pb"
+
+
+def has_atomic_rename(path: str) -> bool:
+    """Local paths rename atomically; anything behind a URL scheme is an object store."""
+    return "://" not in path or path.startswith("file://")
+
+
+def _files_loadable_last(model_path: str) -> list[str]:
+    """The model's files relative to model_path, saved_model.pb at the end."""
+    files = [
+        os.path.relpath(os.path.join(directory, name), model_path)
+        for directory, _, names in fileio.walk(model_path)
+        for name in names
+    ]
+    return sorted(files, key=lambda f: (f == LOADABLE_MARKER, f))
+
+
+def _copy_loadable_last(model_path: str, final: str) -> None:
+    try:
+        for relative in _files_loadable_last(model_path):
+            target = os.path.join(final, relative)
+            fileio.makedirs(os.path.dirname(target))
+            fileio.copy(os.path.join(model_path, relative), target, overwrite=True)
+    except BaseException:
+        if fileio.exists(final):
+            fileio.rmtree(final)  # a version without saved_model.pb would never load
+        raise
+
+
 def publish(model_path: str, base_directory: str) -> tuple[str, str]:
-    """Copy model_path to <base_directory>/<new version> atomically. Returns (path, version)."""
+    """Copy model_path to <base_directory>/<new version> so that no model server can load
+    it before it is whole (see the module docstring). Returns (path, version)."""
     fileio.makedirs(base_directory)
     version = str(next_version(base_directory))
-    staging = os.path.join(base_directory, serving_layout.staging_name(int(version)))
     final = os.path.join(base_directory, version)
+    if not has_atomic_rename(base_directory):
+        _copy_loadable_last(model_path, final)
+        return final, version
+    staging = os.path.join(base_directory, serving_layout.staging_name(int(version)))
     if fileio.exists(staging):
         fileio.rmtree(staging)
     io_utils.copy_dir(model_path, staging)
@@ -93,7 +139,7 @@ class _Executor(pusher_executor.Executor):
             exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
         )
         if destination.WhichOneof("destination") != "filesystem":
-            raise NotImplementedError("AtomicPusher pushes to a filesystem destination only")
+            raise NotImplementedError("AtomicPusher pushes to a directory or bucket only")
         model_path = self.GetModelPath(input_dict)
         base = destination.filesystem.base_directory
         # A rerun with no new data re-blesses the same model against itself as baseline;
