@@ -99,6 +99,12 @@ def _signatures(keras_model, tft_output, tag_names: list[str], decision_threshol
     }
 
 
+def export(net, tft_output, decision_threshold: float, export_dir: str) -> None:
+    """Save net with Transform's graph and the decision threshold as the serving model."""
+    signatures = _signatures(net, tft_output, _tag_names(tft_output), decision_threshold)
+    net.save(export_dir, save_format="tf", signatures=signatures)
+
+
 def _eval_arrays(keras_model, dataset) -> tuple[np.ndarray, np.ndarray]:
     labels, scores = [], []
     for x, y in dataset:
@@ -139,8 +145,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "decision threshold %.2f (micro F1 %.4f on the eval split)", decision_threshold, eval_f1
     )
 
-    tag_names = _tag_names(tft_output)
-    signatures = _signatures(net, tft_output, tag_names, decision_threshold)
-    net.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
+    export(net, tft_output, decision_threshold, fn_args.serving_model_dir)
+    tf.io.gfile.makedirs(fn_args.model_run_dir)  # no runner promises it exists
     with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/training_summary.json", "w") as f:
         f.write(json.dumps({"threshold": decision_threshold, "eval_micro_f1": eval_f1, **hp}))

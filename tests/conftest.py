@@ -8,6 +8,7 @@ import pytest
 
 from tests.commands import DATA_DIR
 from tests.pipeline_runs import pipeline_runs  # noqa: F401 - registers the fixture
+from tests.tagger_model import build_tagger_model
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +23,9 @@ def data_slice(tmp_path_factory) -> Path:
     (out / "train.tsv").write_bytes(b"".join(lines[:601]))
     (out / "more.tsv").write_bytes(lines[0] + b"".join(lines[601:]))
     return out
+
+
+@pytest.fixture(scope="session")
+def tagger_model(tmp_path_factory, data_slice) -> Path:
+    """A real tagger SavedModel (tests/tagger_model.py), built once for the serving tests."""
+    return build_tagger_model(data_slice / "train.tsv", tmp_path_factory.mktemp("tagger") / "1")

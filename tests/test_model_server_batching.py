@@ -33,10 +33,10 @@ def write(path, text: str):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory, pipeline_runs):
+def models(tmp_path_factory, tagger_model):
     root = tmp_path_factory.mktemp("batching")
     save_toy_model(root / "toy" / "1", 1)
-    shutil.copytree(pipeline_runs.first_model, root / "tagger" / "1")
+    shutil.copytree(tagger_model, root / "tagger" / "1")
     return root
 
 

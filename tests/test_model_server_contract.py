@@ -2,7 +2,7 @@
 
 One server serves two models from a model config file: `toy` (tests/toy_model.py, two
 inputs and two outputs, versions 1 and 2, labels stable=1 and canary=2, policy "all")
-and `tagger` (the model a tiny real pipeline run pushed). Expectations are TF Serving's
+and `tagger` (a small real tagger, tests/tagger_model.py). Expectations are TF Serving's
 documented behaviour and messages (api_rest.md, http_rest_api_handler, json_tensor).
 """
 
@@ -22,11 +22,11 @@ TIMEOUT_MS = 1500
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, pipeline_runs):
+def server(tmp_path_factory, tagger_model):
     root = tmp_path_factory.mktemp("contract")
     for version in (1, 2):
         save_toy_model(root / "toy" / str(version), version)
-    shutil.copytree(pipeline_runs.first_model, root / "tagger" / "1")
+    shutil.copytree(tagger_model, root / "tagger" / "1")
     (root / "toy" / "not-a-version").mkdir()  # ignored: not an integer name
     config = root / "models.config"
     config.write_text(f"""
