@@ -1,133 +1,95 @@
 """Run the tagger pipeline on this machine: LocalDagRunner, SQLite ML Metadata, Beam DirectRunner.
 
-    python local_runner.py [--span N] [--workers 2] [--train-steps 1200] [--no-cache]
+    python local_runner.py [--train-spans FIRST-LAST] [--workers 2] [--train-steps N] [--no-cache]
 
-Paths default to build/ in the checkout and can be set by flags or TAGGER_* variables.
+The mirror of vertex_runner.py: the pipeline and its settings come from
+pipeline/configs.py, the paths from pipeline/paths.py (TAGGER_* variables or flags).
+Prints one line per component and what was pushed; the full log goes to a file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import os
 import sys
+import time
 from pathlib import Path
 
-from tfx import v1 as tfx
-
 from ingest import spans
-from pipeline import metadata
-from pipeline.pipeline import create_pipeline
-
-PIPELINE_NAME = "so-tagger"
-MODEL_NAME = "tagger"
-HERE = Path(__file__).resolve().parent
-
-# Blessing floors for the full data set: well below what the model reaches (see the
-# closing note of issue 2) and above what a broken model gets.
-FLOORS = {"f1_score": 0.55, "auc": 0.90, "auc_precision_recall": 0.5, "exact_match": 0.25}
-TOLERANCE = 0.01
-
-
-def _env_path(name: str, default: Path) -> Path:
-    return Path(os.environ.get(name, default)).resolve()
+from pipeline import configs, metadata, paths, quiet, run_report, runner_flags
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    build = _env_path("TAGGER_BUILD_DIR", HERE / "build")
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--spans-dir", type=Path, default=_env_path("TAGGER_SPANS_DIR", build / "spans"))
-    p.add_argument("--pipeline-root", type=Path, default=build / "pipeline")
-    p.add_argument("--metadata", type=Path, default=build / "metadata.sqlite")
-    p.add_argument(
-        "--serving-dir", type=Path, default=_env_path("TAGGER_SERVING_DIR", build / "serving")
-    )
-    p.add_argument(
-        "--span", type=int, default=None, help="span to ingest and validate (default: the latest)"
-    )
-    p.add_argument(
-        "--train-spans",
-        default=None,
-        metavar="FIRST-LAST",
-        help="spans to train and evaluate on, e.g. 0-3 (default: all that passed validation)",
-    )
-    p.add_argument("--workers", type=int, default=2, help="Beam DirectRunner worker processes")
-    p.add_argument(
-        "--train-steps",
-        type=int,
-        default=None,
-        help="total training steps (default: full passes over the train split, early-stopped)",
-    )
-    p.add_argument("--eval-steps", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--floors", default=None, help="blessing floors as metric=value,...")
-    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--spans-dir", type=Path, default=paths.spans_dir())
+    p.add_argument("--pipeline-root", type=Path, default=paths.pipeline_root())
+    p.add_argument("--metadata", type=Path, default=paths.metadata_path())
+    p.add_argument("--serving-dir", type=Path, default=paths.serving_dir(),
+                   help="TF Serving base directory; the model goes to <dir>/"
+                   f"{configs.MODEL_NAME}/<version>")  # fmt: skip
+    p.add_argument("--logs-dir", type=Path, default=paths.logs_dir())
+    p.add_argument("--workers", type=int, default=2,
+                   help="Beam DirectRunner worker processes; 0 runs Beam in this process, "
+                   "fastest for a small slice of data")  # fmt: skip
+    runner_flags.add_pipeline_flags(p)
+    p.add_argument("--verbose", action="store_true", help="everything on the terminal, no log file")
     return p.parse_args(argv)
 
 
-def parse_floors(text: str | None) -> dict[str, float]:
-    if not text:
-        return dict(FLOORS)
-    return {k: float(v) for k, v in (item.split("=") for item in text.split(","))}
+def build_pipeline(args: argparse.Namespace):
+    from tfx import v1 as tfx  # slow to import: after the arguments are checked
 
+    from pipeline.pipeline import create_pipeline
 
-def parse_span_range(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    first, _, last = text.partition("-")
-    return int(first), int(last or first)
-
-
-def build_pipeline(args: argparse.Namespace) -> tfx.dsl.Pipeline:
-    trainer_config = {"epochs": args.epochs} if args.epochs else {}
     return create_pipeline(
-        pipeline_name=PIPELINE_NAME,
+        **runner_flags.pipeline_settings(args),
         pipeline_root=str(args.pipeline_root),
         spans_dir=str(args.spans_dir),
-        schema_path=str(HERE / "schema" / "schema.pbtxt"),
-        transform_module_file=str(HERE / "modules" / "preprocessing.py"),
-        trainer_module_file=str(HERE / "modules" / "trainer.py"),
-        serving_model_dir=str(args.serving_dir / MODEL_NAME),
-        train_steps=args.train_steps,
-        eval_steps=args.eval_steps,
-        blessing_floors=parse_floors(args.floors),
-        blessing_tolerance=TOLERANCE,
-        span=args.span,
-        train_spans=parse_span_range(args.train_spans),
-        trainer_config=trainer_config,
+        schema_path=str(paths.schema_path()),
+        serving_model_dir=str(args.serving_dir / configs.MODEL_NAME),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(args.metadata)
         ),
-        beam_pipeline_args=[
-            "--direct_running_mode=multi_processing",
-            f"--direct_num_workers={args.workers}",
-        ],
-        enable_cache=not args.no_cache,
+        beam_pipeline_args=runner_flags.direct_runner_args(args.workers),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
     if not spans.existing_spans(args.spans_dir):
-        print(
-            f"local_runner: error: no data span under {args.spans_dir}; "
-            "run `python -m ingest` first",
-            file=sys.stderr,
-        )
+        print(f"local_runner: error: no data span under {args.spans_dir}; "
+              "run `python -m ingest` first", file=sys.stderr)  # fmt: skip
         return 1
     args.pipeline_root.mkdir(parents=True, exist_ok=True)
+    args.logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = args.logs_dir / f"pipeline-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    started_ms = int(time.time() * 1000)
+    print(f"pipeline {configs.PIPELINE_NAME}: full log in {log_path}", flush=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    def store():
+        return metadata.sqlite_store(str(args.metadata))
+
+    terminal = contextlib.nullcontext(print) if args.verbose else quiet.output_to(log_path)
     failure = None
-    try:
-        tfx.orchestration.LocalDagRunner().run(build_pipeline(args))
-    except Exception as err:  # the report below still says how far the run got
-        failure = err
-    if args.metadata.exists():
-        print(metadata.format_run_report(metadata.sqlite_store(str(args.metadata))))
+    began = time.monotonic()
+    with terminal as say, run_report.MetadataProgress(store, started_ms, say):
+        try:
+            from tfx import v1 as tfx
+
+            tfx.orchestration.LocalDagRunner().run(build_pipeline(args))
+        except Exception as err:  # the report below says where and why
+            logging.exception("the pipeline run failed")
+            failure = err
+    logging.getLogger().setLevel(logging.WARNING)  # the log file has had everything
+    run = run_report.this_run(store(), started_ms) if args.metadata.exists() else None
     if failure is not None:
-        print(f"local_runner: the run failed: {failure}", file=sys.stderr)
-        return 1
-    return 0
+        print("\n".join(run_report.error_lines(failure)), file=sys.stderr)
+        print(f"(full log: {log_path})", file=sys.stderr)
+    summary = run_report.outcome(store(), run) if run else "nothing pushed: the run did not start"
+    print(f"{summary} ({time.monotonic() - began:.0f} s)")
+    return 1 if failure is not None else 0
 
 
 if __name__ == "__main__":

@@ -11,15 +11,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline import metadata
+from pipeline import metadata, paths
 
-REPO = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 300
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--metadata", type=Path, default=REPO / "build" / "metadata.sqlite")
+    parser.add_argument("--metadata", type=Path, default=paths.metadata_path())
     args = parser.parse_args()
     run_id, nodes = metadata.latest_run(metadata.sqlite_store(str(args.metadata)))
     span = (max(n.finished_ms for n in nodes) - min(n.started_ms for n in nodes)) / 1000

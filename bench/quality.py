@@ -4,8 +4,9 @@
 
 The baseline (TF-IDF unigrams+bigrams, one-vs-rest logistic regression, decisions at 0.5
 as the seed made them) is trained on exactly the examples the pipeline trained on (the
-ExampleGen `train` splits of every span behind the pushed model) and both are scored on the `test`
-split, which neither saw. One table, side by side, with DESIGN.md's reference figures.
+ExampleGen `train` split behind the pushed model, every span it read) and both are
+scored on the `test` split, which neither saw. One table, side by side, with DESIGN.md's
+reference figures.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from sklearn.multiclass import OneVsRestClassifier
 
 from modules import features
 from modules.stopwords import ENGLISH
-from pipeline import metadata
+from pipeline import metadata, paths
 
-REPO = Path(__file__).resolve().parent.parent
 # DESIGN.md: the seed baseline on a 24,000/6,000 split of this kind of data.
 REFERENCE = {"accuracy": 0.34, "f1_micro": 0.64, "ap_macro": 0.50, "auc_macro": 0.91}
 STOP = set(ENGLISH)
@@ -73,18 +73,12 @@ def scores_table(y: np.ndarray, decisions: np.ndarray, scores: np.ndarray) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--metadata", type=Path, default=REPO / "build" / "metadata.sqlite")
+    parser.add_argument("--metadata", type=Path, default=paths.metadata_path())
     args = parser.parse_args()
     found = metadata.lineage(metadata.sqlite_store(str(args.metadata)))
     spans = found["data_spans"]
-    train_titles, train_tags, test_titles, test_tags = [], [], [], []
-    for span in spans:
-        titles, tags = read_split(span["uri"], "train")
-        train_titles += titles
-        train_tags += tags
-        titles, tags = read_split(span["uri"], "test")
-        test_titles += titles
-        test_tags += tags
+    train_titles, train_tags = read_split(found["examples_uri"], "train")
+    test_titles, test_tags = read_split(found["examples_uri"], "test")
 
     model = tf.saved_model.load(found["pushed_model"]["destination"])
     serve = model.signatures["serving_default"]

@@ -33,8 +33,8 @@ from pathlib import Path
 import psutil
 import tensorflow as tf
 
+from pipeline import configs, paths
 from serving.model_server.versions import list_versions
-from tests.commands import DATA_DIR, REPO
 from tests.model_server_process import model_server
 
 # TensorFlow's thread pools, the same for the server and the in-process reference. On
@@ -47,6 +47,7 @@ BATCHING = (
     "max_batch_size { value: 64 } batch_timeout_micros { value: 1000 }"
     " num_batch_threads { value: 1 } max_enqueued_batches { value: 1000 }"
 )
+PREDICT = f"/v1/models/{configs.MODEL_NAME}:predict"
 # wrk sends the request bodies of a file, one per line, in turn on each connection.
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -63,7 +64,7 @@ end
 
 
 def titles(n: int) -> list[str]:
-    with open(DATA_DIR / "unlabeled.tsv", encoding="utf-8") as f:
+    with open(paths.data_dir() / "unlabeled.tsv", encoding="utf-8") as f:
         next(f)
         return [line.rstrip("\n") for _, line in zip(range(n), f, strict=False)]
 
@@ -74,7 +75,7 @@ def sequential_latency(port: int, sample: list[str]) -> tuple[float, float]:
     for title in sample:
         body = json.dumps({"instances": [title]})
         started = time.perf_counter()
-        conn.request("POST", "/v1/models/tagger:predict", body=body)
+        conn.request("POST", PREDICT, body=body)
         reply = conn.getresponse()
         reply.read()
         times.append(time.perf_counter() - started)
@@ -92,7 +93,7 @@ def throughput(
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     run = subprocess.run(
         ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(script)]
-        + [f"http://127.0.0.1:{port}/v1/models/tagger:predict", "--", str(bodies)],
+        + [f"http://127.0.0.1:{port}{PREDICT}", "--", str(bodies)],
         capture_output=True,
         text=True,
     )
@@ -127,7 +128,7 @@ def in_process(model_dir: Path, sample: list[str], batch: int, seconds: float) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--base-path", type=Path, default=REPO / "build" / "serving" / "tagger")
+    parser.add_argument("--base-path", type=Path, default=paths.serving_model_dir())
     parser.add_argument("--seconds", type=int, default=5, help="per throughput point")
     parser.add_argument("--requests", type=int, default=2000, help="sequential latency sample")
     args = parser.parse_args()
@@ -152,7 +153,7 @@ def main() -> None:
             ("on", ["--enable_batching", f"--batching_parameters_file={tmp / 'batching.config'}"]),
         ):
             with model_server(
-                "--model_name=tagger",
+                f"--model_name={configs.MODEL_NAME}",
                 f"--model_base_path={args.base_path}",
                 f"--tensorflow_intra_op_parallelism={THREADS['intra']}",
                 f"--tensorflow_inter_op_parallelism={THREADS['inter']}",

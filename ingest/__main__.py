@@ -2,7 +2,8 @@
 
     python -m ingest [--data-dir DIR] [--file train.tsv] [--spans-dir DIR] [--span N|next]
 
-The data directory comes from --data-dir or TAGGER_DATA_DIR. Bad rows are rejected,
+The data directory comes from --data-dir or TAGGER_DATA_DIR, the spans directory from
+--spans-dir or pipeline/paths.py. Bad rows are rejected,
 counted by reason and sampled in the report; the import fails (exit 1, nothing written)
 when more than --max-bad-fraction of the rows are bad.
 """
@@ -11,31 +12,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from ingest import seed_tsv, spans
-
-DEFAULT_SPANS_DIR = Path("build/spans")
+from pipeline import paths
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__.split("\n")[1])
-    parser.add_argument("--data-dir", default=os.environ.get("TAGGER_DATA_DIR"))
+    parser.add_argument("--data-dir", type=Path, default=paths.data_dir())
     parser.add_argument("--file", default="train.tsv", help="file name inside the data directory")
-    parser.add_argument(
-        "--spans-dir",
-        type=Path,
-        default=Path(os.environ.get("TAGGER_SPANS_DIR", DEFAULT_SPANS_DIR)),
-    )
+    parser.add_argument("--spans-dir", type=Path, default=paths.spans_dir())
     parser.add_argument("--span", default="0", help="span number, or 'next' for a new span")
     parser.add_argument("--max-bad-fraction", type=float, default=0.01)
     args = parser.parse_args(argv)
 
-    if not args.data_dir:
-        parser.error("no data directory: pass --data-dir or set TAGGER_DATA_DIR")
-    source = Path(args.data_dir) / args.file
+    source = args.data_dir / args.file
     if not source.is_file():
         print(
             f"ingest: error: {source} does not exist (see README: getting the data)",
@@ -43,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     if args.span == "next":
-        present = spans.existing_spans(args.spans_dir)
-        span = present[-1] + 1 if present else 0
+        span = spans.next_span(args.spans_dir)
     else:
         span = int(args.span)
 

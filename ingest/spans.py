@@ -12,6 +12,7 @@ ExampleGen's fingerprint uses) untouched, so a cached pipeline run stays cached.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -22,13 +23,15 @@ from pathlib import Path
 
 from ingest.seed_tsv import Row
 from modules import features
+from pipeline.quiet import quiet_imports
 
 DATA_FILE = "data.tfrecord"
 MANIFEST_FILE = "MANIFEST.json"
 SPAN_DIR_FORMAT = "span-{span}"
 SPAN_DIR = re.compile(r"^span-(\d+)$")
-# ExampleGen input pattern, relative to the spans directory.
-SPAN_PATTERN = SPAN_DIR_FORMAT.format(span="{SPAN}") + "/*.tfrecord"
+# Withdrawn spans move here (never read again, numbers never reused); see ingest/withdraw.py.
+WITHDRAWN_DIR = "withdrawn"
+WITHDRAW_HINT = "take a bad span out with `python -m ingest.withdraw --span N --reason TEXT`"
 
 
 class SpanConflictError(RuntimeError):
@@ -46,6 +49,12 @@ def existing_spans(spans_dir: Path) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
+def next_span(spans_dir: Path) -> int:
+    """The number a new span gets: past every span, withdrawn ones included."""
+    used = existing_spans(spans_dir) + existing_spans(spans_dir / WITHDRAWN_DIR)
+    return max(used) + 1 if used else 0
+
+
 def read_manifest(spans_dir: Path, span: int) -> dict:
     return json.loads((span_dir(spans_dir, span) / MANIFEST_FILE).read_text())
 
@@ -58,9 +67,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def to_example_bytes(row: Row) -> bytes:
-    import tensorflow as tf  # imported late: parsing and reporting need no TensorFlow
+@functools.cache
+def _tensorflow():
+    """TensorFlow, imported on first use (parsing and reporting need none), quietly."""
+    with quiet_imports():
+        import tensorflow
 
+    return tensorflow
+
+
+def to_example_bytes(row: Row) -> bytes:
+    tf = _tensorflow()
     example = tf.train.Example(
         features=tf.train.Features(
             feature={
@@ -80,7 +97,7 @@ def write_span(
     spans_dir: Path, span: int, records: Iterable[bytes], manifest_extra: dict
 ) -> tuple[dict, str]:
     """Write serialized tf.Examples as span `span`; (manifest, "written" or "unchanged")."""
-    import tensorflow as tf
+    tf = _tensorflow()
 
     spans_dir.mkdir(parents=True, exist_ok=True)
     staging = spans_dir / f".span-{span}.{os.getpid()}.partial"
@@ -99,6 +116,11 @@ def write_span(
             **manifest_extra,
         }
         final = span_dir(spans_dir, span)
+        if span_dir(spans_dir / WITHDRAWN_DIR, span).exists():
+            raise SpanConflictError(
+                f"span {span} was withdrawn from {spans_dir}; its number is not reused: "
+                "import the replacement as the next span (--span next)"
+            )
         if final.exists():
             old = read_manifest(spans_dir, span)
             if old["sha256"] == manifest["sha256"]:

@@ -1,16 +1,22 @@
 """Stops the run when ExampleValidator found anomalies.
 
 ExampleValidator records anomalies but blocks nothing; this component fails the run
-(before Transform, Trainer and Pusher) and says which feature broke which constraint.
+(before Transform, Trainer and Pusher) and says which feature broke which constraint,
+which spans the run read, and how to take a bad one out.
 """
 
 # No `from __future__ import annotations`: the TFX decorator reads real type objects.
 
+import json
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import v1 as tfx
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
+
+from ingest.spans import WITHDRAW_HINT
+from pipeline.metadata import SPANS
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # ExampleValidator's file name per split
 
@@ -24,7 +30,7 @@ def describe_anomalies(anomalies_uri: str, split_names: list[str]) -> list[str]:
     for split in split_names:
         path = os.path.join(anomalies_uri, f"Split-{split}", SCHEMA_DIFF_FILE)
         report = anomalies_pb2.Anomalies()
-        with open(path, "rb") as f:
+        with fileio.open(path, "rb") as f:
             report.ParseFromString(f.read())
         for feature, info in sorted(report.anomaly_info.items()):
             reasons = "; ".join(r.short_description or r.description for r in info.reason)
@@ -38,10 +44,16 @@ def describe_anomalies(anomalies_uri: str, split_names: list[str]) -> list[str]:
 @tfx.dsl.components.component
 def AnomaliesGate(
     anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
 ) -> None:
     splits = artifact_utils.decode_split_names(anomalies.split_names)
     problems = describe_anomalies(anomalies.uri, splits)
     if problems:
-        message = "data anomalies, the run stops here:\n  " + "\n  ".join(problems)
+        read = json.loads(examples.get_string_custom_property(SPANS) or "[]")
+        message = (
+            "data anomalies, the run stops here:\n  "
+            + "\n  ".join(problems)
+            + f"\nspans read: {', '.join(str(s['span']) for s in read)}; {WITHDRAW_HINT}"
+        )
         print(message, flush=True)
         raise DataAnomaliesError(message)

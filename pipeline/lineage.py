@@ -11,13 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline import metadata
-
-HERE = Path(__file__).resolve().parent.parent
+from pipeline import metadata, paths, quiet
 
 
 def overall_metrics(evaluation_uri: str) -> dict[str, float]:
-    import tensorflow_model_analysis as tfma  # slow to import; only needed here
+    with quiet.quiet_imports():  # slow to import; only needed here
+        import tensorflow_model_analysis as tfma
 
     metrics = {}
     for slice_metrics in tfma.load_metrics(evaluation_uri):
@@ -35,7 +34,7 @@ def overall_metrics(evaluation_uri: str) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--metadata", type=Path, default=HERE / "build" / "metadata.sqlite")
+    parser.add_argument("--metadata", type=Path, default=paths.metadata_path())
     args = parser.parse_args(argv)
     if not args.metadata.exists():
         print(f"lineage: error: no ML Metadata store at {args.metadata}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -10,11 +11,10 @@ from ml_metadata.proto import metadata_store_pb2
 Execution = metadata_store_pb2.Execution
 Event = metadata_store_pb2.Event
 
-# Custom properties of Examples artifacts: ExampleGen's span number, and the content
-# hash and example count SpanExampleGen copies from the span's manifest.
-SPAN = "span"  # = TFX example_gen utils.SPAN_PROPERTY_NAME; TFX is not imported here
-SPAN_SHA256 = "span_sha256"
-SPAN_EXAMPLES = "span_examples"
+# Custom properties SpanExampleGen writes on its Examples artifact: the spans it read,
+# as JSON [{"span", "sha256", "examples"}], and their numbers as "0,1,2" for a glance.
+SPANS = "spans"
+SPAN_NUMBERS = "span_numbers"
 
 STATE_NAMES = {
     Execution.COMPLETE: "ran",
@@ -100,19 +100,6 @@ def producer(store: metadata_store.MetadataStore, artifact_id: int) -> Execution
     return store.get_executions_by_id([outputs[0].execution_id])[0]
 
 
-def consumers(store: metadata_store.MetadataStore, artifact_id: int) -> list[Execution]:
-    events = store.get_events_by_artifact_ids([artifact_id])
-    ids = sorted({e.execution_id for e in events if e.type == Event.INPUT})
-    return list(store.get_executions_by_id(ids)) if ids else []
-
-
-def outputs_of(
-    store: metadata_store.MetadataStore, executions: list[Execution], key: str
-) -> list[metadata_store_pb2.Artifact]:
-    """The artifacts these executions wrote under one output key."""
-    return [a for e in executions for a in artifacts_of(store, e.id, Event.OUTPUT).get(key, [])]
-
-
 def artifacts_of(store: metadata_store.MetadataStore, execution_id: int, kind: int) -> dict:
     """An execution's input (kind=Event.INPUT) or output artifacts, by channel key."""
     events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type == kind]
@@ -147,6 +134,7 @@ def lineage(store: metadata_store.MetadataStore) -> dict:
     transform = producer(store, transform_graph.id)
     transform_in = artifacts_of(store, transform.id, Event.INPUT)
     schema = transform_in["schema"][0]
+    examples = transform_in["examples"][0]
     evaluator = producer(store, blessing.id)
     evaluation = artifacts_of(store, evaluator.id, Event.OUTPUT)["evaluation"][0]
     return {
@@ -158,15 +146,9 @@ def lineage(store: metadata_store.MetadataStore) -> dict:
         "trainer_run": {"execution_id": trainer.id, "model_uri": model.uri},
         "transform_graph": {"execution_id": transform.id, "uri": transform_graph.uri},
         "schema": {"uri": schema.uri, "producer": node_name(store, producer(store, schema.id))},
-        "data_spans": [
-            {
-                "span": value(ex.custom_properties, SPAN),
-                "sha256": value(ex.custom_properties, SPAN_SHA256),
-                "examples": value(ex.custom_properties, SPAN_EXAMPLES),
-                "uri": ex.uri,
-            }
-            for ex in transform_in["examples"]
-        ],
+        # One Examples artifact holds every span the run read (SpanExampleGen).
+        "examples_uri": examples.uri,
+        "data_spans": json.loads(value(examples.custom_properties, SPANS) or "[]"),
         "evaluation": {
             "blessed": value(blessing.custom_properties, "blessed") == 1,
             "uri": evaluation.uri,

@@ -1,25 +1,26 @@
 """create_pipeline(): the whole TFX pipeline, with every environment-specific value an argument.
 
 Runners (local_runner.py, vertex_runner.py) own configuration; nothing here knows whether
-it runs on this machine or on Vertex AI.
+it runs on this machine or on Vertex AI. Every construct used compiles for Vertex AI
+Pipelines (KubeflowV2DagRunner): no resolver walks ML Metadata in Python.
 """
 
 from __future__ import annotations
 
 from tfx import v1 as tfx
-from tfx.proto import example_gen_pb2, range_config_pb2, transform_pb2
+from tfx.proto import example_gen_pb2, transform_pb2
 
-from ingest.spans import SPAN_PATTERN
 from pipeline.anomalies_gate import AnomaliesGate
 from pipeline.atomic_pusher import AtomicPusher
 from pipeline.eval_config import make_eval_config
-from pipeline.span_example_gen import SpanExampleGen
-from pipeline.validated_spans import ValidatedSpansStrategy
+from pipeline.span_example_gen import LAST, SpanExampleGen
 
 # Hash buckets: train fits the model, eval early-stops it and picks its decision
 # threshold, test is what the Evaluator (and the quality bench) score: data never seen.
 SPLITS = (("train", 16), ("eval", 2), ("test", 2))
 EVAL_SPLIT = "test"
+# Custom-config key carrying the fingerprint of the module code (see code_version below).
+CODE_VERSION_KEY = "code_version"
 
 
 def create_pipeline(
@@ -28,40 +29,39 @@ def create_pipeline(
     pipeline_root: str,
     spans_dir: str,
     schema_path: str,
-    transform_module_file: str,
-    trainer_module_file: str,
+    preprocessing_fn: str,
+    run_fn: str,
+    code_version: str,
     serving_model_dir: str,
     train_steps: int | None,
     eval_steps: int | None,
     blessing_floors: dict[str, float],
     blessing_tolerance: float,
-    span: int | None = None,
     train_spans: tuple[int, int] | None = None,
     trainer_config: dict | None = None,
+    vertex_training: dict | None = None,
     metadata_connection_config=None,
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
     """The tagger pipeline.
 
-    span: which data span ExampleGen ingests and validates; None takes the latest one.
-    train_spans: (first, last) span numbers, inclusive, that Transform, Trainer and
-      Evaluator read, among those that passed validation; None reads all of them.
-    transform_module_file / trainer_module_file: paths of the TFX module files. TFX packages
-      their directory into a wheel whose hash is part of the cache key, so editing any
-      module file reruns Transform and Trainer (an import path would be cached stale).
+    spans_dir: where the data spans are (a directory or a gs:// prefix).
+    train_spans: (first, last) span numbers, inclusive, that the run reads, validates and
+      trains on; None reads every span present.
+    preprocessing_fn / run_fn: import paths of the module code, installed as a package.
+    code_version: a fingerprint of that code. Import paths alone do not change when the
+      code does, so it goes into Transform's and Trainer's custom config, which is part of
+      their cache key: edited module code reruns them, unchanged code stays cached.
+    vertex_training: when set, the Trainer runs as a Vertex AI custom job with these
+      settings: {"project", "region", "worker_pool_specs"} (see vertex_runner.py).
     blessing_floors / blessing_tolerance: see pipeline/eval_config.py.
     """
-    range_config = None
-    if span is not None:
-        range_config = range_config_pb2.RangeConfig(
-            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
-        )
+    first, last = train_spans if train_spans is not None else (0, LAST)
     example_gen = SpanExampleGen(
-        input_base=spans_dir,
-        input_config=example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="all", pattern=SPAN_PATTERN)]
-        ),
+        spans_dir=spans_dir,
+        first_span=first,
+        last_span=last,
         output_config=example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(
                 splits=[
@@ -72,7 +72,6 @@ def create_pipeline(
                 # with a missing title before ExampleValidator can name the problem.)
             )
         ),
-        range_config=range_config,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     # Inferred schema: not used downstream, kept so people can diff it against the curated one.
@@ -84,39 +83,49 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         schema=curated_schema.outputs["schema"],
     )
-    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+    anomalies_gate = AnomaliesGate(
+        anomalies=example_validator.outputs["anomalies"],
+        examples=example_gen.outputs["examples"],
+    )
 
-    first, last = train_spans if train_spans is not None else (0, 2**31 - 1)
-    training_spans = tfx.dsl.Resolver(
-        strategy_class=ValidatedSpansStrategy,
-        config={"start_span": first, "end_span": last},
-        examples=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.Examples,
-            producer_component_id=example_gen.id,
-            output_key="examples",
-        ),
-    ).with_id("training_spans_resolver")
-    # The span ingested by this run must be judged before the resolver looks for it.
-    training_spans.add_upstream_node(anomalies_gate)
-
+    code = {CODE_VERSION_KEY: code_version}
     transform = tfx.components.Transform(
-        examples=training_spans.outputs["examples"],
+        examples=example_gen.outputs["examples"],
         schema=curated_schema.outputs["schema"],
-        module_file=transform_module_file,
+        preprocessing_fn=preprocessing_fn,
+        custom_config=code,
         splits_config=transform_pb2.SplitsConfig(
             analyze=["train"], transform=[name for name, _ in SPLITS]
         ),
     )
+    # Nothing reads the spans' examples before the gate has passed them.
+    transform.add_upstream_node(anomalies_gate)
 
-    trainer = tfx.components.Trainer(
-        module_file=trainer_module_file,
+    trainer_args = dict(
+        run_fn=run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=curated_schema.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=train_steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=eval_steps),
-        custom_config=trainer_config or {},
     )
+    training = {**(trainer_config or {}), **code}
+    if vertex_training is None:
+        trainer = tfx.components.Trainer(**trainer_args, custom_config=training)
+    else:
+        vertex = tfx.extensions.google_cloud_ai_platform
+        trainer = vertex.Trainer(
+            **trainer_args,
+            custom_config={
+                **training,
+                vertex.ENABLE_VERTEX_KEY: True,
+                vertex.VERTEX_REGION_KEY: vertex_training["region"],
+                vertex.TRAINING_ARGS_KEY: {
+                    "project": vertex_training["project"],
+                    "worker_pool_specs": vertex_training["worker_pool_specs"],
+                },
+            },
+        )
 
     latest_blessed = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -125,7 +134,7 @@ def create_pipeline(
     ).with_id("latest_blessed_model_resolver")
 
     evaluator = tfx.components.Evaluator(
-        examples=training_spans.outputs["examples"],
+        examples=example_gen.outputs["examples"],
         example_splits=[EVAL_SPLIT],
         model=trainer.outputs["model"],
         baseline_model=latest_blessed.outputs["model"],
@@ -150,7 +159,6 @@ def create_pipeline(
             curated_schema,
             example_validator,
             anomalies_gate,
-            training_spans,
             transform,
             trainer,
             latest_blessed,

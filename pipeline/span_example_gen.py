@@ -1,50 +1,206 @@
-"""ImportExampleGen that also records the content hash of the span it read.
+"""ExampleGen over a range of data spans, with each span's content hash on the artifact.
 
-ExampleGen's own fingerprint is built from file sizes and mtimes; the sha256 written by
-the data import (span-N/MANIFEST.json) is what identifies the data, so it is copied onto
-the Examples artifact where ML Metadata keeps it and the lineage command reads it.
+One Examples artifact per run holds every span in the requested range (default: all
+spans present), split by the hash of each whole example, so an example keeps its split
+(train, eval or test) in every run that reads it. StatisticsGen and ExampleValidator
+then judge all of them together, and a bad span stops the run before Transform.
+
+Why not one span per run plus a resolver that gathers the validated ones: Vertex AI
+Pipelines compiles only the LatestArtifact and LatestBlessedModel resolver strategies,
+and a resolver that walks ML Metadata cannot run there. Reading the range in ExampleGen
+uses nothing Vertex lacks.
+
+The input pattern covers every span, so the driver's fingerprint (file names, sizes and
+mtimes; TFX's and Vertex's cache key) changes whenever a span is added or withdrawn.
+Each span's data is checked against the sha256 its import wrote into MANIFEST.json, so a
+half-copied span in a bucket fails the run instead of training on part of it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
 
+import apache_beam as beam
+import tensorflow as tf
+from google.protobuf import any_pb2, json_format, struct_pb2
 from tfx import types
-from tfx.components import ImportExampleGen
-from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components import FileBasedExampleGen
 from tfx.components.example_gen.import_example_gen import executor as import_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from ingest import spans
-from pipeline.metadata import SPAN_EXAMPLES, SPAN_SHA256
+from pipeline.metadata import SPAN_NUMBERS, SPANS
+
+ALL_SPANS_PATTERN = spans.SPAN_DIR_FORMAT.format(span="*") + "/" + spans.DATA_FILE
+LAST = 2**31 - 1  # "no upper bound" for a span range
 
 
-class _Executor(import_executor.Executor):
+class SpanDataError(RuntimeError):
+    """A span whose data is missing or does not match its manifest."""
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with fileio.open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def select_spans(spans_dir: str, first: int, last: int) -> list[dict]:
+    """The spans in [first, last] under spans_dir, oldest first, each checked against its
+    manifest: [{"span", "sha256", "examples", "path"}]."""
+    if not fileio.isdir(spans_dir):
+        raise SpanDataError(f"no spans directory at {spans_dir}")
+    chosen = []
+    for name in fileio.listdir(spans_dir):
+        match = spans.SPAN_DIR.match(name.rstrip("/"))
+        if not match or not first <= int(match.group(1)) <= last:
+            continue
+        directory = os.path.join(spans_dir, name.rstrip("/"))
+        data = os.path.join(directory, spans.DATA_FILE)
+        manifest_path = os.path.join(directory, spans.MANIFEST_FILE)
+        if not fileio.exists(manifest_path) or not fileio.exists(data):
+            raise SpanDataError(f"{directory} is incomplete: it needs {spans.DATA_FILE} and "
+                                f"{spans.MANIFEST_FILE} (still being copied?)")  # fmt: skip
+        with fileio.open(manifest_path, "r") as f:
+            manifest = json.loads(f.read())
+        actual = _sha256(data)
+        if actual != manifest["sha256"]:
+            raise SpanDataError(
+                f"{data} has sha256 {actual[:12]}, its manifest says {manifest['sha256'][:12]}: "
+                "the span is damaged or still being copied"
+            )
+        chosen.append({"span": int(match.group(1)), "sha256": actual,
+                       "examples": manifest["examples"], "path": data})  # fmt: skip
+    if not chosen:
+        raise SpanDataError(f"no span numbered {first}..{last} under {spans_dir}")
+    return sorted(chosen, key=lambda s: s["span"])
+
+
+def _feature_kinds(path: str) -> dict[str, set[str]]:
+    kinds: dict[str, set[str]] = {}
+    for record in tf.data.TFRecordDataset(path):
+        for name, feature in tf.train.Example.FromString(record.numpy()).features.feature.items():
+            kind = feature.WhichOneof("kind")
+            if kind is not None:
+                kinds.setdefault(name, set()).add(kind)
+    return kinds
+
+
+def check_feature_types(chosen: list[dict]) -> None:
+    """Fail, naming the spans, when a feature has more than one type among them.
+
+    Every other data problem is ExampleValidator's to find, but this one would stop
+    StatisticsGen itself (a batch cannot hold one feature as both bytes and int64) with
+    no word on which span is at fault.
+    """
+    by_feature: dict[str, dict[str, list[int]]] = {}
+    for span in chosen:
+        for name, kinds in _feature_kinds(span["path"]).items():
+            for kind in kinds:
+                by_feature.setdefault(name, {}).setdefault(kind, []).append(span["span"])
+    mixed = {name: kinds for name, kinds in sorted(by_feature.items()) if len(kinds) > 1}
+    if mixed:
+        lines = [
+            f"feature '{name}' is "
+            + "; ".join(
+                f"{kind} in span {', '.join(map(str, nums))}" for kind, nums in kinds.items()
+            )
+            for name, kinds in mixed.items()
+        ]
+        raise SpanDataError(
+            "spans disagree on feature types, so they cannot be read together:\n  "
+            + "\n  ".join(lines)
+            + f"\n{spans.WITHDRAW_HINT}"
+        )
+
+
+def span_range_config(first: int, last: int) -> example_gen_pb2.CustomConfig:
+    packed = any_pb2.Any()
+    packed.Pack(struct_pb2.Struct(fields={
+        "first_span": struct_pb2.Value(number_value=first),
+        "last_span": struct_pb2.Value(number_value=last),
+    }))  # fmt: skip
+    return example_gen_pb2.CustomConfig(custom_config=packed)
+
+
+def _span_range(exec_properties: dict[str, Any]) -> tuple[int, int]:
+    config = example_gen_pb2.CustomConfig()
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if raw:
+        json_format.Parse(raw, config)
+    bounds = struct_pb2.Struct()
+    if config.HasField("custom_config"):
+        config.custom_config.Unpack(bounds)
+    fields = dict(bounds.fields)
+    first = int(fields["first_span"].number_value) if "first_span" in fields else 0
+    last = int(fields["last_span"].number_value) if "last_span" in fields else LAST
+    return first, last
+
+
+def _chosen(exec_properties: dict[str, Any]) -> list[dict]:
+    return select_spans(
+        exec_properties[standard_component_specs.INPUT_BASE_KEY], *_span_range(exec_properties)
+    )
+
+
+class Executor(import_executor.Executor):
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        @beam.ptransform_fn
+        def read_spans(pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern):
+            del split_pattern  # the spans come from the range, not from the pattern
+            files = [s["path"] for s in _chosen(exec_properties)]
+            return (
+                pipeline
+                | "SpanFiles" >> beam.Create(files)
+                | "ReadSpans" >> beam.io.ReadAllFromTFRecord()
+                | "ToTFExample" >> beam.Map(tf.train.Example.FromString)
+            )
+
+        return read_spans
+
     def Do(
         self,
         input_dict: dict[str, list[types.Artifact]],
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
+        chosen = _chosen(exec_properties)  # checked before any Beam work starts
+        check_feature_types(chosen)
         super().Do(input_dict, output_dict, exec_properties)
-        span = exec_properties[example_gen_utils.SPAN_PROPERTY_NAME]
-        manifest_path = os.path.join(
-            exec_properties[standard_component_specs.INPUT_BASE_KEY],
-            spans.SPAN_DIR_FORMAT.format(span=span),
-            spans.MANIFEST_FILE,
-        )
-        with fileio.open(manifest_path, "r") as f:
-            manifest = json.loads(f.read())
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
-        examples.set_string_custom_property(SPAN_SHA256, manifest["sha256"])
-        examples.set_int_custom_property(SPAN_EXAMPLES, manifest["examples"])
+        record = [{k: s[k] for k in ("span", "sha256", "examples")} for s in chosen]
+        examples.set_string_custom_property(SPANS, json.dumps(record))
+        examples.set_string_custom_property(SPAN_NUMBERS, ",".join(str(s["span"]) for s in chosen))
+        examples.span = chosen[-1]["span"]  # the newest span read: what "latest" means
 
 
-class SpanExampleGen(ImportExampleGen):
-    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(_Executor)
+class SpanExampleGen(FileBasedExampleGen):
+    """ExampleGen reading data spans first_span..last_span (inclusive) of spans_dir."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(
+        self,
+        spans_dir: str,
+        output_config: example_gen_pb2.Output,
+        first_span: int = 0,
+        last_span: int = LAST,
+    ) -> None:
+        super().__init__(
+            input_base=spans_dir,
+            input_config=example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name="all", pattern=ALL_SPANS_PATTERN)]
+            ),
+            output_config=output_config,
+            custom_config=span_range_config(first_span, last_span),
+        )

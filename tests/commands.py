@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(
-    os.environ.get("TAGGER_DATA_DIR", REPO.parent / "shared" / "data" / "stackoverflow")
-)
+from pipeline import paths
+
+REPO = paths.CHECKOUT
+DATA_DIR = paths.data_dir()
 
 
 def run_module(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.CompletedProcess:

@@ -57,3 +57,57 @@ def test_the_model_already_serving_is_recognised(tmp_path):
     assert serving_version_of(str(model), str(base)) == version
     (model / "saved_model.pb").write_bytes(b"retrained")
     assert serving_version_of(str(model), str(base)) is None
+
+
+def test_spans_that_disagree_on_a_feature_type_are_refused_by_name(tmp_path):
+    import tensorflow as tf
+
+    from ingest import spans
+    from pipeline.span_example_gen import SpanDataError, check_feature_types, select_spans
+
+    def example(title) -> bytes:
+        kind = "int64_list" if isinstance(title, int) else "bytes_list"
+        value = tf.train.Int64List if kind == "int64_list" else tf.train.BytesList
+        feature = {"title": tf.train.Feature(**{kind: value(value=[title])})}
+        return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+    spans.write_span(tmp_path, 0, [example(b"a title")] * 3, {})
+    spans.write_span(tmp_path, 1, [example(b"another")], {})
+    check_feature_types(select_spans(str(tmp_path), 0, 1))  # one type: fine
+    spans.write_span(tmp_path, 2, [example(7)], {})
+    with pytest.raises(SpanDataError) as caught:
+        check_feature_types(select_spans(str(tmp_path), 0, 2))
+    assert "feature 'title' is bytes_list in span 0, 1; int64_list in span 2" in str(caught.value)
+
+
+def test_a_span_whose_data_does_not_match_its_manifest_is_refused(tmp_path):
+    from ingest import spans
+    from pipeline.span_example_gen import SpanDataError, select_spans
+
+    spans.write_span(tmp_path, 0, [b"record"], {})
+    (spans.span_dir(tmp_path, 0) / spans.DATA_FILE).write_bytes(b"half a copy")
+    with pytest.raises(SpanDataError, match="damaged or still being copied"):
+        select_spans(str(tmp_path), 0, 0)
+
+
+def test_edited_module_code_changes_what_transform_and_trainer_are_cached_by(tmp_path):
+    import json
+    import shutil
+
+    import local_runner
+    from modules import PACKAGE_DIR, code_version
+
+    package = tmp_path / "modules"
+    shutil.copytree(PACKAGE_DIR, package)
+    before = code_version(package)
+    assert code_version(package) == before  # stable while nothing changes
+    (package / "model.py").write_text((package / "model.py").read_text() + "\n# edited\n")
+    assert code_version(package) != before
+
+    # The fingerprint reaches the exec properties TFX and Vertex key their caches on.
+    components = {
+        c.id: c for c in local_runner.build_pipeline(local_runner.parse_args([])).components
+    }
+    for node in ("Transform", "Trainer"):
+        config = json.loads(components[node].exec_properties["custom_config"])
+        assert config["code_version"] == code_version()

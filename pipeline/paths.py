@@ -1,0 +1,78 @@
+"""Where this machine keeps things: the one place local paths are resolved.
+
+Everything lives under the build directory (TAGGER_BUILD_DIR, default <checkout>/build);
+each part can be moved on its own with its TAGGER_* variable. The data directory (the
+labelled TSV files) defaults to the shared copy beside the checkout.
+
+    python -m pipeline.paths NAME      prints one of them (for the Makefile and scripts)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pipeline import configs
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _setting(variable: str, default: Path) -> Path:
+    return Path(os.environ.get(variable) or default).resolve()
+
+
+def build_dir() -> Path:
+    return _setting("TAGGER_BUILD_DIR", CHECKOUT / "build")
+
+
+def data_dir() -> Path:
+    return _setting("TAGGER_DATA_DIR", CHECKOUT.parent / "shared" / "data" / "stackoverflow")
+
+
+def spans_dir() -> Path:
+    return _setting("TAGGER_SPANS_DIR", build_dir() / "spans")
+
+
+def pipeline_root() -> Path:
+    return _setting("TAGGER_PIPELINE_ROOT", build_dir() / "pipeline")
+
+
+def metadata_path() -> Path:
+    return _setting("TAGGER_METADATA", build_dir() / "metadata.sqlite")
+
+
+def serving_dir() -> Path:
+    """TF Serving's model base directory: it holds one folder per model name."""
+    return _setting("TAGGER_SERVING_DIR", build_dir() / "serving")
+
+
+def serving_model_dir() -> Path:
+    """<serving base>/<model>: where the Pusher writes integer-named versions."""
+    return serving_dir() / configs.MODEL_NAME
+
+
+def logs_dir() -> Path:
+    return build_dir() / "logs"
+
+
+def schema_path() -> Path:
+    return CHECKOUT / configs.SCHEMA_FILE
+
+
+NAMES = {
+    "model_name": lambda: configs.MODEL_NAME,
+    "build": build_dir,
+    "data": data_dir,
+    "spans": spans_dir,
+    "pipeline_root": pipeline_root,
+    "metadata": metadata_path,
+    "serving": serving_dir,
+    "serving_model": serving_model_dir,
+    "logs": logs_dir,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in NAMES:
+        sys.exit(f"usage: python -m pipeline.paths {{{'|'.join(NAMES)}}}")
+    print(NAMES[sys.argv[1]]())

@@ -1,0 +1,129 @@
+"""What a person sees while the pipeline runs: one line per component, then the outcome.
+
+    SpanExampleGen                   ran        11.2 s
+    ...
+    pushed version 1795534451 to build/serving/tagger/1795534451
+
+Both runners print these lines; the local one reads the states from ML Metadata while
+the run goes on, the Vertex one from the PipelineJob's task details. Everything else
+(TensorFlow's, Beam's and TFX's own logging) goes to the log file whose path is printed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+
+from ml_metadata import metadata_store
+
+from pipeline import metadata
+
+MAX_ERROR_LINES = 12
+_TRACEBACK_FRAME = re.compile(r"^\s+(File \"|\S.*\^+$)|^Traceback \(most recent call last\):$")
+
+
+def component_line(node: str, state: str, seconds: float) -> str:
+    return f"  {node:<32} {state:<8} {seconds:8.1f} s"
+
+
+def error_lines(error: BaseException) -> list[str]:
+    """The lines of an exception that say what went wrong, without traceback frames."""
+    lines = [line.rstrip() for line in str(error).splitlines() if line.strip()]
+    lines = [line for line in lines if not _TRACEBACK_FRAME.match(line)]
+    if not lines:
+        lines = [type(error).__name__]
+    else:
+        lines[0] = f"{type(error).__name__}: {lines[0]}"
+    if len(lines) > MAX_ERROR_LINES:
+        lines = lines[:3] + ["  ..."] + lines[-(MAX_ERROR_LINES - 4) :]
+    return lines
+
+
+def this_run(store: metadata_store.MetadataStore, since_ms: int):
+    """The pipeline_run context started at or after since_ms, or None."""
+    runs = [c for c in store.get_contexts_by_type("pipeline_run") if c.create_time_since_epoch
+            >= since_ms]  # fmt: skip
+    return max(runs, key=lambda c: c.id) if runs else None
+
+
+def outcome(store: metadata_store.MetadataStore, run) -> str:
+    """One sentence: what this run pushed, or why it pushed nothing."""
+    executions = store.get_executions_by_context(run.id)
+    failed = [e for e in executions if e.last_known_state == metadata.Execution.FAILED]
+    if failed:
+        return f"nothing pushed: the run failed in {metadata.node_name(store, failed[0])}"
+    pushed = [a for a in store.get_artifacts_by_context(run.id) if a.type == "PushedModel"]
+    if not pushed:
+        return "nothing pushed: the run stopped before the Pusher"
+    props = pushed[0].custom_properties
+    if metadata.value(props, "pushed") == 1:
+        return (
+            f"pushed version {metadata.value(props, 'pushed_version')} "
+            f"to {metadata.value(props, 'pushed_destination')}"
+        )
+    blessings = [a for a in store.get_artifacts_by_context(run.id) if a.type == "ModelBlessing"]
+    if blessings and metadata.value(blessings[0].custom_properties, "blessed") != 1:
+        return "nothing pushed: the Evaluator did not bless the model " + failing_metrics(
+            store, blessings[0]
+        )
+    return "nothing pushed: the blessed model is the one already serving"
+
+
+def failing_metrics(store: metadata_store.MetadataStore, blessing) -> str:
+    import tensorflow_model_analysis as tfma  # slow to import; only needed here
+
+    evaluator = metadata.producer(store, blessing.id)
+    evaluation = metadata.artifacts_of(store, evaluator.id, metadata.Event.OUTPUT)["evaluation"]
+    try:
+        result = tfma.load_validation_result(evaluation[0].uri)
+    except Exception:  # noqa: BLE001 - the reason is a courtesy; the outcome stands
+        return "(see the log)"
+    failures = [
+        f"{f.metric_key.name}={f.metric_value.double_value.value:.4f}"
+        for slice_failures in result.metric_validations_per_slice
+        for f in slice_failures.failures
+    ]
+    return "(failed: " + ", ".join(sorted(set(failures))[:6]) + ")" if failures else ""
+
+
+class MetadataProgress:
+    """Prints a line for each component of the current run as it finishes, by polling
+    ML Metadata from a thread while the run goes on in the main thread."""
+
+    def __init__(
+        self, open_store: Callable[[], metadata_store.MetadataStore], since_ms: int, say
+    ) -> None:
+        self._open_store, self._since, self._say = open_store, since_ms, say
+        self._printed: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> MetadataProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.poll()  # the last components finished after the final tick
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - the store is busy or not created yet
+                continue
+
+    def poll(self) -> None:
+        store = self._open_store()
+        run = this_run(store, self._since)
+        if run is None:
+            return
+        for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
+            state = metadata.STATE_NAMES.get(execution.last_known_state)
+            if execution.id in self._printed or state in (None, "running"):
+                continue
+            self._printed.add(execution.id)
+            seconds = execution.last_update_time_since_epoch - execution.create_time_since_epoch
+            self._say(component_line(metadata.node_name(store, execution), state, seconds / 1000))

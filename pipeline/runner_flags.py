@@ -1,0 +1,80 @@
+"""The pipeline settings both runners take on their command line, parsed one way.
+
+Each runner adds its own flags for where things live and how they run; these say what
+the run does, and their defaults come from pipeline/configs.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from modules import code_version
+from pipeline import configs
+
+
+def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--train-spans",
+        type=parse_span_range,
+        default=None,
+        metavar="FIRST-LAST",
+        help="spans to read, validate and train on, e.g. 0-3 (default: every span present)",
+    )
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        default=configs.TRAIN_STEPS,
+        help="total training steps (default: full passes over the train split, early-stopped)",
+    )
+    parser.add_argument("--eval-steps", type=int, default=configs.EVAL_STEPS)
+    parser.add_argument("--epochs", type=int, default=None, help="at most this many epochs")
+    parser.add_argument(
+        "--floors",
+        type=parse_floors,
+        default=None,
+        help="blessing floors as metric=value,... (see configs.py)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="run every component again")
+
+
+def parse_floors(text: str) -> dict[str, float]:
+    try:
+        return {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--floors: expected metric=value,..., got {text!r}"
+        ) from None
+
+
+def parse_span_range(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    try:
+        return int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--train-spans: expected FIRST-LAST, got {text!r}"
+        ) from None
+
+
+def pipeline_settings(args: argparse.Namespace) -> dict:
+    """create_pipeline() keyword arguments that do not depend on the runner."""
+    return dict(
+        pipeline_name=configs.PIPELINE_NAME,
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        run_fn=configs.RUN_FN,
+        code_version=code_version(),
+        train_steps=args.train_steps,
+        eval_steps=args.eval_steps,
+        blessing_floors=args.floors or dict(configs.BLESSING_FLOORS),
+        blessing_tolerance=configs.BLESSING_TOLERANCE,
+        train_spans=args.train_spans,
+        trainer_config={"epochs": args.epochs} if args.epochs else {},
+        enable_cache=not args.no_cache,
+    )
+
+
+def direct_runner_args(workers: int) -> list[str]:
+    """Beam DirectRunner arguments: worker processes, or (0) everything in this process."""
+    if workers == 0:
+        return ["--direct_running_mode=in_memory"]
+    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
