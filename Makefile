@@ -3,12 +3,14 @@
 SHELL := /bin/bash
 ENV := builder/env.sh run
 
-# Where the labelled data lives (train.tsv). Override: make DATA=/path/to/dir
-DATA ?= $(or $(TAGGER_DATA_DIR),../shared/data/stackoverflow)
+# Paths are resolved in pipeline/paths.py (build/ in the checkout, the data beside it).
+# Another copy of the labelled data (train.tsv): make DATA=/path/to/dir
+ifdef DATA
 export TAGGER_DATA_DIR := $(abspath $(DATA))
-export TAGGER_BUILD_DIR := $(abspath build)
+endif
+PATH_OF = $$(python -m pipeline.paths $(1))
 
-.PHONY: all env import pipeline lineage serve test lint format bench-quality bench-speed bench-serving lock clean
+.PHONY: all env import pipeline lineage serve vertex test lint format bench-quality bench-speed bench-serving lock clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -17,7 +19,7 @@ env:
 	@builder/env.sh ensure
 
 import: env
-	@$(ENV) python -m ingest --span 0 --spans-dir build/spans
+	@$(ENV) python -m ingest --span 0
 
 pipeline: env
 	@$(ENV) python local_runner.py
@@ -27,12 +29,17 @@ lineage: env
 
 # Serve the pushed models with TF Serving's REST API on port 8501 (Ctrl-C stops it).
 serve: env
-	@$(ENV) python -m serving.model_server --rest_api_port=8501 --model_name=tagger \
-	  --model_base_path=build/serving/tagger --monitoring_config_file=serving/model_server/monitoring.config
+	@$(ENV) bash -c 'exec python -m serving.model_server --rest_api_port=8501 \
+	  --model_name=$(call PATH_OF,model_name) --model_base_path=$(call PATH_OF,serving_model) \
+	  --monitoring_config_file=serving/model_server/monitoring.config'
 
-# The test command: lint, format check and the whole pytest suite.
+# Compile the pipeline for Vertex AI Pipelines (README: Run on Vertex AI); ARGS=--submit ...
+vertex: env
+	@$(ENV) python vertex_runner.py compile $(ARGS)
+
+# The test command: lint, format check, Dockerfile lint and the whole pytest suite.
 test: env
-	@$(ENV) bash -c 'ruff check . && ruff format --check . && pytest'
+	@$(ENV) bash -c 'ruff check . && ruff format --check . && hadolint deploy/*/Dockerfile && pytest'
 
 lint format: env
 	@$(ENV) bash -c 'ruff check --fix . && ruff format .'

@@ -1,0 +1,274 @@
+"""The pipeline on Vertex AI Pipelines, proved offline.
+
+The job is compiled by `vertex_runner.py compile` as a user runs it. Its JSON is parsed
+into kfp's PipelineJob and PipelineSpec protos and compared with the local pipeline's
+DAG; then its tasks run here, each through the exact command and arguments the spec
+gives, with the executor input Vertex would pass (tests/vertex_launcher.py). Only the
+Vertex AI client is faked, for --submit and --schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+
+import vertex_runner
+from pipeline import configs
+from tests.commands import REPO, run_module
+from tests.model_server_process import model_server
+from tests.vertex_launcher import Launcher, load_job
+
+IMAGE = "europe-west4-docker.pkg.dev/proj/tagger/pipeline@sha256:" + "ab" * 32
+CLOUD = [
+    "--project", "proj", "--region", "europe-west4", "--pipeline-root", "gs://proj-root/p",
+    "--data-root", "gs://proj-data/spans", "--serving-base", "gs://proj-models/serving",
+    "--image", IMAGE, "--service-account", "pipeline@proj.iam.gserviceaccount.com",
+    "--labels", "team=ml,env=test",
+]  # fmt: skip
+DATAFLOW = [
+    "--runner=DataflowRunner", "--project=proj", "--region=europe-west4",
+    "--temp_location=gs://proj-root/p/dataflow-tmp", "--machine_type=n1-standard-4",
+    "--max_num_workers=4", f"--sdk_container_image={IMAGE}", "--experiments=use_runner_v2",
+    "--service_account_email=pipeline@proj.iam.gserviceaccount.com",
+    "--labels=team=ml", "--labels=env=test",
+]  # fmt: skip
+# The Vertex compiler splits the latest-blessed-model resolver into two query tasks.
+RESOLVER = "latest_blessed_model_resolver"
+RESOLVER_TASKS = {f"{RESOLVER}-model-blessing-resolver", f"{RESOLVER}-model-resolver"}
+
+
+def compile_job(tmp_path: Path, *extra: str) -> Path:
+    out = tmp_path / "so-tagger.json"
+    run_module("vertex_runner.py", "compile", *extra, "--output", str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def cloud_job(tmp_path_factory):
+    return load_job(compile_job(tmp_path_factory.mktemp("vertex"), *CLOUD))
+
+
+def local_dag() -> dict[str, set[str]]:
+    """Node id -> upstream node ids of the pipeline local_runner.py runs."""
+    import local_runner
+
+    args = local_runner.parse_args([])
+    return {
+        n.id: {u.id for u in n.upstream_nodes} for n in local_runner.build_pipeline(args).components
+    }
+
+
+def test_the_compiled_job_parses_into_kfp_protos_with_every_component(cloud_job):
+    job, spec, deployment = cloud_job
+    assert spec.pipeline_info.name == configs.PIPELINE_NAME
+    assert job.runtime_config.gcs_output_directory == "gs://proj-root/p"
+    local = set(local_dag())
+    assert set(spec.root.dag.tasks) == (local - {RESOLVER}) | RESOLVER_TASKS
+
+
+def test_task_dependencies_match_the_local_dag(cloud_job):
+    _, spec, _ = cloud_job
+    expected = {}
+    for node, upstream in local_dag().items():
+        if node == RESOLVER:
+            continue
+        ids = {u for u in upstream if u != RESOLVER}
+        if RESOLVER in upstream:
+            ids.add(f"{RESOLVER}-model-resolver")
+        expected[node] = ids
+    compiled = {n: set(t.dependent_tasks) for n, t in spec.root.dag.tasks.items()}
+    assert {n: compiled[n] for n in expected} == expected
+    assert compiled["Transform"] >= {"AnomaliesGate"}  # nothing reads data the gate has not passed
+
+
+def test_every_container_runs_the_pipeline_image_with_the_dataflow_arguments(cloud_job):
+    _, spec, deployment = cloud_job
+    containers = {
+        n: e.container for n, e in deployment.executors.items() if e.HasField("container")
+    }
+    assert len(containers) == len(spec.root.dag.tasks) - len(RESOLVER_TASKS)
+    for name, container in containers.items():
+        assert container.image == IMAGE, name
+        assert container.args[-len(DATAFLOW) :] == DATAFLOW, name
+        command = list(container.command)
+        assert command == ["python", "-m", "tfx.orchestration.kubeflow.v2.container."
+                           "kubeflow_v2_run_executor"], name  # fmt: skip
+
+
+def test_locations_and_module_code_come_from_flags_and_the_package(cloud_job):
+    _, spec, _ = cloud_job
+    tasks = spec.root.dag.tasks
+
+    def parameter(task: str, name: str) -> str:
+        return tasks[task].inputs.parameters[name].runtime_value.constant_value.string_value
+
+    assert parameter("SpanExampleGen", "input_base") == "gs://proj-data/spans"
+    assert parameter("ImportSchemaGen", "schema_file") == "/pipeline/schema/schema.pbtxt"
+    assert parameter("Transform", "preprocessing_fn") == configs.PREPROCESSING_FN
+    assert parameter("Trainer", "run_fn") == configs.RUN_FN
+    push = json.loads(parameter("AtomicPusher", "push_destination"))
+    assert push["filesystem"]["base_directory"] == "gs://proj-models/serving/tagger"
+    text = json.dumps(json_format.MessageToDict(spec))
+    assert "/work/" not in text and str(REPO) not in text  # nothing of this machine
+
+
+def test_the_image_workdir_is_where_the_compiled_job_looks_for_the_schema():
+    dockerfile = (REPO / "deploy" / "pipeline" / "Dockerfile").read_text()
+    assert f"WORKDIR {vertex_runner.IMAGE_CHECKOUT}\n" in dockerfile
+    assert "--require-hashes -r /tmp/requirements.lock" in dockerfile
+    final = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert final.startswith("python:3.13-slim-trixie@sha256:") and "\nUSER 10001\n" in final
+
+
+def test_the_trainer_can_run_as_a_vertex_custom_job(tmp_path):
+    _, spec, deployment = load_job(compile_job(
+        tmp_path, *CLOUD, "--trainer-on-vertex", "--training-machine-type", "n1-highmem-8",
+        "--accelerator-type", "NVIDIA_TESLA_T4", "--accelerator-count", "2",
+    ))  # fmt: skip
+    trainer = deployment.executors[spec.components["Trainer"].executor_label].container
+    assert "tfx.extensions.google_cloud_ai_platform.trainer.executor" in " ".join(trainer.args)
+    config = json.loads(
+        spec.root.dag.tasks["Trainer"].inputs.parameters["custom_config"]
+        .runtime_value.constant_value.string_value
+    )  # fmt: skip
+    assert config["ai_platform_enable_vertex"] is True
+    assert config["ai_platform_vertex_region"] == "europe-west4"
+    (pool,) = config["ai_platform_training_args"]["worker_pool_specs"]
+    assert pool["container_spec"]["image_uri"] == IMAGE
+    assert pool["machine_spec"] == {"machine_type": "n1-highmem-8",
+        "accelerator_type": "NVIDIA_TESLA_T4", "accelerator_count": 2}  # fmt: skip
+
+
+def test_missing_locations_are_named():
+    proc = run_module("vertex_runner.py", "compile", "--image", IMAGE, check=False)
+    assert proc.returncode == 2
+    assert "missing --data-root, --pipeline-root, --project, --region, --serving-base" in (
+        proc.stderr
+    )
+
+
+# --- submitting, with only the Vertex AI client faked --------------------------------------
+
+
+class FakePipelineJob:
+    """google.cloud.aiplatform.PipelineJob at its boundary: records what it was asked."""
+
+    made: list[FakePipelineJob] = []
+    resource_name = "projects/1/locations/europe-west4/pipelineJobs/so-tagger-123"
+
+    def __init__(self, **kwargs) -> None:
+        self.kwargs, self.calls = kwargs, []
+        FakePipelineJob.made.append(self)
+
+    def submit(self, **kwargs) -> None:
+        self.calls.append(("submit", kwargs))
+
+    def create_schedule(self, **kwargs):
+        self.calls.append(("create_schedule", kwargs))
+        return types.SimpleNamespace(resource_name="projects/1/schedules/7")
+
+    @classmethod
+    def get(cls, resource_name: str):
+        now = datetime(2026, 1, 1)
+        task = types.SimpleNamespace(
+            task_name="Trainer",
+            state=types.SimpleNamespace(name="SUCCEEDED"),
+            start_time=now,
+            end_time=now + timedelta(seconds=42),
+        )
+        pushed = {"pushed": 1, "pushed_version": "17", "pushed_destination": "gs://m/tagger/17"}
+        artifact = types.SimpleNamespace(metadata=pushed)
+        pusher = types.SimpleNamespace(
+            task_name="AtomicPusher",
+            state=types.SimpleNamespace(name="SUCCEEDED"),
+            start_time=now,
+            end_time=now + timedelta(seconds=3),
+            outputs={"pushed_model": types.SimpleNamespace(artifacts=[artifact])},
+        )
+        state = types.SimpleNamespace(name="PIPELINE_STATE_SUCCEEDED")
+        return types.SimpleNamespace(
+            resource_name=resource_name, task_details=[task, pusher], state=state
+        )
+
+
+@pytest.fixture
+def fake_aiplatform(monkeypatch):
+    from google.cloud import aiplatform
+
+    inits = []
+    FakePipelineJob.made = []
+    monkeypatch.setattr(aiplatform, "PipelineJob", FakePipelineJob)
+    monkeypatch.setattr(aiplatform, "init", lambda **kw: inits.append(kw))
+    monkeypatch.setattr(vertex_runner, "compile_pipeline", lambda args: args.output)
+    return inits
+
+
+def test_submit_and_wait_call_the_aiplatform_client(fake_aiplatform, tmp_path, capsys):
+    out = tmp_path / "job.json"
+    assert vertex_runner.main(["compile", *CLOUD, "--output", str(out), "--submit", "--wait"]) == 0
+    assert fake_aiplatform == [{"project": "proj", "location": "europe-west4"}]
+    (job,) = FakePipelineJob.made
+    assert job.kwargs == {
+        "display_name": "so-tagger", "template_path": str(out),
+        "pipeline_root": "gs://proj-root/p", "enable_caching": True,
+        "labels": {"team": "ml", "env": "test"}, "project": "proj", "location": "europe-west4",
+    }  # fmt: skip
+    assert job.calls == [("submit", {"service_account": "pipeline@proj.iam.gserviceaccount.com"})]
+    printed = capsys.readouterr().out
+    assert f"submitted {FakePipelineJob.resource_name}" in printed
+    assert ("https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/"
+            "so-tagger-123?project=proj") in printed  # fmt: skip
+    assert "  Trainer                          ran          42.0 s" in printed
+    assert "ended: PIPELINE_STATE_SUCCEEDED; pushed version 17 to gs://m/tagger/17" in printed
+
+
+def test_schedule_calls_the_aiplatform_client(fake_aiplatform, tmp_path, capsys):
+    out = tmp_path / "job.json"
+    assert vertex_runner.main(["compile", *CLOUD, "--output", str(out),
+                               "--schedule", "0 3 * * 1", "--no-cache"]) == 0  # fmt: skip
+    (job,) = FakePipelineJob.made
+    assert job.kwargs["enable_caching"] is False
+    assert job.calls == [("create_schedule", {
+        "cron": "0 3 * * 1", "display_name": "so-tagger-schedule",
+        "service_account": "pipeline@proj.iam.gserviceaccount.com"})]  # fmt: skip
+    assert "schedule projects/1/schedules/7: 0 3 * * 1" in capsys.readouterr().out
+
+
+# --- the compiled tasks, run as Vertex would run them ---------------------------------------
+
+
+def test_the_compiled_tasks_run_here_and_push_a_servable_model(tmp_path, data_slice):
+    spans_dir, serving = tmp_path / "spans", tmp_path / "serving"
+    run_module("-m", "ingest", "--data-dir", str(data_slice), "--spans-dir", str(spans_dir))
+    job = compile_job(
+        tmp_path, "--pipeline-root", str(tmp_path / "root"), "--data-root", str(spans_dir),
+        "--serving-base", str(serving), "--image", IMAGE, "--beam-runner", "DirectRunner",
+        "--direct-workers", "0",
+        "--train-steps", "30", "--epochs", "2", "--floors", "auc=0.5",
+    )  # fmt: skip
+    # The image's checkout (/pipeline) is this checkout here.
+    job.write_text(job.read_text().replace(vertex_runner.IMAGE_CHECKOUT + "/", f"{REPO}/"))
+    launcher = Launcher(job, tmp_path)
+    first = launcher.run()
+    ran = {name for name, task in first.items() if task.state == "ran"}
+    assert ran == set(first) - RESOLVER_TASKS
+    assert all(not t.outputs["model" if "model-resolver" in n else "model_blessing"]
+               for n, t in first.items() if n in RESOLVER_TASKS)  # fmt: skip
+    examples = first["SpanExampleGen"].outputs["examples"][0].metadata
+    assert json.loads(examples["spans"])[0]["span"] == 0
+    pushed = first["AtomicPusher"].outputs["pushed_model"][0].metadata
+    assert pushed["pushed"] == 1
+    version = pushed["pushed_version"]
+    assert sorted(p.name for p in (serving / configs.MODEL_NAME).iterdir()) == [version]
+
+    with model_server("--model_name=tagger", f"--model_base_path={serving / 'tagger'}",
+                      log_dir=tmp_path) as server:  # fmt: skip
+        status = server.get("/v1/models/tagger").json()["model_version_status"]
+        assert status[0]["version"] == version and status[0]["state"] == "AVAILABLE"
+        reply = server.post("/v1/models/tagger:predict", {"instances": ["merge dicts in python"]})
+        assert reply.status == 200 and len(reply.json()["predictions"][0]["scores"]) == 100
