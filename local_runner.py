@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     args.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = args.logs_dir / f"pipeline-{time.strftime('%Y%m%d-%H%M%S')}.log"
     started_ms = int(time.time() * 1000)
-    print(f"pipeline {configs.PIPELINE_NAME}: full log in {log_path}", flush=True)
+    where = "output below (--verbose)" if args.verbose else f"full log in {log_path}"
+    print(f"pipeline {configs.PIPELINE_NAME}: {where}", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def store():
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     run = run_report.this_run(store(), started_ms) if args.metadata.exists() else None
     if failure is not None:
         print("\n".join(run_report.error_lines(failure)), file=sys.stderr)
-        print(f"(full log: {log_path})", file=sys.stderr)
+        if not args.verbose:
+            print(f"(full log: {log_path})", file=sys.stderr)
     summary = run_report.outcome(store(), run) if run else "nothing pushed: the run did not start"
     print(f"{summary} ({time.monotonic() - began:.0f} s)")
     return 1 if failure is not None else 0

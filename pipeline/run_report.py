@@ -106,7 +106,10 @@ class MetadataProgress:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.poll()  # the last components finished after the final tick
+        try:
+            self.poll()  # the last components finished after the final tick
+        except Exception:  # noqa: BLE001 - no store: the run never started
+            pass
 
     def _loop(self) -> None:
         while not self._stop.wait(0.5):

@@ -242,7 +242,7 @@ def test_schedule_calls_the_aiplatform_client(fake_aiplatform, tmp_path, capsys)
 # --- the compiled tasks, run as Vertex would run them ---------------------------------------
 
 
-def test_the_compiled_tasks_run_here_and_push_a_servable_model(tmp_path, data_slice):
+def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(tmp_path, data_slice):
     spans_dir, serving = tmp_path / "spans", tmp_path / "serving"
     run_module("-m", "ingest", "--data-dir", str(data_slice), "--spans-dir", str(spans_dir))
     job = compile_job(
@@ -272,3 +272,13 @@ def test_the_compiled_tasks_run_here_and_push_a_servable_model(tmp_path, data_sl
         assert status[0]["version"] == version and status[0]["state"] == "AVAILABLE"
         reply = server.post("/v1/models/tagger:predict", {"instances": ["merge dicts in python"]})
         assert reply.status == 200 and len(reply.json()["predictions"][0]["scores"]) == 100
+
+    # A second run: the resolver now finds the first run's blessed model, and the
+    # Evaluator compares the new model against it.
+    second = launcher.run()
+    (model,) = first["Trainer"].outputs["model"]
+    resolved = second[f"{RESOLVER}-model-resolver"].outputs["model"]
+    assert [(a.name, a.uri) for a in resolved] == [(model.name, model.uri)]
+    blessing = second["Evaluator"].outputs["blessing"][0].metadata
+    assert blessing["baseline_model"] == model.uri
+    assert blessing["blessed"] == 1  # within the tolerance of its baseline

@@ -112,13 +112,15 @@ class Launcher:
         started = time.monotonic()
         if container.lifecycle.HasField("pre_cache_check"):
             hook = container.lifecycle.pre_cache_check
-            self._process(name, "driver", [*hook.command, *hook.args], executor_input)
+            self._process(f"{run_id}.{name}", "driver", [*hook.command, *hook.args], executor_input)
             driver_output = self._read_output(executor_input)
             # Vertex applies the driver's parameters to the executor's inputs.
             for key, value in driver_output.parameter_values.items():
                 executor_input.inputs.parameters[key].CopyFrom(_old_style(value))
             os.remove(executor_input.outputs.output_file)
-        self._process(name, "executor", [*container.command, *container.args], executor_input)
+        self._process(
+            f"{run_id}.{name}", "executor", [*container.command, *container.args], executor_input
+        )
         result = self._read_output(executor_input)
         outputs = {}
         for key, artifact_list in executor_input.outputs.artifacts.items():
