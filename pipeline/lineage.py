@@ -18,8 +18,9 @@ def overall_metrics(evaluation_uri: str) -> dict[str, float]:
     with quiet.quiet_imports():  # slow to import; only needed here
         import tensorflow_model_analysis as tfma
 
+        results = list(tfma.load_metrics(evaluation_uri))  # it warns of its own deprecations
     metrics = {}
-    for slice_metrics in tfma.load_metrics(evaluation_uri):
+    for slice_metrics in results:
         if slice_metrics.slice_key.single_slice_keys:
             continue
         for kv in slice_metrics.metric_keys_and_values:

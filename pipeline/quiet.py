@@ -31,7 +31,8 @@ def output_to(log_path: str | Path):
 
 @contextlib.contextmanager
 def quiet_imports():
-    """Imports of TensorFlow (and what pulls it in) without its start-up chatter, which
-    C++ writes to fd 2 before any log level applies; for commands a person reads."""
+    """TensorFlow's imports (and library calls) without the start-up chatter and warnings
+    they write straight to fds 1 and 2; for commands a person reads. Exceptions still
+    propagate."""
     with output_to(os.devnull):
         yield

@@ -1,0 +1,1 @@
+"""The feedback store: people's corrected tags, kept durably until they become training data."""
