@@ -121,9 +121,9 @@ def latest_pushed_model(store: metadata_store.MetadataStore):
     return max(pushed, key=lambda a: (a.create_time_since_epoch, a.id))
 
 
-def lineage(store: metadata_store.MetadataStore) -> dict:
-    """Where the latest pushed model came from, as a plain dict."""
-    pushed = latest_pushed_model(store)
+def lineage(store: metadata_store.MetadataStore, pushed=None) -> dict:
+    """Where a pushed model (default: the latest) came from, as a plain dict."""
+    pushed = pushed or latest_pushed_model(store)
     pusher = producer(store, pushed.id)
     pusher_in = artifacts_of(store, pusher.id, Event.INPUT)
     model = pusher_in["model"][0]

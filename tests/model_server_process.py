@@ -40,12 +40,15 @@ class Server:
     process: subprocess.Popen
     log: Path
 
-    def request(self, method: str, path: str, body=None, timeout: float = 60) -> Reply:
+    def request(
+        self, method: str, path: str, body=None, timeout: float = 60, headers=None
+    ) -> Reply:
         if body is not None and not isinstance(body, bytes):
             body = json.dumps(body).encode()
+            headers = {"Content-Type": "application/json", **(headers or {})}
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            conn.request(method, path, body=body)
+            conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
             return Reply(response.status, response.read())
         finally:
@@ -54,33 +57,30 @@ class Server:
     def get(self, path: str) -> Reply:
         return self.request("GET", path)
 
-    def post(self, path: str, body) -> Reply:
-        return self.request("POST", path, body)
+    def post(self, path: str, body, **kwargs) -> Reply:
+        return self.request("POST", path, body, **kwargs)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
 
 @contextlib.contextmanager
-def model_server(*args: str, log_dir: Path, startup_timeout: float = 180) -> Iterator[Server]:
-    port = free_port()
-    log = log_dir / f"model_server_{port}.log"
+def serving_process(
+    argv: list[str], port: int, ready: str, log_dir: Path, startup_timeout: float = 180
+) -> Iterator[Server]:
+    """Start `python ARGV...` as a user would; yield once its log shows `ready`."""
+    log = log_dir / f"{argv[1].rsplit('.', 1)[-1]}_{port}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serving.model_server", f"--rest_api_port={port}",
-             "--rest_api_host=127.0.0.1", *args],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(),
-        )  # fmt: skip
+        process = subprocess.Popen([sys.executable, *argv], cwd=REPO, stdout=out,
+                                   stderr=subprocess.STDOUT, env=os.environ.copy())  # fmt: skip
     server = Server(port, process, log)
     try:
         deadline = time.monotonic() + startup_timeout
-        while "Exporting HTTP/REST API" not in server.output():
+        while ready not in server.output():
             if process.poll() is not None:
-                raise AssertionError(
-                    f"model server exited {process.returncode}:\n{server.output()}"
-                )
+                raise AssertionError(f"{argv} exited {process.returncode}:\n{server.output()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"model server did not start:\n{server.output()}")
+                raise AssertionError(f"{argv} did not start:\n{server.output()}")
             time.sleep(0.1)
         yield server
     finally:
@@ -91,6 +91,24 @@ def model_server(*args: str, log_dir: Path, startup_timeout: float = 180) -> Ite
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextlib.contextmanager
+def model_server(*args: str, log_dir: Path, startup_timeout: float = 180) -> Iterator[Server]:
+    port = free_port()
+    argv = ["-m", "serving.model_server", f"--rest_api_port={port}", "--rest_api_host=127.0.0.1"]
+    with serving_process([*argv, *args], port, "Exporting HTTP/REST API", log_dir,
+                         startup_timeout) as server:  # fmt: skip
+        yield server
+
+
+@contextlib.contextmanager
+def app_server(*args: str, log_dir: Path) -> Iterator[Server]:
+    """The tagging app (serving/app) on a free loopback port."""
+    port = free_port()
+    argv = ["-m", "serving.app", f"--port={port}", "--host=127.0.0.1", *args]
+    with serving_process(argv, port, "app listening on", log_dir, 60) as server:
+        yield server
 
 
 def wait_for(condition, timeout: float, interval: float = 0.05):

@@ -1,0 +1,75 @@
+"""The app API's OpenAPI 3.1 document, served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from ingest.seed_tsv import MAX_TAGS, MAX_TITLE_CHARS
+
+_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+_TAGS = {"type": "array", "items": {"type": "string", "maxLength": 35}}
+_SCORED = {"type": "array", "items": {"type": "object", "required": ["tag", "score"],
+           "properties": {"tag": {"type": "string"}, "score": {"type": "number"}}}}  # fmt: skip
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict:
+    return {str(c): {"description": "error", **_json(_ERROR)} for c in codes}
+
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "StackOverflow tagger", "version": "1"},
+    "paths": {
+        "/api/predict": {"post": {
+            "summary": "Tags for a question title",
+            "requestBody": {"required": True, **_json({
+                "type": "object", "additionalProperties": False, "required": ["title"],
+                "properties": {"title": {"type": "string", "minLength": 1,
+                                         "maxLength": MAX_TITLE_CHARS}}})},
+            "responses": {"200": {"description": "tags", **_json({
+                "type": "object",
+                "required": ["title", "tags", "candidates", "threshold", "model_version"],
+                "properties": {"title": {"type": "string"}, "tags": _SCORED,
+                               "candidates": _SCORED, "threshold": {"type": "number"},
+                               "model_version": {"type": "string"}}})},
+                          **_errors(400, 413, 415, 503)},
+        }},
+        "/api/feedback": {"post": {
+            "summary": "Store corrected tags",
+            "requestBody": {"required": True, **_json({
+                "type": "object", "additionalProperties": False, "required": ["title", "actual"],
+                "properties": {"title": {"type": "string", "minLength": 1,
+                                         "maxLength": MAX_TITLE_CHARS},
+                               "predicted": _TAGS,
+                               "actual": {**_TAGS, "minItems": 1, "maxItems": MAX_TAGS},
+                               "model_version": {"type": ["string", "integer"]}}})},
+            "responses": {"201": {"description": "stored durably", **_json({
+                "type": "object", "required": ["id", "status", "actual"],
+                "properties": {"id": {"type": "integer"},
+                               "status": {"enum": ["accepted", "pending_review", "rejected",
+                                                   "duplicate"]},
+                               "actual": _TAGS, "duplicate_of": {"type": "integer"},
+                               "review": _TAGS}})},
+                          **_errors(400, 413, 415)},
+        }},
+        "/api/tags": {"get": {"summary": "Tags the model knows",
+                              "responses": {"200": {"description": "tags"}}}},
+        "/api/review/tags": {"get": {"summary": "Unknown tags and their review status",
+                                     "responses": {"200": {"description": "queue"}}}},
+        "/api/review/tags/{tag}:{action}": {"post": {
+            "summary": "Accept (optionally as alias_of a known tag) or reject a tag",
+            "parameters": [{"name": "tag", "in": "path", "required": True,
+                            "schema": {"type": "string"}},
+                           {"name": "action", "in": "path", "required": True,
+                            "schema": {"enum": ["accept", "reject"]}}],
+            "responses": {"200": {"description": "decided"}, **_errors(400, 404)},
+        }},
+        "/api/health": {"get": {"summary": "The service is alive",
+                                "responses": {"200": {"description": "alive"}}}},
+        "/api/ready": {"get": {"summary": "The model server answers",
+                               "responses": {"200": {"description": "ready"},
+                                             **_errors(503)}}},
+    },
+}  # fmt: skip

@@ -1,0 +1,139 @@
+"""The tagging app's API against real servers on loopback: the app, our TF Serving
+stand-in serving a real tagger, and a real SQLite feedback file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+
+import pytest
+
+from tests.model_server_process import app_server, free_port, model_server
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, tagger_model):
+    root = tmp_path_factory.mktemp("app")
+    shutil.copytree(tagger_model, root / "models" / "tagger" / "7")
+    database = root / "feedback.db"
+    with (
+        model_server("--model_name=tagger", f"--model_base_path={root / 'models' / 'tagger'}",
+                     log_dir=root) as models,
+        app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={database}",
+                   f"--metadata={root / 'none.sqlite'}", log_dir=root) as app,
+    ):  # fmt: skip
+        yield app, database
+
+
+def stored_rows(database) -> list[tuple]:
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT id, title, actual, status FROM feedback ORDER BY id").fetchall()
+
+
+def error_of(reply, status: int) -> str:
+    assert reply.status == status, (reply.status, reply.body[:300])
+    body = reply.json()
+    assert list(body) == ["error"]
+    return body["error"]
+
+
+def test_predict_answers_tags_candidates_and_the_version(stack):
+    app, _ = stack
+    reply = app.post("/api/predict", {"title": "  How to merge two dicts in python  "})
+    assert reply.status == 200, reply.body
+    body = reply.json()
+    assert body["title"] == "How to merge two dicts in python"
+    assert body["model_version"] == "7"
+    assert 0 < body["threshold"] < 1
+    assert all(t["score"] >= body["threshold"] for t in body["tags"])
+    assert len(body["candidates"]) == 5
+    assert all(c["score"] < body["threshold"] for c in body["candidates"])
+    scores = [t["score"] for t in body["tags"] + body["candidates"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_feedback_is_201_once_stored_and_normalised(stack):
+    app, database = stack
+    before = len(stored_rows(database))
+    sent = {"title": "Sort a dict by value", "predicted": ["java"], "actual": ["Python", "JS"],
+            "model_version": "7"}  # fmt: skip
+    reply = app.post("/api/feedback", sent)
+    assert reply.status == 201, reply.body
+    body = reply.json()
+    rows = stored_rows(database)
+    assert len(rows) == before + 1
+    assert rows[-1] == (body["id"], "Sort a dict by value", '["javascript", "python"]', "accepted")
+
+
+def test_unknown_tags_go_to_review_and_can_be_decided_over_the_api(stack):
+    app, database = stack
+    reply = app.post("/api/feedback", {"title": "Lifetimes in rust", "actual": ["rust"]})
+    assert reply.status == 201 and reply.json()["review"] == ["rust"]
+    queue = app.get("/api/review/tags").json()["tags"]
+    assert (queue[0]["tag"], queue[0]["samples_waiting"]) == ("rust", 1)
+    decided = app.post("/api/review/tags/rust:accept", {"alias_of": "c++"})
+    assert decided.json() == {"tag": "rust", "decision": "accept", "samples_released": 1}
+    assert stored_rows(database)[-1][2:] == ('["c++"]', "accepted")
+    assert error_of(app.post("/api/review/tags/nope:reject", {}), 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "message"),
+    [
+        ({"title": "", "actual": ["python"]}, None, 400, "'title' is empty"),
+        ({"title": "x" * 301, "actual": ["python"]}, None, 400, "at most 300"),
+        (b'{"title": "caf\xe9", "actual": ["python"]}', {"Content-Type": "application/json"},
+         400, "not UTF-8"),
+        ({"title": "t", "actual": ["python"], "user": "me"}, None, 400, "unknown fields: user"),
+        ({"title": "t", "actual": [1, 2]}, None, 400, "a tag must be a string"),
+        ({"title": "t", "actual": "python"}, None, 400, "must be a list of tag strings"),
+        ({"title": "t", "actual": ""}, None, 400, "must be a list of tag strings"),
+        (b'{"title": "t", "actual": ["python"]}', {"Content-Type": "text/plain"}, 415, "JSON"),
+        (b"{not json", {"Content-Type": "application/json"}, 400, "not JSON"),
+        (json.dumps({"title": "t" * 20000, "actual": ["python"]}).encode(),
+         {"Content-Type": "application/json"}, 413, "larger than"),
+    ],
+)  # fmt: skip
+def test_bad_feedback_is_a_clear_4xx_and_stores_nothing(stack, body, headers, status, message):
+    app, database = stack
+    before = stored_rows(database)
+    assert message in error_of(app.post("/api/feedback", body, headers=headers), status)
+    assert stored_rows(database) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [({"title": ""}, 400, "'title' is empty"), ({"title": 3}, 400, "must be a string"),
+     ({"title": "t", "x": 1}, 400, "unknown fields: x"), ({}, 400, "missing field: title")],
+)  # fmt: skip
+def test_bad_predict_requests_are_4xx(stack, body, status, message):
+    app, _ = stack
+    assert message in error_of(app.post("/api/predict", body), status)
+
+
+def test_health_ready_openapi_and_metrics(stack):
+    app, _ = stack
+    assert app.get("/api/health").json() == {"status": "alive"}
+    assert app.get("/api/ready").json() == {"status": "ready", "model_version": "7"}
+    spec = app.get("/api/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and "/api/feedback" in spec["paths"]
+    text = app.get("/metrics").body.decode()
+    assert "stackoverflow_tagger_model_version 7.0" in text
+    assert 'stackoverflow_tagger_feedback_samples{status="accepted"}' in text
+    assert 'stackoverflow_tagger_retrain_runs_total{outcome="blessed"} 0' in text
+    assert "stackoverflow_tagger_request_latency_seconds_bucket" in text
+
+
+def test_a_model_server_that_is_down_is_503_with_a_reason_not_a_hang(tmp_path):
+    dead = free_port()  # nothing listens here
+    with app_server(f"--model-url=http://127.0.0.1:{dead}", f"--feedback={tmp_path / 'f.db'}",
+                    "--model-timeout=2", log_dir=tmp_path) as app:  # fmt: skip
+        started = time.monotonic()
+        assert "did not answer" in error_of(app.post("/api/predict", {"title": "python"}), 503)
+        assert "did not answer" in error_of(app.get("/api/ready"), 503)
+        assert time.monotonic() - started < 10
+        assert app.get("/api/health").status == 200
+        # Feedback needs no model: it is still stored.
+        assert app.post("/api/feedback", {"title": "t", "actual": ["python"]}).status == 201
