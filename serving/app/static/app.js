@@ -60,6 +60,7 @@ $("ask").addEventListener("submit", async (event) => {
       model_version: answer.model_version,
     };
     tags = answer.tags.slice();
+    $("asked").textContent = answer.title;
     $("version").textContent = answer.model_version;
     $("candidates").textContent =
       answer.candidates.map((t) => `${t.tag} (${t.score.toFixed(2)})`).join(", ") || "none";
@@ -76,6 +77,7 @@ $("add").addEventListener("submit", (event) => {
   const text = $("new-tag").value.trim().toLowerCase();
   if (text && !tags.some((t) => t.tag === text)) tags.push({ tag: text });
   $("new-tag").value = "";
+  say("");
   render();
 });
 
