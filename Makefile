@@ -10,7 +10,7 @@ export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
 PATH_OF = $$(python -m pipeline.paths $(1))
 
-.PHONY: all env import pipeline lineage serve vertex test lint format bench-quality bench-speed bench-serving lock clean
+.PHONY: all env import pipeline lineage serve up vertex test lint format bench-quality bench-speed bench-serving lock clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -32,6 +32,10 @@ serve: env
 	@$(ENV) bash -c 'exec python -m serving.model_server --rest_api_port=8501 \
 	  --model_name=$(call PATH_OF,model_name) --model_base_path=$(call PATH_OF,serving_model) \
 	  --monitoring_config_file=serving/model_server/monitoring.config'
+
+# After `make`: model server, app (page and API on :8080) and learning worker (Ctrl-C stops all).
+up: env
+	@$(ENV) python -m serving.up
 
 # Compile the pipeline for Vertex AI Pipelines (README: Run on Vertex AI); ARGS=--submit ...
 vertex: env

@@ -60,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             args.spans_dir,
             span,
             map(spans.to_example_bytes, rows),
-            {"source": source.name, "source_sha256": spans.file_sha256(source), "report": summary},
+            {
+                spans.SOURCE: source.name,
+                "source_sha256": spans.file_sha256(source),
+                "report": summary,
+            },
         )
     except spans.SpanConflictError as err:
         print(f"ingest: error: {err}", file=sys.stderr)

@@ -31,6 +31,9 @@ SPAN_DIR_FORMAT = "span-{span}"
 SPAN_DIR = re.compile(r"^span-(\d+)$")
 # Withdrawn spans move here (never read again, numbers never reused); see ingest/withdraw.py.
 WITHDRAWN_DIR = "withdrawn"
+# Manifest fields saying where a span came from: the file imported, or the feedback batch
+# (whose sample ids the manifest lists too). SpanExampleGen copies them to its artifact.
+SOURCE, FEEDBACK_BATCH, SAMPLE_IDS = "source", "feedback_batch", "sample_ids"
 WITHDRAW_HINT = "take a bad span out with `python -m ingest.withdraw --span N --reason TEXT`"
 
 

@@ -34,6 +34,12 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="blessing floors as metric=value,... (see configs.py)",
     )
+    parser.add_argument(
+        "--blessing-tolerance",
+        type=float,
+        default=configs.BLESSING_TOLERANCE,
+        help="how much worse than the latest blessed model a new one may be",
+    )
     parser.add_argument("--no-cache", action="store_true", help="run every component again")
 
 
@@ -66,7 +72,7 @@ def pipeline_settings(args: argparse.Namespace) -> dict:
         train_steps=args.train_steps,
         eval_steps=args.eval_steps,
         blessing_floors=args.floors or dict(configs.BLESSING_FLOORS),
-        blessing_tolerance=configs.BLESSING_TOLERANCE,
+        blessing_tolerance=args.blessing_tolerance,
         train_spans=args.train_spans,
         trainer_config={"epochs": args.epochs} if args.epochs else {},
         enable_cache=not args.no_cache,

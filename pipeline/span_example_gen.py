@@ -39,6 +39,7 @@ from pipeline.metadata import SPAN_NUMBERS, SPANS
 
 ALL_SPANS_PATTERN = spans.SPAN_DIR_FORMAT.format(span="*") + "/" + spans.DATA_FILE
 LAST = 2**31 - 1  # "no upper bound" for a span range
+PROVENANCE = (spans.SOURCE, spans.FEEDBACK_BATCH)  # copied from manifests to the artifact
 
 
 class SpanDataError(RuntimeError):
@@ -78,7 +79,8 @@ def select_spans(spans_dir: str, first: int, last: int) -> list[dict]:
                 "the span is damaged or still being copied"
             )
         chosen.append({"span": int(match.group(1)), "sha256": actual,
-                       "examples": manifest["examples"], "path": data})  # fmt: skip
+                       "examples": manifest["examples"], "path": data,
+                       **{k: manifest[k] for k in PROVENANCE if k in manifest}})  # fmt: skip
     if not chosen:
         raise SpanDataError(f"no span numbered {first}..{last} under {spans_dir}")
     return sorted(chosen, key=lambda s: s["span"])
@@ -178,7 +180,7 @@ class Executor(import_executor.Executor):
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
-        record = [{k: s[k] for k in ("span", "sha256", "examples")} for s in chosen]
+        record = [{k: v for k, v in s.items() if k != "path"} for s in chosen]
         examples.set_string_custom_property(SPANS, json.dumps(record))
         examples.set_string_custom_property(SPAN_NUMBERS, ",".join(str(s["span"]) for s in chosen))
         examples.span = chosen[-1]["span"]  # the newest span read: what "latest" means

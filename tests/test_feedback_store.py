@@ -142,3 +142,23 @@ def test_an_old_schema_is_upgraded_in_place(tmp_path):
     assert upgraded.decide("newtag", accept=True, alias_of="python") == 1
     rows = sqlite3.connect(tmp_path / "old.db").execute("SELECT actual FROM feedback").fetchall()
     assert [json.loads(a) for (a,) in rows] == [["python"], ["python"]]
+
+
+def test_the_review_command_lists_accepts_and_rejects(tmp_path):
+    from tests.commands import run_module
+
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    opened = FeedbackStore(url, KNOWN)
+    opened.add(feedback(title="hooks", actual=["reactjs"]))
+    opened.add(feedback(title="ownership", actual=["rust", "c++"]))
+    opened.close()
+    listed = run_module("-m", "serving.feedback", "--feedback", url, "list").stdout
+    assert "reactjs" in listed and "rust" in listed and "pending_review" in listed
+    out = run_module("-m", "serving.feedback", "--feedback", url, "accept", "reactjs",
+                     "--as", "javascript").stdout  # fmt: skip
+    assert "1 samples released" in out
+    run_module("-m", "serving.feedback", "--feedback", url, "reject", "rust")
+    stats = run_module("-m", "serving.feedback", "--feedback", url, "stats").stdout
+    assert json.loads(stats)["samples"]["accepted"] == 2
+    missing = run_module("-m", "serving.feedback", "--feedback", url, "reject", "zig", check=False)
+    assert missing.returncode == 1 and "no tag 'zig'" in missing.stderr

@@ -1,0 +1,1 @@
+"""Continuous learning: accepted feedback becomes a data span, the pipeline retrains."""

@@ -1,0 +1,139 @@
+"""The learning worker: when enough accepted feedback has come in, retrain.
+
+One batch at a time, each step recorded in the feedback store before the next starts:
+1. claim: every accepted, unclaimed sample gets the batch's id (one transaction);
+2. span: the batch's samples are written as the next data span, through the data
+   import's own writer, with the batch id in its manifest;
+3. retrain: `local_runner.py` runs on every span (base data plus feedback); the
+   Evaluator decides and a blessed model is pushed where the model server polls;
+4. outcome: blessed, not_blessed or failed, with the version now serving.
+A worker killed anywhere resumes the unfinished batch when it starts again: a span
+already written for the batch is found by its manifest, never written twice, and the
+batch's samples stay its own, so each sample ends up in exactly one span. A batch that
+is not blessed keeps its samples: the worker does not retry the same data forever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ingest import seed_tsv, spans
+from ingest.withdraw import withdraw
+from pipeline import metadata, paths, run_report
+from serving.feedback.store import FeedbackStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Settings:
+    every: int = 100  # retrain once this many accepted samples wait
+    spans_dir: Path = dataclasses.field(default_factory=paths.spans_dir)
+    metadata: Path = dataclasses.field(default_factory=paths.metadata_path)
+    runner_args: tuple[str, ...] = ()  # passed on to local_runner.py
+
+
+def span_of_batch(spans_dir: Path, batch: int) -> dict | None:
+    """The manifest of the span already written for this batch, if any."""
+    for number in spans.existing_spans(spans_dir):
+        manifest = spans.read_manifest(spans_dir, number)
+        if manifest.get(spans.FEEDBACK_BATCH) == batch:
+            return manifest
+    return None
+
+
+class Worker:
+    def __init__(self, store: FeedbackStore, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+
+    def step(self) -> dict | None:
+        """Finish an unfinished batch, or start one if enough samples wait; else None."""
+        unfinished = self.store.unfinished_batches()
+        if unfinished:
+            return self.finish(unfinished[0]["id"])
+        if self.store.claimable() < self.settings.every:
+            return None
+        batch, samples = self.store.claim()
+        log.info("batch %d claimed %d samples", batch, len(samples))
+        return self.finish(batch)
+
+    def finish(self, batch: int) -> dict:
+        manifest = span_of_batch(self.settings.spans_dir, batch) or self.write_span(batch)
+        self.store.record_span(batch, manifest["span"], manifest["sha256"])
+        outcome, version, detail = self.retrain()
+        if outcome == "failed":
+            # Whatever broke, this span must not block every later run: take it out.
+            withdraw(self.settings.spans_dir, manifest["span"], f"batch {batch}: {detail}")
+        self.store.record_outcome(batch, outcome, version, detail)
+        log.info("batch %d: span %d, %s (%s)", batch, manifest["span"], outcome, detail)
+        return {"batch": batch, "span": manifest["span"], "outcome": outcome, "version": version}
+
+    def write_span(self, batch: int) -> dict:
+        samples = self.store.samples(batch)
+        rows = [seed_tsv.Row(s.title, s.actual) for s in samples]
+        number = spans.next_span(self.settings.spans_dir)
+        manifest, _ = spans.write_span(
+            self.settings.spans_dir, number, map(spans.to_example_bytes, rows),
+            {spans.SOURCE: "feedback", spans.FEEDBACK_BATCH: batch,
+             spans.SAMPLE_IDS: [s.id for s in samples]},
+        )  # fmt: skip
+        return manifest
+
+    def retrain(self) -> tuple[str, str | None, str]:
+        started_ms = int(time.time() * 1000)
+        argv = [sys.executable, str(paths.CHECKOUT / "local_runner.py"),
+                "--spans-dir", str(self.settings.spans_dir),
+                "--metadata", str(self.settings.metadata), *self.settings.runner_args]  # fmt: skip
+        run = subprocess.run(argv, capture_output=True, text=True)
+        log.info("pipeline run exited %d:\n%s%s", run.returncode, run.stdout, run.stderr)
+        store = metadata.sqlite_store(str(self.settings.metadata))
+        context = run_report.this_run(store, started_ms)
+        summary = run_report.outcome(store, context) if context else "the run did not start"
+        if run.returncode != 0:
+            return "failed", None, summary
+        pushed = [a for a in store.get_artifacts_by_context(context.id) if a.type == "PushedModel"]
+        props = pushed[0].custom_properties if pushed else {}
+        blessings = [a for a in store.get_artifacts_by_context(context.id)
+                     if a.type == "ModelBlessing"]  # fmt: skip
+        blessed = bool(blessings) and metadata.value(blessings[0].custom_properties, "blessed") == 1
+        version = metadata.value(props, "pushed_version") if pushed else None
+        return ("blessed" if blessed else "not_blessed"), version, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from serving.app.__main__ import default_feedback_url
+    from serving.feedback.store import known_tags
+
+    p = argparse.ArgumentParser(
+        prog="python -m serving.learning", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--feedback", default=default_feedback_url())
+    p.add_argument("--every", type=int, default=Settings.every,
+                   help="retrain when this many accepted samples wait")  # fmt: skip
+    p.add_argument("--poll-seconds", type=float, default=5.0)
+    p.add_argument("--spans-dir", type=Path, default=paths.spans_dir())
+    p.add_argument("--metadata", type=Path, default=paths.metadata_path())
+    p.add_argument("--once", action="store_true", help="one step, then exit")
+    p.add_argument("runner_args", nargs="*", help="after --: arguments for local_runner.py")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
+    worker = Worker(store, Settings(args.every, args.spans_dir, args.metadata,
+                                    tuple(args.runner_args)))  # fmt: skip
+    print(f"learning worker: retrains every {args.every} accepted samples", flush=True)
+    while True:
+        done = worker.step()
+        if done is not None:
+            print(json.dumps(done), flush=True)
+        if args.once:
+            return 0
+        if done is None:
+            time.sleep(args.poll_seconds)

@@ -1,0 +1,154 @@
+"""The learning loop end to end on a slice: feedback through the app's API, the worker
+killed in the middle of a retrain and started again, a new version pushed, picked up by
+the model server, and reported by /api/predict; every sample in exactly one span."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ingest import spans
+from tests.commands import REPO, run_module
+from tests.model_server_process import app_server, model_server, wait_for
+
+EVERY = 20
+# A slice this small trains a weak model: the gate checks that gating runs, not quality.
+RUNNER = ["--train-steps", "30", "--epochs", "2", "--workers", "0", "--floors", "auc=0.5",
+          "--blessing-tolerance", "1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory, data_slice):
+    root = tmp_path_factory.mktemp("loop")
+    where = {
+        "spans": root / "spans", "metadata": root / "metadata.sqlite",
+        "serving": root / "serving", "feedback": root / "feedback.db",
+    }  # fmt: skip
+    pipeline_paths = ["--pipeline-root", str(root / "pipeline"), "--serving-dir",
+                      str(where["serving"]), "--logs-dir", str(root / "logs")]  # fmt: skip
+    run_module("-m", "ingest", "--data-dir", str(data_slice), "--spans-dir", str(where["spans"]))
+    run_module("local_runner.py", "--spans-dir", str(where["spans"]), "--metadata",
+               str(where["metadata"]), *pipeline_paths, *RUNNER)  # fmt: skip
+    worker_argv = [
+        sys.executable, "-m", "serving.learning", "--every", str(EVERY), "--poll-seconds", "0.2",
+        "--feedback", str(where["feedback"]), "--spans-dir", str(where["spans"]),
+        "--metadata", str(where["metadata"]), "--", *pipeline_paths, *RUNNER,
+    ]  # fmt: skip
+    with (
+        model_server("--model_name=tagger", f"--model_base_path={where['serving'] / 'tagger'}",
+                     "--file_system_poll_wait_seconds=0.2", log_dir=root) as models,
+        app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={where['feedback']}",
+                   f"--metadata={where['metadata']}", log_dir=root) as app,
+    ):  # fmt: skip
+        yield root, where, app, worker_argv
+
+
+def start_worker(argv, log):
+    # Its own session: killing it kills the pipeline run it started, as a crash would.
+    return subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, env=os.environ.copy())  # fmt: skip
+
+
+def batches(database) -> list[tuple]:
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT id, span, outcome, model_version FROM retrain").fetchall()
+
+
+def test_feedback_retrains_and_the_new_version_is_served(loop, data_slice):
+    root, where, app, worker_argv = loop
+    first_version = app.post("/api/predict", {"title": "python dict"}).json()["model_version"]
+    titles = [
+        line.split("\t")[0] for line in (data_slice / "more.tsv").read_text().splitlines()[1:]
+    ]
+    for i, title in enumerate(titles[:EVERY]):
+        sent = {"title": title, "actual": ["python", "list"][: 1 + i % 2],
+                "model_version": first_version}  # fmt: skip
+        reply = app.post("/api/feedback", sent)
+        assert reply.status == 201 and reply.json()["status"] == "accepted"
+    nth_sample_at = time.monotonic()
+
+    with open(root / "worker-1.log", "wb") as log:
+        worker = start_worker(worker_argv, log)
+        # Kill it once the batch is claimed and its span written, while the pipeline runs.
+        wait_for(lambda: any(b[1] is not None for b in batches(where["feedback"])), 120, 0.1)
+        time.sleep(3)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    ((batch, span, outcome, _),) = batches(where["feedback"])
+    assert outcome is None  # the crash left the batch unfinished
+    with open(root / "worker-2.log", "wb") as log:
+        worker = start_worker(worker_argv, log)
+        try:
+            wait_for(lambda: batches(where["feedback"])[0][2] is not None, 400, 0.5)
+
+            def new_version():
+                reply = app.post("/api/predict", {"title": "python dict"}).json()
+                return reply["model_version"] if reply["model_version"] != first_version else None
+
+            version = wait_for(new_version, 60, 0.2)
+            seconds = time.monotonic() - nth_sample_at
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(30)
+    ((batch, span, outcome, pushed),) = batches(where["feedback"])
+    assert (outcome, pushed) == ("blessed", version)
+    print(f"\nNth sample to new version served: {seconds:.1f} s (one crash included)")
+
+    # Every sample is in exactly one span: the restart reused the span the crash left.
+    feedback_spans = [
+        spans.read_manifest(where["spans"], n) for n in spans.existing_spans(where["spans"])
+        if spans.read_manifest(where["spans"], n).get(spans.FEEDBACK_BATCH) is not None
+    ]  # fmt: skip
+    assert [m["span"] for m in feedback_spans] == [span]
+    with sqlite3.connect(where["feedback"]) as db:
+        ids = [i for (i,) in db.execute("SELECT id FROM feedback ORDER BY id")]
+    assert feedback_spans[0][spans.SAMPLE_IDS] == ids
+
+    # The lineage command names the feedback span behind the served model.
+    out = run_module("-m", "pipeline.lineage", "--metadata", str(where["metadata"])).stdout
+    assert '"feedback_batch": 1' in out and feedback_spans[0]["sha256"] in out
+    metrics = app.get("/metrics").body.decode()
+    assert 'stackoverflow_tagger_retrain_runs_total{outcome="blessed"} 1' in metrics
+
+
+def test_up_starts_all_three_and_ctrl_c_stops_them(tmp_path, tagger_model):
+    import shutil
+
+    from tests.model_server_process import Server, free_port
+
+    shutil.copytree(tagger_model, tmp_path / "serving" / "tagger" / "5")
+    app_port, model_port = free_port(), free_port()
+    env = {**os.environ, "TAGGER_BUILD_DIR": str(tmp_path)}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "serving.up", f"--app-port={app_port}",
+         f"--model-port={model_port}"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert f"app :{app_port}" in up.stdout.readline()
+        assert f"open http://127.0.0.1:{app_port}/" in up.stdout.readline()
+        app = Server(app_port, up, tmp_path / "logs" / "app.log")
+        wait_for(lambda: _ready(app), 120, 0.5)
+        assert b"StackOverflow tagger" in app.get("/").body
+        up.send_signal(signal.SIGINT)
+        assert up.wait(90) == 0
+        assert "stopped model server, app and worker" in up.stdout.read()
+    finally:
+        if up.poll() is None:
+            up.kill()
+    children = subprocess.run(["pgrep", "-f", f"--port={app_port}|--rest_api_port={model_port}"],
+                              capture_output=True, text=True).stdout  # fmt: skip
+    assert children == ""
+
+
+def _ready(app) -> bool:
+    try:
+        return app.get("/api/ready").status == 200
+    except OSError:
+        return False
