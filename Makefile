@@ -10,7 +10,7 @@ export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
 PATH_OF = $$(python -m pipeline.paths $(1))
 
-.PHONY: all env import pipeline lineage serve up vertex test lint format bench-quality bench-speed bench-serving lock clean
+.PHONY: all env import pipeline lineage serve up vertex test lint format bench-quality bench-speed bench-serving bench-app bench-learning lock clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -56,6 +56,12 @@ bench-speed: env
 
 bench-serving: env
 	@$(ENV) python bench/serving_speed.py
+
+bench-app: env
+	@$(ENV) python bench/app_speed.py
+
+bench-learning: env
+	@$(ENV) python bench/learning_curve.py
 
 lock: env
 	@$(ENV) uv pip compile --system-certs requirements.in --generate-hashes --python-version 3.13 \

@@ -53,21 +53,34 @@ def outcome(store: metadata_store.MetadataStore, run) -> str:
     failed = [e for e in executions if e.last_known_state == metadata.Execution.FAILED]
     if failed:
         return f"nothing pushed: the run failed in {metadata.node_name(store, failed[0])}"
-    pushed = [a for a in store.get_artifacts_by_context(run.id) if a.type == "PushedModel"]
-    if not pushed:
+    pushed = pushed_model(store, run)
+    if pushed is None:
         return "nothing pushed: the run stopped before the Pusher"
-    props = pushed[0].custom_properties
+    props = pushed.custom_properties
     if metadata.value(props, "pushed") == 1:
         return (
             f"pushed version {metadata.value(props, 'pushed_version')} "
             f"to {metadata.value(props, 'pushed_destination')}"
         )
-    blessings = [a for a in store.get_artifacts_by_context(run.id) if a.type == "ModelBlessing"]
-    if blessings and metadata.value(blessings[0].custom_properties, "blessed") != 1:
+    blessing = blessing_of(store, pushed)
+    if metadata.value(blessing.custom_properties, "blessed") != 1:
         return "nothing pushed: the Evaluator did not bless the model " + failing_metrics(
-            store, blessings[0]
+            store, blessing
         )
     return "nothing pushed: the blessed model is the one already serving"
+
+
+def pushed_model(store: metadata_store.MetadataStore, run):
+    """The PushedModel artifact this run's Pusher wrote, or None."""
+    found = [a for a in store.get_artifacts_by_context(run.id) if a.type == "PushedModel"]
+    return found[0] if found else None
+
+
+def blessing_of(store: metadata_store.MetadataStore, pushed):
+    """The Evaluator's verdict the Pusher acted on. (The run's context also holds the
+    resolver's older blessing, the baseline's, so "a ModelBlessing of this run" is not it.)"""
+    pusher = metadata.producer(store, pushed.id)
+    return metadata.artifacts_of(store, pusher.id, metadata.Event.INPUT)["model_blessing"][0]
 
 
 def failing_metrics(store: metadata_store.MetadataStore, blessing) -> str:

@@ -152,3 +152,30 @@ def _ready(app) -> bool:
         return app.get("/api/ready").status == 200
     except OSError:
         return False
+
+
+def test_an_unblessed_retrain_keeps_the_served_model_and_is_not_retried(loop, data_slice):
+    root, where, app, worker_argv = loop
+    served = app.post("/api/predict", {"title": "python dict"}).json()["model_version"]
+    tree = sorted(p.name for p in (where["serving"] / "tagger").iterdir())
+    titles = [
+        line.split("\t")[0] for line in (data_slice / "more.tsv").read_text().splitlines()[1:]
+    ]
+    for title in titles[EVERY : 2 * EVERY]:
+        assert app.post("/api/feedback", {"title": title, "actual": ["java"]}).status == 201
+    # A floor no model reaches: the Evaluator blesses nothing.
+    once = [*worker_argv[:3], "--once", *worker_argv[3:], "--floors", "auc=0.9999"]
+    run = subprocess.run(once, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    last = batches(where["feedback"])[-1]
+    assert last[2] == "not_blessed" and last[3] is None
+    assert sorted(p.name for p in (where["serving"] / "tagger").iterdir()) == tree
+    assert app.post("/api/predict", {"title": "python dict"}).json()["model_version"] == served
+    # The samples stay used: the next step finds nothing to do.
+    count = len(batches(where["feedback"]))
+    again = subprocess.run(once, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and '"outcome"' not in again.stdout
+    assert len(batches(where["feedback"])) == count
+    assert 'stackoverflow_tagger_retrain_runs_total{outcome="not_blessed"} 1' in (
+        app.get("/metrics").body.decode()
+    )

@@ -97,12 +97,10 @@ class Worker:
         summary = run_report.outcome(store, context) if context else "the run did not start"
         if run.returncode != 0:
             return "failed", None, summary
-        pushed = [a for a in store.get_artifacts_by_context(context.id) if a.type == "PushedModel"]
-        props = pushed[0].custom_properties if pushed else {}
-        blessings = [a for a in store.get_artifacts_by_context(context.id)
-                     if a.type == "ModelBlessing"]  # fmt: skip
-        blessed = bool(blessings) and metadata.value(blessings[0].custom_properties, "blessed") == 1
-        version = metadata.value(props, "pushed_version") if pushed else None
+        pushed = run_report.pushed_model(store, context)
+        blessing = run_report.blessing_of(store, pushed)
+        blessed = metadata.value(blessing.custom_properties, "blessed") == 1
+        version = metadata.value(pushed.custom_properties, "pushed_version")
         return ("blessed" if blessed else "not_blessed"), version, summary
 
 
