@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ml_metadata import metadata_store
 
-from pipeline import metadata
+from pipeline import metadata, quiet
 
 MAX_ERROR_LINES = 12
 _TRACEBACK_FRAME = re.compile(r"^\s+(File \"|\S.*\^+$)|^Traceback \(most recent call last\):$")
@@ -84,12 +84,13 @@ def blessing_of(store: metadata_store.MetadataStore, pushed):
 
 
 def failing_metrics(store: metadata_store.MetadataStore, blessing) -> str:
-    import tensorflow_model_analysis as tfma  # slow to import; only needed here
-
     evaluator = metadata.producer(store, blessing.id)
     evaluation = metadata.artifacts_of(store, evaluator.id, metadata.Event.OUTPUT)["evaluation"]
     try:
-        result = tfma.load_validation_result(evaluation[0].uri)
+        with quiet.quiet_imports():  # slow to import and chatty; only needed here
+            import tensorflow_model_analysis as tfma
+
+            result = tfma.load_validation_result(evaluation[0].uri)
     except Exception:  # noqa: BLE001 - the reason is a courtesy; the outcome stands
         return "(see the log)"
     failures = [

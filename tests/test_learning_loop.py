@@ -169,6 +169,9 @@ def test_an_unblessed_retrain_keeps_the_served_model_and_is_not_retried(loop, da
     assert run.returncode == 0, run.stdout + run.stderr
     last = batches(where["feedback"])[-1]
     assert last[2] == "not_blessed" and last[3] is None
+    with sqlite3.connect(where["feedback"]) as db:
+        (detail,) = db.execute("SELECT detail FROM retrain WHERE id = ?", (last[0],)).fetchone()
+    assert detail.startswith("nothing pushed: the Evaluator did not bless the model (failed: auc=")
     assert sorted(p.name for p in (where["serving"] / "tagger").iterdir()) == tree
     assert app.post("/api/predict", {"title": "python dict"}).json()["model_version"] == served
     # The samples stay used: the next step finds nothing to do.
