@@ -182,3 +182,26 @@ def test_an_unblessed_retrain_keeps_the_served_model_and_is_not_retried(loop, da
     assert 'stackoverflow_tagger_retrain_runs_total{outcome="not_blessed"} 1' in (
         app.get("/metrics").body.decode()
     )
+
+
+def test_a_failed_retrain_is_recorded_and_its_span_withdrawn(loop, data_slice):
+    root, where, app, worker_argv = loop
+    served = app.post("/api/predict", {"title": "python dict"}).json()["model_version"]
+    titles = [
+        line.split("\t")[0] for line in (data_slice / "more.tsv").read_text().splitlines()[1:]
+    ]
+    for title in titles[2 * EVERY : 3 * EVERY]:
+        assert app.post("/api/feedback", {"title": title, "actual": ["sql"]}).status == 201
+    # A setting the runner refuses: the run fails before any component starts.
+    once = [*worker_argv[:3], "--once", *worker_argv[3:], "--floors", "bogus=1"]
+    run = subprocess.run(once, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    batch, span, outcome, version = batches(where["feedback"])[-1]
+    assert (outcome, version) == ("failed", None)
+    with sqlite3.connect(where["feedback"]) as db:
+        (detail,) = db.execute("SELECT detail FROM retrain WHERE id = ?", (batch,)).fetchone()
+    assert detail.startswith("nothing pushed: the run did not start")
+    # Its span is withdrawn, so it cannot block the next batch; the samples stay used.
+    assert span not in spans.existing_spans(where["spans"])
+    assert span in spans.existing_spans(where["spans"] / spans.WITHDRAWN_DIR)
+    assert app.post("/api/predict", {"title": "python dict"}).json()["model_version"] == served

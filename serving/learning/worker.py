@@ -92,11 +92,12 @@ class Worker:
                 "--metadata", str(self.settings.metadata), *self.settings.runner_args]  # fmt: skip
         run = subprocess.run(argv, capture_output=True, text=True)
         log.info("pipeline run exited %d:\n%s%s", run.returncode, run.stdout, run.stderr)
+        if run.returncode != 0:  # the runner's last line says where it failed
+            lines = run.stdout.strip().splitlines() or run.stderr.strip().splitlines()
+            return "failed", None, lines[-1] if lines else f"exit {run.returncode}"
         store = metadata.sqlite_store(str(self.settings.metadata))
         context = run_report.this_run(store, started_ms)
-        summary = run_report.outcome(store, context) if context else "the run did not start"
-        if run.returncode != 0:
-            return "failed", None, summary
+        summary = run_report.outcome(store, context)
         pushed = run_report.pushed_model(store, context)
         blessing = run_report.blessing_of(store, pushed)
         blessed = metadata.value(blessing.custom_properties, "blessed") == 1
