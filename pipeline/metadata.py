@@ -78,13 +78,6 @@ def latest_run(store: metadata_store.MetadataStore) -> tuple[str, list[NodeRun]]
     return run.name, nodes
 
 
-def format_run_report(store: metadata_store.MetadataStore) -> str:
-    run_id, nodes = latest_run(store)
-    lines = [f"run {run_id}:"]
-    lines += [f"  {n.node:<32} {n.state:<8} {n.seconds:8.1f} s" for n in nodes]
-    return "\n".join(lines)
-
-
 # --- lineage ------------------------------------------------------------------------------
 
 
