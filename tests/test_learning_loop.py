@@ -4,17 +4,20 @@ the model server, and reported by /api/predict; every sample in exactly one span
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from ingest import spans
 from tests.commands import REPO, run_module
+from tests.mlmd import INPUT, OUTPUT, Store
 from tests.model_server_process import app_server, model_server, wait_for
 
 EVERY = 20
@@ -115,6 +118,17 @@ def test_feedback_retrains_and_the_new_version_is_served(loop, data_slice):
     assert '"feedback_batch": 1' in out and feedback_spans[0]["sha256"] in out
     metrics = app.get("/metrics").body.decode()
     assert 'stackoverflow_tagger_retrain_runs_total{outcome="blessed"} 1' in metrics
+
+    # The retrain started from the weights of the model it replaced (the Trainer's
+    # base_model input), and did not fall back to training from scratch.
+    store = Store(where["metadata"])
+    (first_model,) = store.artifacts(store.execution(0, "Trainer"), OUTPUT, "model")
+    retrain = store.execution(-1, "Trainer")
+    (base,) = store.artifacts(retrain, INPUT, "base_model")
+    assert base.id == first_model.id
+    (model_run,) = store.artifacts(retrain, OUTPUT, "model_run")
+    summary = json.loads((Path(model_run.uri) / "training_summary.json").read_text())
+    assert summary["warm_started_from"].startswith(first_model.uri)
 
 
 def test_up_starts_all_three_and_ctrl_c_stops_them(tmp_path, tagger_model):

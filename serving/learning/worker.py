@@ -37,6 +37,9 @@ class Settings:
     spans_dir: Path = dataclasses.field(default_factory=paths.spans_dir)
     metadata: Path = dataclasses.field(default_factory=paths.metadata_path)
     runner_args: tuple[str, ...] = ()  # passed on to local_runner.py
+    # Start each retrain from the served model's weights: on the full data it cut the
+    # Trainer from 209 s to 46 s and kept quality (issue 9 closing note).
+    warm_start: bool = True
 
 
 def span_of_batch(spans_dir: Path, batch: int) -> dict | None:
@@ -90,6 +93,8 @@ class Worker:
         argv = [sys.executable, str(paths.CHECKOUT / "local_runner.py"),
                 "--spans-dir", str(self.settings.spans_dir),
                 "--metadata", str(self.settings.metadata), *self.settings.runner_args]  # fmt: skip
+        if self.settings.warm_start:
+            argv.append("--warm-start")
         run = subprocess.run(argv, capture_output=True, text=True)
         log.info("pipeline run exited %d:\n%s%s", run.returncode, run.stdout, run.stderr)
         if run.returncode != 0:  # the runner's last line says where it failed
@@ -121,12 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spans-dir", type=Path, default=paths.spans_dir())
     p.add_argument("--metadata", type=Path, default=paths.metadata_path())
     p.add_argument("--once", action="store_true", help="one step, then exit")
+    p.add_argument("--cold-start", action="store_true",
+                   help="train each model from scratch instead of from the served one")  # fmt: skip
     p.add_argument("runner_args", nargs="*", help="after --: arguments for local_runner.py")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
     worker = Worker(store, Settings(args.every, args.spans_dir, args.metadata,
-                                    tuple(args.runner_args)))  # fmt: skip
+                                    tuple(args.runner_args), not args.cold_start))  # fmt: skip
     print(f"learning worker: retrains every {args.every} accepted samples", flush=True)
     while True:
         done = worker.step()
