@@ -10,7 +10,7 @@ export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
 PATH_OF = $$(python -m pipeline.paths $(1))
 
-.PHONY: all env import pipeline lineage serve up vertex test lint format bench-quality bench-speed bench-serving bench-app bench-learning lock clean
+.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-speed bench-serving bench-app bench-learning lock clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -26,6 +26,12 @@ pipeline: env
 
 lineage: env
 	@$(ENV) python -m pipeline.lineage
+
+# A pipeline run with the Tuner (TRIALS=6 by default), then its best hyperparameters are
+# written to hyperparameters/ for review: untuned runs train with what is committed there.
+TRIALS ?= 6
+tune: env
+	@$(ENV) bash -c 'python local_runner.py --tune $(TRIALS) && python -m pipeline.adopt_tuning'
 
 # Serve the pushed models with TF Serving's REST API on port 8501 (Ctrl-C stops it).
 serve: env

@@ -12,6 +12,11 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+def file_version(path: Path) -> str:
+    """sha256 (16 hex digits) of one file's contents."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def code_version(package: Path = PACKAGE_DIR) -> str:
     """sha256 (16 hex digits) of a package's source files: changes when the code does."""
     digest = hashlib.sha256()

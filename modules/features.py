@@ -12,10 +12,18 @@ TAGS = "tags"
 # Transformed features (outputs of preprocessing_fn).
 TERM_IDS = "term_ids"  # TF-IDF term indices of the cleaned title (unigrams + bigrams)
 TERM_WEIGHTS = "term_weights"  # the matching TF-IDF weights
+CHAR_IDS = "char_ids"  # TF-IDF indices of the title's character n-grams
+CHAR_WEIGHTS = "char_weights"
+# What the Keras network reads, in this order.
+MODEL_INPUTS = (TERM_IDS, TERM_WEIGHTS, CHAR_IDS, CHAR_WEIGHTS)
 LABEL = "tags_multi_hot"  # float32 [NUM_TAGS]
+# For the Evaluator's slices only (the network does not read them).
+TITLE_WORDS = "title_words"  # the title's length in words, as a bucket label: "5-8 words"
+TRUE_TAGS = "true_tags"  # how many tags the example carries
 
 # Vocabulary files written by Transform.
 TERM_VOCAB = "terms"
+CHAR_VOCAB = "char_grams"
 TAG_VOCAB = "tags"
 
 # The label space. The curated schema lists exactly these many tags in its `tags` domain;
@@ -27,6 +35,7 @@ SERVING_INPUT = TITLE
 OUTPUT_SCORES = "scores"
 OUTPUT_TAGS = "tags"
 OUTPUT_THRESHOLD = "threshold"
+OUTPUT_PREDICTED = "predicted"  # bool [batch, NUM_TAGS]: the model's decision (threshold.py)
 # Signature TFMA calls to get the label Transform made (see DESIGN.md pitfalls).
 TRANSFORM_SIGNATURE = "transform_features"
 # Signature TFMA calls for predictions: serialized tf.Example in, decision-centred scores out.

@@ -1,7 +1,8 @@
 """Trainer's run_fn: train the tagger on Transform's output and export it for serving.
 
 Exported signatures:
-  serving_default     title (string [batch]) -> scores, tags, threshold (see features.py)
+  serving_default     title (string [batch]) -> scores, tags, threshold, predicted
+                      (see features.py; predicted is modules/threshold.py's rule)
   serving_examples    serialized tf.Example -> scores, decision_scores (used by TFMA)
   transform_features  serialized tf.Example -> Transform's outputs, label included (TFMA)
 """
@@ -17,23 +18,45 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from modules import features, model, threshold
+from modules import features, model, threshold, warm_start
 
-# Width chosen by training 384/768/1024 hidden units on the full data's Transform output
-# and comparing them on the eval split (1024 best on five of six metrics; see the issue 2
-# closing note). Early stopping usually ends training after 10-14 epochs.
+# Training settings. The network's own (model.HYPERPARAMETERS) come from the Tuner: its
+# best_hyperparameters when the pipeline tunes, else the reviewed file of the last tuning
+# (hyperparameters/best_hyperparameters.txt); these defaults only fill what neither has.
+# Precedence: custom_config (runner flags) > tuned values > DEFAULTS.
 DEFAULTS = {
-    "batch_size": 128,
+    "batch_size": 256,
     "epochs": 30,
     "patience": 3,
     "hidden_units": 1024,
+    "depth": 1,
     "dropout": 0.5,
     "learning_rate": 0.001,
+    "char_grams": True,
+    "wide_step_scale": 10.0,
     "seed": 42,
+    # With the pipeline's warm start on (create_pipeline(warm_start=True)), training
+    # begins from the latest blessed model and needs only a few epochs (issue 9 note).
+    "warm_start": False,
+    "warm_start_epochs": 4,
+    "warm_start_patience": 1,
 }
 
 
-def _dataset(fn_args, files, tft_output, hp: dict, shuffle: bool, repeat: bool):
+def settings(fn_args) -> dict:
+    """DEFAULTS, overridden by the tuned hyperparameters, overridden by custom_config."""
+    tuned = (fn_args.hyperparameters or {}).get("values", {})
+    return {**DEFAULTS, **tuned, **(fn_args.custom_config or {})}
+
+
+def build_model(hp: dict) -> tf.keras.Model:
+    return model.build(**{name: hp[name] for name in model.HYPERPARAMETERS})
+
+
+JUST_ABOVE_HALF = float(np.nextafter(np.float32(0.5), np.float32(1)))
+
+
+def dataset(fn_args, files, tft_output, hp: dict, shuffle: bool, repeat: bool):
     return fn_args.data_accessor.tf_dataset_factory(
         files,
         tfxio.TensorFlowDatasetOptions(
@@ -59,6 +82,7 @@ def _signatures(keras_model, tft_output, tag_names: list[str], decision_threshol
     raw_spec = tft_output.raw_feature_spec()
     serving_spec = {k: v for k, v in raw_spec.items() if k != features.TAGS}
     names = tf.constant(tag_names)
+    named = tf.constant([bool(n) for n in tag_names])
     thr = tf.constant(decision_threshold, tf.float32)
     # logit(threshold): subtracting it centres the decision point on 0.5 for TFMA.
     thr_logit = tf.constant(
@@ -67,7 +91,7 @@ def _signatures(keras_model, tft_output, tag_names: list[str], decision_threshol
 
     def predict(raw: dict) -> tf.Tensor:
         transformed = keras_model.tft_layer(raw)
-        return keras_model({k: transformed[k] for k in (features.TERM_IDS, features.TERM_WEIGHTS)})
+        return keras_model({k: transformed[k] for k in features.MODEL_INPUTS})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)])
     def serve_titles(title):
@@ -77,15 +101,23 @@ def _signatures(keras_model, tft_output, tag_names: list[str], decision_threshol
             features.OUTPUT_SCORES: scores,
             features.OUTPUT_TAGS: tf.tile(names[tf.newaxis, :], [batch, 1]),
             features.OUTPUT_THRESHOLD: tf.fill([batch], thr),
+            features.OUTPUT_PREDICTED: threshold.decide(scores, thr, named),
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(examples):
         scores = predict(tf.io.parse_example(examples, serving_spec))
         logits = tf.math.log(scores) - tf.math.log1p(-scores)
+        centred = tf.sigmoid(logits - thr_logit)
+        # TFMA decides at 0.5: every predicted tag is lifted just above it (so `>` and `>=`
+        # agree), and TFMA's F1 and exact match score the at-least-one-tag rule itself.
+        # Ranking metrics barely move: only a row's top tag, when below the threshold.
+        predicted = threshold.decide(scores, thr, named)
         return {
             features.OUTPUT_SCORES: scores,
-            features.OUTPUT_DECISION_SCORES: tf.sigmoid(logits - thr_logit),
+            features.OUTPUT_DECISION_SCORES: tf.where(
+                predicted, tf.maximum(centred, JUST_ABOVE_HALF), centred
+            ),
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
@@ -105,6 +137,30 @@ def export(net, tft_output, decision_threshold: float, export_dir: str) -> None:
     net.save(export_dir, save_format="tf", signatures=signatures)
 
 
+def training_data(fn_args, tft_output, hp: dict) -> tuple:
+    """(train, eval, Keras fit arguments), shared by the Trainer and the Tuner.
+
+    Without train_steps an epoch is one full pass over the train split; with them (small
+    test runs) the data repeats and the steps are spread over the epochs.
+    """
+    steps = fn_args.train_steps
+    epochs = max(1, min(hp["epochs"], steps)) if steps else hp["epochs"]
+    train = dataset(fn_args, fn_args.train_files, tft_output, hp, shuffle=True, repeat=bool(steps))
+    evaluation = dataset(fn_args, fn_args.eval_files, tft_output, hp, shuffle=False, repeat=False)
+    fit_args = {
+        "steps_per_epoch": max(1, steps // epochs) if steps else None,
+        "epochs": epochs,
+        "validation_data": evaluation,
+        "validation_steps": fn_args.eval_steps,
+        "callbacks": [
+            tf.keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=hp["patience"], restore_best_weights=True
+            )
+        ],
+    }
+    return train, evaluation, fit_args
+
+
 def _eval_arrays(keras_model, dataset) -> tuple[np.ndarray, np.ndarray]:
     labels, scores = [], []
     for x, y in dataset:
@@ -114,33 +170,24 @@ def _eval_arrays(keras_model, dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    hp = {**DEFAULTS, **(fn_args.custom_config or {})}
+    hp = settings(fn_args)
     tf.keras.utils.set_random_seed(hp["seed"])
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-
-    # Without train_steps an epoch is one full pass over the train split; with them (small
-    # test runs) the data repeats and the steps are spread over the epochs.
-    steps = fn_args.train_steps
-    epochs = max(1, min(hp["epochs"], steps)) if steps else hp["epochs"]
-    train = _dataset(fn_args, fn_args.train_files, tft_output, hp, shuffle=True, repeat=bool(steps))
-    evaluation = _dataset(fn_args, fn_args.eval_files, tft_output, hp, shuffle=False, repeat=False)
-    net = model.build(hp["hidden_units"], hp["dropout"], hp["learning_rate"])
-    net.fit(
-        train,
-        steps_per_epoch=max(1, steps // epochs) if steps else None,
-        epochs=epochs,
-        validation_data=evaluation,
-        validation_steps=fn_args.eval_steps,
-        callbacks=[
-            tf.keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=hp["patience"], restore_best_weights=True
-            )
-        ],
-        verbose=2,
-    )
+    net = build_model(hp)
+    warm = hp["warm_start"] and fn_args.base_model
+    if warm:
+        why_not = warm_start.load(net, fn_args.base_model, warm_start.vocabularies(tft_output))
+        if why_not:
+            logging.warning("warm start skipped, training from scratch: %s", why_not)
+            warm = False
+    if warm:
+        hp["epochs"], hp["patience"] = hp["warm_start_epochs"], hp["warm_start_patience"]
+    train, evaluation, fit_args = training_data(fn_args, tft_output, hp)
+    net.fit(train, **fit_args, verbose=2)
 
     labels, scores = _eval_arrays(net, evaluation)
-    decision_threshold, eval_f1 = threshold.choose(labels, scores)
+    named = [bool(n) for n in _tag_names(tft_output)]
+    decision_threshold, eval_f1 = threshold.choose(labels, scores, named)
     logging.info(
         "decision threshold %.2f (micro F1 %.4f on the eval split)", decision_threshold, eval_f1
     )
@@ -148,4 +195,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     export(net, tft_output, decision_threshold, fn_args.serving_model_dir)
     tf.io.gfile.makedirs(fn_args.model_run_dir)  # no runner promises it exists
     with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/training_summary.json", "w") as f:
-        f.write(json.dumps({"threshold": decision_threshold, "eval_micro_f1": eval_f1, **hp}))
+        summary = {"threshold": decision_threshold, "eval_micro_f1": eval_f1, **hp}
+        summary["warm_started_from"] = fn_args.base_model if warm else None
+        f.write(json.dumps(summary))

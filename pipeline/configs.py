@@ -14,7 +14,12 @@ MODEL_NAME = "tagger"  # the TF Serving model name: <serving base>/<MODEL_NAME>/
 # pipeline image), so compiling for Vertex needs no cloud storage for a user-code wheel.
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
+TUNER_FN = "modules.tuner.tuner_fn"
 SCHEMA_FILE = "schema/schema.pbtxt"  # relative to the checkout or the image's /pipeline
+# The last tuning's best hyperparameters, reviewed like the schema: what untuned runs train
+# with. Update it from a tuning run with `make tune` (see the README).
+HYPERPARAMETERS_DIR = "hyperparameters"
+HYPERPARAMETERS_FILE = f"{HYPERPARAMETERS_DIR}/best_hyperparameters.txt"  # TFX's file name
 
 # Blessing floors for the full data set: well below what the model reaches (see the
 # closing note of issue 2) and above what a broken model gets.
@@ -25,3 +30,6 @@ BLESSING_TOLERANCE = 0.01
 # Training: None means full passes over the train split, early-stopped (modules/trainer.py).
 TRAIN_STEPS: int | None = None
 EVAL_STEPS: int | None = None
+# Tuning: trials when --tune is given without a number, and epochs per trial at most.
+TUNING_TRIALS = 6
+TUNING_EPOCHS = 5

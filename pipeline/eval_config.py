@@ -30,8 +30,11 @@ def _metric(
         class_name=class_name, module=module, config=json.dumps(config) if config else ""
     )
     if name in floors:
-        metric.threshold.value_threshold.lower_bound.value = floors[name]
-        change = metric.threshold.change_threshold
+        # The gate is on the whole test split: a plain `threshold` would apply to every
+        # slice too, and a small slice would block a model that is better overall.
+        gate = metric.per_slice_thresholds.add(slicing_specs=[config_pb2.SlicingSpec()])
+        gate.threshold.value_threshold.lower_bound.value = floors[name]
+        change = gate.threshold.change_threshold
         change.direction = config_pb2.MetricDirection.HIGHER_IS_BETTER
         change.absolute.value = -tolerance
     return metric
@@ -61,6 +64,8 @@ def make_eval_config(floors: dict[str, float], tolerance: float) -> config_pb2.E
             config_pb2.MetricConfig(class_name="Precision"),
             config_pb2.MetricConfig(class_name="Recall"),
             config_pb2.MetricConfig(class_name="F1Score"),
+            # Share of examples carrying the tag: times example_count, the tag's support.
+            config_pb2.MetricConfig(class_name="MeanLabel"),
         ],
         binarize=config_pb2.BinarizationOptions(class_ids={"values": range(features.NUM_TAGS)}),
     )
@@ -79,6 +84,11 @@ def make_eval_config(floors: dict[str, float], tolerance: float) -> config_pb2.E
                 preprocessing_function_names=[features.TRANSFORM_SIGNATURE],
             )
         ],
-        slicing_specs=[config_pb2.SlicingSpec()],
+        # Overall, and by slices of the transformed features made for it (preprocessing_fn).
+        slicing_specs=[
+            config_pb2.SlicingSpec(),
+            config_pb2.SlicingSpec(feature_keys=[features.TITLE_WORDS]),
+            config_pb2.SlicingSpec(feature_keys=[features.TRUE_TAGS]),
+        ],
         metrics_specs=[micro, per_tag, exact],
     )

@@ -60,6 +60,10 @@ def schema_path() -> Path:
     return CHECKOUT / configs.SCHEMA_FILE
 
 
+def hyperparameters_dir() -> Path:
+    return CHECKOUT / configs.HYPERPARAMETERS_DIR
+
+
 NAMES = {
     "model_name": lambda: configs.MODEL_NAME,
     "build": build_dir,

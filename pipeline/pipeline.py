@@ -29,15 +29,20 @@ def create_pipeline(
     pipeline_root: str,
     spans_dir: str,
     schema_path: str,
+    hyperparameters_dir: str,
     preprocessing_fn: str,
     run_fn: str,
+    tuner_fn: str,
     code_version: str,
+    reviewed_files_version: dict[str, str],
     serving_model_dir: str,
     train_steps: int | None,
     eval_steps: int | None,
     blessing_floors: dict[str, float],
     blessing_tolerance: float,
     train_spans: tuple[int, int] | None = None,
+    warm_start: bool = False,
+    tuning: dict | None = None,
     trainer_config: dict | None = None,
     vertex_training: dict | None = None,
     metadata_connection_config=None,
@@ -49,12 +54,23 @@ def create_pipeline(
     spans_dir: where the data spans are (a directory or a gs:// prefix).
     train_spans: (first, last) span numbers, inclusive, that the run reads, validates and
       trains on; None reads every span present.
-    preprocessing_fn / run_fn: import paths of the module code, installed as a package.
+    hyperparameters_dir: the reviewed directory holding best_hyperparameters.txt, the
+      last tuning's result, which the Trainer uses when the run does not tune.
+    preprocessing_fn / run_fn / tuner_fn: import paths of the module code, installed as
+      a package.
     code_version: a fingerprint of that code. Import paths alone do not change when the
       code does, so it goes into Transform's and Trainer's custom config, which is part of
       their cache key: edited module code reruns them, unchanged code stays cached.
+    reviewed_files_version: {"schema": ..., "hyperparameters": ...} fingerprints of the
+      reviewed files' contents, for the same reason: their importers reuse an artifact
+      by path, so an edited file alone would leave Transform and Trainer cached.
+    tuning: when set ({"max_trials": N}), the Tuner searches the network's
+      hyperparameters (modules/tuner.py) and its best values feed the Trainer.
     vertex_training: when set, the Trainer runs as a Vertex AI custom job with these
       settings: {"project", "region", "worker_pool_specs"} (see vertex_runner.py).
+    warm_start: the Trainer starts from the latest blessed model's weights (its base_model
+      input; modules/warm_start.py) and trains a few epochs instead of many. The first run,
+      with nothing blessed yet, trains from scratch either way.
     blessing_floors / blessing_tolerance: see pipeline/eval_config.py.
     """
     first, last = train_spans if train_spans is not None else (0, LAST)
@@ -93,7 +109,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=curated_schema.outputs["schema"],
         preprocessing_fn=preprocessing_fn,
-        custom_config=code,
+        custom_config={**code, "schema_version": reviewed_files_version["schema"]},
         splits_config=transform_pb2.SplitsConfig(
             analyze=["train"], transform=[name for name, _ in SPLITS]
         ),
@@ -101,15 +117,36 @@ def create_pipeline(
     # Nothing reads the spans' examples before the gate has passed them.
     transform.add_upstream_node(anomalies_gate)
 
-    trainer_args = dict(
-        run_fn=run_fn,
+    latest_blessed = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    data = dict(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=curated_schema.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=train_steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=eval_steps),
     )
-    training = {**(trainer_config or {}), **code}
+    reviewed = dict(reviewed_files_version)
+    if tuning is not None:
+        tuner = tfx.components.Tuner(
+            **data, tuner_fn=tuner_fn, custom_config={**(trainer_config or {}), **tuning, **code}
+        )
+        hyperparameters = tuner.outputs["best_hyperparameters"]
+        del reviewed["hyperparameters"]  # not read: the Tuner's result is
+    else:
+        tuner = tfx.dsl.Importer(
+            source_uri=hyperparameters_dir,
+            artifact_type=tfx.types.standard_artifacts.HyperParameters,
+        ).with_id("tuned_hyperparameters")
+        hyperparameters = tuner.outputs["result"]
+    trainer_args = dict(**data, run_fn=run_fn, hyperparameters=hyperparameters)
+    if warm_start:
+        trainer_args["base_model"] = latest_blessed.outputs["model"]
+    training = {**(trainer_config or {}), "warm_start": warm_start, **code, **reviewed}
     if vertex_training is None:
         trainer = tfx.components.Trainer(**trainer_args, custom_config=training)
     else:
@@ -126,12 +163,6 @@ def create_pipeline(
                 },
             },
         )
-
-    latest_blessed = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
 
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
@@ -160,8 +191,9 @@ def create_pipeline(
             example_validator,
             anomalies_gate,
             transform,
-            trainer,
+            tuner,
             latest_blessed,
+            trainer,
             evaluator,
             pusher,
         ],

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from modules import code_version
-from pipeline import configs
+from modules import code_version, file_version
+from pipeline import configs, paths
 
 
 def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +40,27 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
         default=configs.BLESSING_TOLERANCE,
         help="how much worse than the latest blessed model a new one may be",
     )
+    parser.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="train from the latest blessed model's weights, for a few epochs",
+    )
+    parser.add_argument(
+        "--tune",
+        type=int,
+        nargs="?",
+        const=configs.TUNING_TRIALS,
+        default=0,
+        metavar="TRIALS",
+        help="run the Tuner with this many trials (default %(const)s) and train with its "
+        "best hyperparameters; without it the Trainer uses " + configs.HYPERPARAMETERS_FILE,
+    )
+    parser.add_argument(
+        "--tune-epochs",
+        type=int,
+        default=configs.TUNING_EPOCHS,
+        help="epochs per tuning trial, at most (default %(default)s)",
+    )
     parser.add_argument("--no-cache", action="store_true", help="run every component again")
 
 
@@ -68,12 +89,20 @@ def pipeline_settings(args: argparse.Namespace) -> dict:
         pipeline_name=configs.PIPELINE_NAME,
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
+        tuner_fn=configs.TUNER_FN,
         code_version=code_version(),
+        # The image is built from this checkout: its reviewed files are the same ones.
+        reviewed_files_version={
+            "schema": file_version(paths.schema_path()),
+            "hyperparameters": file_version(paths.CHECKOUT / configs.HYPERPARAMETERS_FILE),
+        },
+        tuning={"max_trials": args.tune, "epochs": args.tune_epochs} if args.tune else None,
         train_steps=args.train_steps,
         eval_steps=args.eval_steps,
         blessing_floors=args.floors or dict(configs.BLESSING_FLOORS),
         blessing_tolerance=args.blessing_tolerance,
         train_spans=args.train_spans,
+        warm_start=args.warm_start,
         trainer_config={"epochs": args.epochs} if args.epochs else {},
         enable_cache=not args.no_cache,
     )

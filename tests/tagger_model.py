@@ -51,8 +51,8 @@ def build_tagger_model(tsv: Path, export_dir: Path) -> Path:
         return tf.ragged.constant([r[name] for r in transformed], dtype=dtype).to_sparse()
 
     inputs = {
-        features.TERM_IDS: sparse(features.TERM_IDS, tf.int64),
-        features.TERM_WEIGHTS: sparse(features.TERM_WEIGHTS, tf.float32),
+        name: sparse(name, dtype)
+        for name, dtype in zip(features.MODEL_INPUTS, (tf.int64, tf.float32) * 2, strict=True)
     }
     labels = np.stack([r[features.LABEL] for r in transformed]).astype(np.float32)
     tf.keras.utils.set_random_seed(0)

@@ -47,11 +47,19 @@ def test_predict_answers_tags_candidates_and_the_version(stack):
     assert body["title"] == "How to merge two dicts in python"
     assert body["model_version"] == "7"
     assert 0 < body["threshold"] < 1
-    assert all(t["score"] >= body["threshold"] for t in body["tags"])
+    # The model's rule: every tag at or above the threshold, and always at least one.
+    assert body["tags"] and all(t["score"] >= body["threshold"] for t in body["tags"][1:])
     assert len(body["candidates"]) == 5
     assert all(c["score"] < body["threshold"] for c in body["candidates"])
     scores = [t["score"] for t in body["tags"] + body["candidates"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_title_the_model_knows_nothing_about_still_gets_its_top_tag(stack):
+    app, _ = stack
+    body = app.post("/api/predict", {"title": "qqqq zzzz"}).json()
+    assert len(body["tags"]) == 1 and body["tags"][0]["score"] < body["threshold"]
+    assert body["tags"][0]["score"] >= body["candidates"][0]["score"]
 
 
 def test_feedback_is_201_once_stored_and_normalised(stack):

@@ -162,15 +162,17 @@ def test_b64_in_and_bytes_outputs_b64_out(server):
     assert server.post("/v1/models/toy:predict", upper).json() == {"predictions": ["HI"]}
 
 
-def test_tagger_answers_named_scores_tags_and_threshold(server):
+def test_tagger_answers_named_scores_tags_threshold_and_its_decision(server):
     titles = ["How to merge two dicts in python", "SELECT rows with JOIN in mysql"]
     reply = server.post("/v1/models/tagger:predict", {"instances": titles})
     assert reply.status == 200
     rows = reply.json()["predictions"]
     assert len(rows) == 2
     for row in rows:
-        assert set(row) == {"scores", "tags", "threshold"}
-        assert len(row["scores"]) == len(row["tags"]) == 100
+        assert set(row) == {"scores", "tags", "threshold", "predicted"}
+        assert len(row["scores"]) == len(row["tags"]) == len(row["predicted"]) == 100
+        # JSON booleans, as TF Serving writes a DT_BOOL output; at least one per title.
+        assert {type(p) for p in row["predicted"]} == {bool} and any(row["predicted"])
         assert all(0.0 <= s <= 1.0 for s in row["scores"])
         assert 0 < row["threshold"] < 1
     assert "python" in rows[0]["tags"]
@@ -280,7 +282,7 @@ def test_request_timeout_is_504(server):
 def test_classify_and_regress_on_a_model_without_such_signatures(server):
     body = {"examples": [{"title": "python lists"}]}
     assert error_of(server.post("/v1/models/tagger:classify", body), 400) == (
-        "Expected one or two output Tensors, found 3"
+        "Expected one or two output Tensors, found 4"
     )
     assert error_of(server.post("/v1/models/tagger:regress", body), 400) == (
         "Expected one output Tensor."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tensorflow_model_analysis.proto.config_pb2 import SlicingSpec
 
 from modules import threshold
 from pipeline.atomic_pusher import publish
@@ -24,23 +25,41 @@ def test_publish_renames_a_complete_copy_into_a_growing_numeric_version(tmp_path
     assert sorted(p.name for p in base.iterdir()) == ["100000000000", "99999999999"]
 
 
-def test_threshold_maximises_micro_f1():
-    labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+def test_threshold_maximises_micro_f1_of_the_at_least_one_tag_rule():
+    labels = np.array([[1, 0], [0, 1], [1, 1], [0, 1]])
     scores = np.array([[0.9, 0.3], [0.2, 0.35], [0.6, 0.4], [0.1, 0.25]])
     chosen, f1 = threshold.choose(labels, scores)
-    assert chosen == 0.31 and f1 == 1.0  # the lowest threshold separating them
-    assert threshold.micro_f1(labels, scores >= 0.5) == pytest.approx(2 * 2 / (2 + 4))
+    # The lowest threshold that keeps 0.3 out; the last row's 0.25 is its top tag.
+    assert chosen == 0.31 and f1 == 1.0
+    assert threshold.micro_f1(labels, scores >= 0.5) == pytest.approx(2 * 2 / (2 + 5))
+
+
+def test_the_rule_adds_each_rows_top_tag_and_never_an_unnamed_column():
+    scores = np.array([[0.1, 0.2, 0.9], [0.7, 0.6, 0.1], [0.1, 0.3, 0.2]])
+    named = [True, True, False]
+    assert threshold.decide(scores, 0.5, named).numpy().tolist() == [
+        [False, True, False],  # the 0.9 is padding: the best named tag stands in
+        [True, True, False],
+        [False, True, False],
+    ]
 
 
 def test_eval_config_gates_only_known_metrics():
     config = make_eval_config({"f1_score": 0.5, "exact_match": 0.3}, tolerance=0.01)
-    gated = {
-        m.class_name: m.threshold.value_threshold.lower_bound.value
+    gates = {
+        m.class_name: list(m.per_slice_thresholds)
         for spec in config.metrics_specs
         for m in spec.metrics
-        if m.HasField("threshold")
+        if m.per_slice_thresholds or m.HasField("threshold")
     }
-    assert gated == {"F1Score": 0.5, "SubsetAccuracy": 0.3}
+    floors = {
+        name: [g.threshold.value_threshold.lower_bound.value for g in found]
+        for name, found in gates.items()
+    }
+    assert floors == {"F1Score": [0.5], "SubsetAccuracy": [0.3]}
+    # Only the overall slice is gated; the length and tag-count slices are reported.
+    assert all(list(g.slicing_specs) == [SlicingSpec()] for found in gates.values() for g in found)
+    assert len(config.slicing_specs) == 3
     with pytest.raises(ValueError, match="no blessing floor"):
         make_eval_config({"accuracy": 0.5}, tolerance=0.01)
 

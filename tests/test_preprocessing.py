@@ -77,3 +77,29 @@ def test_labels_are_multi_hot_over_the_tag_vocabulary(transformed):
         label = row[features.LABEL]
         assert label.shape == (features.NUM_TAGS,) and label.dtype == np.float32
         assert {tags[i] for i in np.flatnonzero(label)} == {t.decode() for t in raw["tags"]}
+
+
+def test_char_ngrams_are_taken_inside_padded_words_and_survive_bad_bytes():
+    grams = preprocessing.char_ngrams(tf.constant([b"Node.js ok", b"", b"\xff!"]))
+    rows = [set(r) - {b""} for r in tf.sparse.to_dense(grams, default_value=b"").numpy()]
+    assert {b" n", b"no", b".js", b"js ", b" node", b" ok", b"ok "} <= rows[0]
+    assert b"s o" not in rows[0]  # never across two words
+    assert all(2 <= len(g.decode()) <= 5 for g in rows[0])
+    assert rows[1] == set()
+    assert "\ufffd!".encode() in rows[2]  # the bad byte became U+FFFD
+
+
+def test_char_ngram_and_slice_features_are_transformed(transformed):
+    rows, output = transformed
+    grams = output.vocabulary_by_name(features.CHAR_VOCAB)
+    assert b"sort" in grams and b" li" in grams
+    first = rows[0]
+    assert len(first[features.CHAR_IDS]) == len(first[features.CHAR_WEIGHTS]) > 0
+    assert np.isclose(np.linalg.norm(first[features.CHAR_WEIGHTS]), 1.0)
+    assert [r[features.TITLE_WORDS] for r in rows] == [
+        b"5-8 words",
+        b"1-4 words",
+        b"5-8 words",
+        b"1-4 words",
+    ]
+    assert [r[features.TRUE_TAGS] for r in rows] == [2, 2, 1, 1]

@@ -91,7 +91,8 @@ def test_every_container_runs_the_pipeline_image_with_the_dataflow_arguments(clo
     containers = {
         n: e.container for n, e in deployment.executors.items() if e.HasField("container")
     }
-    assert len(containers) == len(spec.root.dag.tasks) - len(RESOLVER_TASKS)
+    # Resolvers and the hyperparameters importer are Vertex's own tasks, not containers.
+    assert len(containers) == len(spec.root.dag.tasks) - len(RESOLVER_TASKS) - 1
     for name, container in containers.items():
         assert container.image == IMAGE, name
         assert container.args[-len(DATAFLOW) :] == DATAFLOW, name
@@ -109,6 +110,7 @@ def test_locations_and_module_code_come_from_flags_and_the_package(cloud_job):
 
     assert parameter("SpanExampleGen", "input_base") == "gs://proj-data/spans"
     assert parameter("ImportSchemaGen", "schema_file") == "/pipeline/schema/schema.pbtxt"
+    assert parameter("tuned_hyperparameters", "artifact_uri") == "/pipeline/hyperparameters"
     assert parameter("Transform", "preprocessing_fn") == configs.PREPROCESSING_FN
     assert parameter("Trainer", "run_fn") == configs.RUN_FN
     push = json.loads(parameter("AtomicPusher", "push_destination"))
@@ -123,6 +125,23 @@ def test_the_image_workdir_is_where_the_compiled_job_looks_for_the_schema():
     assert "--require-hashes -r /tmp/requirements.lock" in dockerfile
     final = dockerfile.rsplit("\nFROM ", 1)[1]
     assert final.startswith("python:3.13-slim-trixie@sha256:") and "\nUSER 10001\n" in final
+
+
+def test_a_tuning_run_compiles_the_tuner_into_the_pipeline_image(tmp_path):
+    _, spec, deployment = load_job(compile_job(tmp_path, *CLOUD, "--tune", "8"))
+    tasks = spec.root.dag.tasks
+    assert "Tuner" in tasks and "tuned_hyperparameters" not in tasks
+    source = tasks["Trainer"].inputs.artifacts["hyperparameters"].task_output_artifact
+    assert (source.producer_task, source.output_artifact_key) == ("Tuner", "best_hyperparameters")
+    tuner = deployment.executors[spec.components["Tuner"].executor_label].container
+    assert tuner.image == IMAGE
+    config = json.loads(
+        tasks["Tuner"].inputs.parameters["custom_config"].runtime_value.constant_value.string_value
+    )
+    assert config["max_trials"] == 8 and config["epochs"] == configs.TUNING_EPOCHS
+    assert tasks["Tuner"].inputs.parameters[
+        "tuner_fn"
+    ].runtime_value.constant_value.string_value == (configs.TUNER_FN)
 
 
 def test_the_trainer_can_run_as_a_vertex_custom_job(tmp_path):
@@ -256,7 +275,9 @@ def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(tmp_path, d
     launcher = Launcher(job, tmp_path)
     first = launcher.run()
     ran = {name for name, task in first.items() if task.state == "ran"}
-    assert ran == set(first) - RESOLVER_TASKS
+    assert ran == set(first) - RESOLVER_TASKS - {"tuned_hyperparameters"}
+    (imported,) = first["tuned_hyperparameters"].outputs["result"]
+    assert imported.uri == str(REPO / configs.HYPERPARAMETERS_DIR)
     assert all(not t.outputs["model" if "model-resolver" in n else "model_blessing"]
                for n, t in first.items() if n in RESOLVER_TASKS)  # fmt: skip
     examples = first["SpanExampleGen"].outputs["examples"][0].metadata

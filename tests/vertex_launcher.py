@@ -8,6 +8,8 @@ For each task of the job's DAG, in dependency order:
   pre-cache-check hook if it has one (ExampleGen's driver, whose updated parameters
   Vertex passes on to the executor), then the container itself (TFX's Kubeflow V2
   executor entrypoint). Its ExecutorOutput file gives the output artifacts' metadata.
+- an importer task: the artifact at the URI it names (the reviewed hyperparameters),
+  registered as Vertex would, without running anything;
 - a resolver task: its artifact query (the only two TFX compiles for Vertex: the latest
   blessed ModelBlessing, and the Model it names) is answered from the artifacts of the
   runs this launcher made before, which stand in for Vertex ML Metadata.
@@ -58,7 +60,7 @@ def topological(tasks) -> list[str]:
 @dataclasses.dataclass
 class TaskRun:
     name: str
-    state: str  # "ran", "resolved"
+    state: str  # "ran", "resolved", "imported"
     seconds: float
     outputs: dict[str, list[kfp.RuntimeArtifact]]
 
@@ -81,6 +83,8 @@ class Launcher:
             executor = self.deployment.executors[component.executor_label]
             if executor.HasField("resolver"):
                 done[name] = self._resolve(name, task, executor.resolver, done)
+            elif executor.HasField("importer"):
+                done[name] = self._import(name, task, executor.importer)
             else:
                 done[name] = self._container(
                     run_id, name, task, component, executor.container, done
@@ -149,6 +153,20 @@ class Launcher:
         if os.path.exists(path):
             json_format.Parse(Path(path).read_text(), output, ignore_unknown_fields=True)
         return output
+
+    # --- importer tasks ----------------------------------------------------------------
+
+    def _import(self, name, task, importer) -> TaskRun:
+        if importer.artifact_uri.HasField("runtime_parameter"):
+            parameter = importer.artifact_uri.runtime_parameter
+            uri = task.inputs.parameters[parameter].runtime_value.constant_value.string_value
+        else:
+            uri = importer.artifact_uri.constant_value.string_value
+        artifact = kfp.RuntimeArtifact(
+            name=ARTIFACT_NAME.format(next(_ids)), type=importer.type_schema, uri=uri
+        )
+        artifact.metadata.CopyFrom(importer.metadata)
+        return TaskRun(name, "imported", 0.0, {"result": [artifact]})
 
     # --- resolver tasks ----------------------------------------------------------------
 

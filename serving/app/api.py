@@ -1,6 +1,6 @@
 """The app's HTTP API and web page (aiohttp).
 
-    POST /api/predict  {"title"}                       tags above the model's threshold, next
+    POST /api/predict  {"title"}                       the tags the model predicts, the next
                                                        candidates, the version that answered
     POST /api/feedback {"title", "predicted", "actual", "model_version"}
                                                        201 once stored durably
@@ -111,11 +111,15 @@ class Api:
         except FeedbackError as err:
             raise ApiError(400, str(err)) from None
         version, row = await self.model.predict(title)
-        ranked = sorted(zip(row["tags"], row["scores"], strict=True), key=lambda p: -p[1])
-        ranked = [(tag, score) for tag, score in ranked if tag]  # unnamed columns never learn
         threshold = row["threshold"]
-        above = [{"tag": t, "score": s} for t, s in ranked if s >= threshold]
-        below = [{"tag": t, "score": s} for t, s in ranked if s < threshold][:CANDIDATES]
+        # The model's own decision (at least one tag); a model exported before it had one
+        # is decided by its threshold alone.
+        predicted = row.get("predicted") or [s >= threshold for s in row["scores"]]
+        ranked = sorted(zip(row["tags"], row["scores"], predicted, strict=True),
+                        key=lambda p: -p[1])  # fmt: skip
+        ranked = [r for r in ranked if r[0]]  # unnamed columns never learn
+        above = [{"tag": t, "score": s} for t, s, chosen in ranked if chosen]
+        below = [{"tag": t, "score": s} for t, s, chosen in ranked if not chosen][:CANDIDATES]
         return web.json_response({"title": title, "tags": above, "candidates": below,
                                   "threshold": threshold, "model_version": version})  # fmt: skip
 

@@ -1,0 +1,49 @@
+"""Tuner's tuner_fn: a KerasTuner search over the network and the features it reads.
+
+The search space is model.HYPERPARAMETERS: width, depth, dropout, learning rate,
+whether the wide part reads the character n-grams, and how much faster it learns. Each
+trial trains as the Trainer does (trainer.training_data: same data, same early
+stopping), and trials are ranked by validation loss on the eval split. The best values
+reach the Trainer through the Tuner's best_hyperparameters artifact; committed to
+hyperparameters/, they become what every untuned run trains with.
+"""
+
+from __future__ import annotations
+
+import keras_tuner
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+
+from modules import trainer
+
+
+def search_space() -> keras_tuner.HyperParameters:
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("hidden_units", [256, 512, 1024], default=trainer.DEFAULTS["hidden_units"])
+    hp.Int("depth", 1, 2, default=trainer.DEFAULTS["depth"])
+    hp.Choice("dropout", [0.3, 0.5], default=trainer.DEFAULTS["dropout"])
+    hp.Choice("learning_rate", [3e-4, 1e-3, 3e-3], default=trainer.DEFAULTS["learning_rate"])
+    hp.Boolean("char_grams", default=trainer.DEFAULTS["char_grams"])
+    hp.Choice("wide_step_scale", [1.0, 10.0, 30.0], default=trainer.DEFAULTS["wide_step_scale"])
+    return hp
+
+
+def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+    config = fn_args.custom_config or {}
+    hp = {**trainer.DEFAULTS, **config}
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)  # what the Tuner sets
+    train, _, fit_args = trainer.training_data(fn_args, tft_output, hp)
+
+    def build(values: keras_tuner.HyperParameters):
+        return trainer.build_model({**hp, **values.values})
+
+    tuner = keras_tuner.RandomSearch(
+        build,
+        hyperparameters=search_space(),
+        objective=keras_tuner.Objective("val_loss", "min"),
+        max_trials=int(config["max_trials"]),  # create_pipeline(tuning=...) sets it
+        seed=hp["seed"],
+        directory=fn_args.working_dir,
+        project_name="tagger",
+    )
+    return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={"x": train, **fit_args})
