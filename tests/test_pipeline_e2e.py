@@ -7,22 +7,25 @@ is read from ML Metadata directly (tests/mlmd.py) and from the serving directory
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from ingest import spans
-from modules import features
-from tests.commands import run_module
+from modules import features, model
+from pipeline import configs
+from tests.commands import REPO, run_module
 from tests.mlmd import COMPLETE, INPUT, OUTPUT, Store, prop, spans_read
 from tests.pipeline_runs import Runs, tree_digest
 
 NODES = (
     "SpanExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
-    "AnomaliesGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
-    "AtomicPusher",
+    "AnomaliesGate", "Transform", "tuned_hyperparameters", "Trainer",
+    "latest_blessed_model_resolver", "Evaluator", "AtomicPusher",
 )  # fmt: skip
 DATA_PATH = ("SpanExampleGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer")
 
@@ -90,6 +93,29 @@ def test_pushed_model_serves_raw_titles_with_named_scores_and_threshold(runs):
     assert set(serve.structured_input_signature[1]) == {features.SERVING_INPUT}
 
 
+def test_predicted_is_the_threshold_with_at_least_one_tag_per_title(runs):
+    (version,) = {name.split("/")[1] for name in runs.trees[0]}
+    serve = tf.saved_model.load(str(runs.serving / "tagger" / version)).signatures[
+        "serving_default"
+    ]
+    # Real titles, and ones no training term matches: those get their top tag only.
+    titles = ["How to merge two dicts in python", "SELECT with JOIN", "qqqq zzzz", "", "the a"]
+    out = serve(title=tf.constant(titles))
+    scores, threshold = (
+        out[features.OUTPUT_SCORES].numpy(),
+        out[features.OUTPUT_THRESHOLD].numpy()[0],
+    )
+    predicted = out[features.OUTPUT_PREDICTED].numpy()
+    named = out[features.OUTPUT_TAGS].numpy()[0] != b""
+    assert predicted.dtype == bool and predicted.shape == scores.shape
+    for row, chosen in zip(scores, predicted, strict=True):
+        top = np.argmax(np.where(named, row, -1))
+        expected = (row >= threshold) & named
+        expected[top] = True
+        assert chosen.tolist() == expected.tolist()
+    assert predicted.sum(axis=1).min() >= 1
+
+
 def test_second_run_without_new_data_is_cached_and_pushes_nothing(runs, store):
     second = store.states(1)
     assert {node: second[node] for node in DATA_PATH} == dict.fromkeys(DATA_PATH, "cached")
@@ -130,6 +156,37 @@ def test_a_chosen_span_range_trains_without_the_bad_span(runs, store):
     assert [s["span"] for s in transform_read(store, 4)] == [0, 1]
 
 
+def training_summary(store: Store, run: int) -> dict:
+    (model_run,) = store.artifacts(store.execution(run, "Trainer"), OUTPUT, "model_run")
+    return json.loads((Path(model_run.uri) / "training_summary.json").read_text())
+
+
+def test_untuned_runs_train_with_the_reviewed_hyperparameters_file(store):
+    (used,) = store.artifacts(store.execution(0, "Trainer"), INPUT, "hyperparameters")
+    assert Path(used.uri) == REPO / configs.HYPERPARAMETERS_DIR
+    reviewed = json.loads((REPO / configs.HYPERPARAMETERS_FILE).read_text())["values"]
+    assert set(reviewed) == set(model.HYPERPARAMETERS)
+    summary = training_summary(store, 0)
+    assert {name: summary[name] for name in reviewed} == reviewed
+
+
+def test_a_tuning_run_trains_with_the_tuners_best_hyperparameters(store):
+    fifth = store.states(4)
+    assert fifth["Tuner"] == "ran" and "tuned_hyperparameters" not in fifth
+    tuner, trainer = store.execution(4, "Tuner"), store.execution(4, "Trainer")
+    (best,) = store.artifacts(tuner, OUTPUT, "best_hyperparameters")
+    (used,) = store.artifacts(trainer, INPUT, "hyperparameters")
+    assert used.id == best.id
+    tuned = json.loads((Path(best.uri) / "best_hyperparameters.txt").read_text())["values"]
+    assert set(tuned) == set(model.HYPERPARAMETERS)
+    summary = training_summary(store, 4)
+    assert {name: summary[name] for name in tuned} == tuned
+    # The Tuner searched on the same transformed data the Trainer read.
+    (searched,) = store.artifacts(tuner, INPUT, "examples")
+    (trained,) = store.artifacts(trainer, INPUT, "examples")
+    assert searched.id == trained.id
+
+
 LINE = re.compile(r"^  (\S+)\s+(ran|cached|failed|FAILED|running|canceled)\s+[\d.]+ s$")
 
 
@@ -154,6 +211,30 @@ def test_the_runner_prints_a_line_per_component_and_what_was_pushed(runs):
 def test_lineage_command_prints_spans_and_metrics(runs):
     out = run_module("-m", "pipeline.lineage", "--metadata", str(runs.metadata)).stdout
     assert '"micro_f1_score"' in out and '"sha256"' in out
+
+
+def test_quality_report_prints_headline_weakest_tags_and_slices_and_draws_them(runs, tmp_path):
+    png = tmp_path / "report.png"
+    out = run_module("-m", "pipeline.quality_report", "--metadata", str(runs.metadata),
+                     "--png", str(png)).stdout  # fmt: skip
+    title, head, weakest, by_slice = out.split("\n\n")[:4]
+    assert re.match(r"^pushed version \d+: \d+ test titles$", title)
+    # The pushed model was compared with the blessed one before it (runs 3 and 5 trained).
+    assert re.search(r"^F1 micro\s+0\.\d{4}\s+0\.\d{4}\s+[+-]0\.\d{4}$", head, re.M)
+    rows = weakest.splitlines()[2:]
+    assert len(rows) == 10
+    assert all(re.match(r"^\S+\s+\d+\s+(\d\.\d{3}|-)(\s+\d\.\d{3}){2}$", r) for r in rows)
+    f1s = [float(r.split()[-1]) for r in rows]
+    assert f1s == sorted(f1s)
+    slices = [line.split()[0] for line in by_slice.splitlines()[2:]]
+    counts = [int(line.split()[-4]) for line in by_slice.splitlines()[2:]]
+    assert all(n > 0 for n in counts) and sum(counts) == 2 * int(title.split()[-3])
+    assert {s.split("=")[0] for s in slices} == {features.TITLE_WORDS, features.TRUE_TAGS}
+    assert f"{features.TITLE_WORDS}=1-4" in " ".join(slices)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    last = run_module("-m", "pipeline.quality_report", "--metadata", str(runs.metadata),
+                      "--model", "last", "--png", str(tmp_path / "last.png")).stdout  # fmt: skip
+    assert last.startswith("the last run's model: ")
 
 
 def test_withdrawn_spans_leave_the_runs_and_keep_their_number(runs, tmp_path):

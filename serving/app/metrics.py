@@ -25,7 +25,7 @@ QUALITY = {
 
 def quality_of(metadata_path: str, version: str) -> tuple[dict[str, float], float] | None:
     """(Evaluator metrics, push time) of the pushed model with this version, if recorded."""
-    from pipeline.lineage import overall_metrics
+    from pipeline import evaluation
 
     store = metadata.sqlite_store(metadata_path)
     pushed = [
@@ -35,7 +35,8 @@ def quality_of(metadata_path: str, version: str) -> tuple[dict[str, float], floa
     if not pushed:
         return None
     found = metadata.lineage(store, pushed[-1])
-    return overall_metrics(found["evaluation"]["uri"]), pushed[-1].create_time_since_epoch / 1000
+    quality = evaluation.overall(evaluation.load(found["evaluation"]["uri"]))
+    return quality, pushed[-1].create_time_since_epoch / 1000
 
 
 class AppMetrics:
