@@ -28,7 +28,11 @@ from ingest import seed_tsv
 from pipeline import configs, paths
 from tests.model_server_process import app_server, model_server
 
-STEPS = ["--workers", "2"]
+# The blessing floors in configs.py are set for the full data set; a first model trained
+# on a fifth of it can fall below them. The curve is what is measured here, so only the
+# floor that stops a broken model stays, and each model must still not be worse than the
+# one serving (the tolerance).
+STEPS = ["--workers", "2", "--floors", "auc=0.8"]
 
 
 def rows_of(path: Path) -> list[seed_tsv.Row]:
@@ -42,15 +46,16 @@ def write_tsv(path: Path, rows: list[seed_tsv.Row]) -> None:
 
 
 def score(models, rows: list[seed_tsv.Row]) -> dict[str, float]:
-    """The served model's quality on rows, with its own threshold (batch predict)."""
-    scores, names, threshold = [], None, None
+    """The served model's quality on rows, with its own decisions (batch predict)."""
+    scores, decisions, names = [], [], None
     for start in range(0, len(rows), 500):
         chunk = [r.title for r in rows[start : start + 500]]
         reply = models.post(f"/v1/models/{configs.MODEL_NAME}:predict", {"instances": chunk})
         for row in reply.json()["predictions"]:
             scores.append(row["scores"])
-            names, threshold = row["tags"], row["threshold"]
-    scores = np.array(scores)
+            decisions.append(row["predicted"])  # the model's own decision rule
+            names = row["tags"]
+    scores, decisions = np.array(scores), np.array(decisions, dtype=int)
     index = {n: i for i, n in enumerate(names)}
     y = np.zeros_like(scores, dtype=int)
     for i, r in enumerate(rows):
@@ -58,7 +63,6 @@ def score(models, rows: list[seed_tsv.Row]) -> dict[str, float]:
             if t in index:
                 y[i, index[t]] = 1
     present = y.sum(axis=0) > 0
-    decisions = (scores >= threshold).astype(int)
     return {
         "exact_match": accuracy_score(y, decisions),
         "f1_micro": f1_score(y, decisions, average="micro", zero_division=0),
@@ -71,6 +75,7 @@ def main() -> None:
     p.add_argument("--start", type=int, default=5000, help="rows the first model trains on")
     p.add_argument("--held-out", type=int, default=2500, help="rows never fed back")
     p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--cold-start", action="store_true", help="retrain from scratch each round")
     p.add_argument("--work", type=Path, default=paths.build_dir() / "bench-learning")
     args = p.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
@@ -114,7 +119,8 @@ def main() -> None:
             started = time.monotonic()
             worker = subprocess.run(
                 [python, "-m", "serving.learning", "--every", "1", "--once",
-                 "--feedback", str(feedback), "--", *STEPS],
+                 "--feedback", str(feedback), *(["--cold-start"] * args.cold_start),
+                 "--", *STEPS],
                 env=env, cwd=paths.CHECKOUT, capture_output=True, text=True,
             )  # fmt: skip
             done = json.loads(worker.stdout.strip().splitlines()[-1])
@@ -127,6 +133,7 @@ def main() -> None:
                             **score(models, held_out)})  # fmt: skip
             print(json.dumps(results[-1]), flush=True)
     print(f"\nfirst model on {args.start} rows, {args.rounds} rounds of {per_round} feedback, "
+          f"{'cold' if args.cold_start else 'warm'} start, "
           f"scored on {len(held_out)} held-out rows never fed back")  # fmt: skip
     print(f"{'feedback':>9} {'version':>11} {'outcome':>11} {'retrain s':>9} "
           f"{'exact':>7} {'F1 micro':>8} {'AP macro':>8}")  # fmt: skip

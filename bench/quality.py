@@ -1,12 +1,18 @@
-"""Quality: the pushed TFX model against the seed's strongest classical model, same rows.
+"""Quality: the pushed TFX model against the baselines a careful engineer would try first.
 
     make bench-quality      (after `make`; reads build/metadata.sqlite)
 
-The baseline (TF-IDF unigrams+bigrams, one-vs-rest logistic regression, decisions at 0.5
-as the seed made them) is trained on exactly the examples the pipeline trained on (the
-ExampleGen `train` split behind the pushed model, every span it read) and both are
-scored on the `test` split, which neither saw. One table, side by side, with DESIGN.md's
-reference figures.
+Every baseline is trained on exactly the examples the pipeline trained on (the ExampleGen
+`train` split behind the pushed model, every span it read). Its settings (C, penalty) and
+its one global decision threshold are chosen on the `eval` split, with the model's own
+at-least-one-tag rule (modules/threshold.py). Everything is scored on the `test` split,
+which neither saw. One table: each baseline family at its chosen setting, the best
+baseline per metric, the TFX model, and its lead.
+
+The family (issue 10): TF-IDF word 1-2 grams + char 2-5 grams (within word boundaries),
+one-vs-rest logistic regression (L2 and L1 penalties, C on a grid) and a linear SVM.
+The frozen-MiniLM rows of the issue's table need a sentence encoder in Python, which the
+environment does not ship; they are not reproduced here.
 """
 
 from __future__ import annotations
@@ -17,23 +23,37 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import tensorflow as tf
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
 from sklearn.multiclass import OneVsRestClassifier
+from sklearn.svm import LinearSVC
 
-from modules import features
+from modules import features, threshold
 from modules.stopwords import ENGLISH
 from pipeline import metadata, paths
 
-# DESIGN.md: the seed baseline on a 24,000/6,000 split of this kind of data.
-REFERENCE = {"accuracy": 0.34, "f1_micro": 0.64, "ap_macro": 0.50, "auc_macro": 0.91}
 STOP = set(ENGLISH)
+METRICS = ("exact_match", "f1_micro", "f1_weighted", "f1_macro", "ap_macro", "auc_macro")
+# Each family with the settings tried on the eval split.
+FAMILIES = {
+    "word+char TF-IDF, logistic regression L2": [
+        (f"C={c:g}", lambda c=c: LogisticRegression(C=c, solver="liblinear")) for c in (1, 4, 16)
+    ],
+    "word+char TF-IDF, logistic regression L1": [
+        (f"C={c:g}", lambda c=c: LogisticRegression(C=c, penalty="l1", solver="liblinear"))
+        for c in (1, 4, 16)
+    ],
+    "word+char TF-IDF, linear SVM": [
+        (f"C={c:g}", lambda c=c: LinearSVC(C=c)) for c in (0.03, 0.1, 0.3)
+    ],
+}
 
 
 def text_prepare(text: str) -> str:
-    """The seed's text_prepare, in Python, for the baseline."""
+    """The seed's text_prepare, in Python, for the word n-grams."""
     text = re.sub(r"[/(){}\[\]\|@,;]", " ", text.lower())
     text = re.sub(r"[^0-9a-z #+_]", "", text)
     return " ".join(w for w in text.split() if w not in STOP)
@@ -60,9 +80,9 @@ def multi_hot(tags: list[list[str]], names: list[str]) -> np.ndarray:
 
 
 def scores_table(y: np.ndarray, decisions: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    present = y.sum(axis=0) > 0  # AUC is undefined for a tag absent from the test rows
+    present = y.sum(axis=0) > 0  # AP and AUC are undefined for a tag absent from the rows
     return {
-        "accuracy": accuracy_score(y, decisions),
+        "exact_match": accuracy_score(y, decisions),
         "f1_micro": f1_score(y, decisions, average="micro", zero_division=0),
         "f1_weighted": f1_score(y, decisions, average="weighted", zero_division=0),
         "f1_macro": f1_score(y, decisions, average="macro", zero_division=0),
@@ -71,56 +91,91 @@ def scores_table(y: np.ndarray, decisions: np.ndarray, scores: np.ndarray) -> di
     }
 
 
+class Features:
+    """Word 1-2 gram and char 2-5 gram TF-IDF, fitted on the training titles."""
+
+    def __init__(self, titles: list[str]) -> None:
+        self.words = TfidfVectorizer(
+            ngram_range=(1, 2), min_df=2, sublinear_tf=True, token_pattern=r"(\S+)"
+        )
+        self.chars = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, lowercase=True
+        )
+        self.words.fit(text_prepare(t) for t in titles)
+        self.chars.fit(titles)
+
+    def __call__(self, titles: list[str]) -> sp.csr_matrix:
+        words = self.words.transform(text_prepare(t) for t in titles)
+        return sp.hstack([words, self.chars.transform(titles)]).tocsr()
+
+
+def baseline_scores(classifier, x) -> np.ndarray:
+    """Scores in [0, 1] for the shared threshold grid: probabilities, or squashed margins
+    (a monotone map, so ranking metrics are the margins' own)."""
+    if hasattr(classifier, "predict_proba"):
+        return classifier.predict_proba(x)
+    return 1 / (1 + np.exp(-classifier.decision_function(x)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--metadata", type=Path, default=paths.metadata_path())
     args = parser.parse_args()
     found = metadata.lineage(metadata.sqlite_store(str(args.metadata)))
-    spans = found["data_spans"]
-    train_titles, train_tags = read_split(found["examples_uri"], "train")
-    test_titles, test_tags = read_split(found["examples_uri"], "test")
+    split = {s: read_split(found["examples_uri"], s) for s in ("train", "eval", "test")}
 
     model = tf.saved_model.load(found["pushed_model"]["destination"])
-    serve = model.signatures["serving_default"]
-    out = serve(title=tf.constant(test_titles))
+    out = model.signatures["serving_default"](title=tf.constant(split["test"][0]))
     names = [t.decode() for t in out[features.OUTPUT_TAGS].numpy()[0]]
     used = [i for i, n in enumerate(names) if n]
     names = [names[i] for i in used]
     tfx_scores = out[features.OUTPUT_SCORES].numpy()[:, used]
-    threshold = float(out[features.OUTPUT_THRESHOLD].numpy()[0])
-    y_test = multi_hot(test_tags, names)
+    tfx_threshold = float(out[features.OUTPUT_THRESHOLD].numpy()[0])
+    if features.OUTPUT_PREDICTED in out:
+        tfx_decisions = out[features.OUTPUT_PREDICTED].numpy()[:, used]
+    else:  # a model exported before the signature carried its decision
+        tfx_decisions = threshold.decide(tfx_scores, tfx_threshold).numpy()
+    y = {s: multi_hot(split[s][1], names) for s in split}
 
     started = time.time()
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=5, max_df=0.9, token_pattern=r"(\S+)")
-    x_train = vectorizer.fit_transform(text_prepare(t) for t in train_titles)
-    x_test = vectorizer.transform(text_prepare(t) for t in test_titles)
-    baseline = OneVsRestClassifier(LogisticRegression(C=10.0, solver="liblinear"), n_jobs=2)
-    baseline.fit(x_train, multi_hot(train_tags, names))
-    base_scores = baseline.decision_function(x_test)
-    base_decisions = baseline.predict(x_test)
+    vectorize = Features(split["train"][0])
+    x = {s: vectorize(split[s][0]) for s in split}
+    rows = {}
+    for family, settings in FAMILIES.items():
+        best = None
+        for setting, make in settings:
+            classifier = OneVsRestClassifier(make(), n_jobs=2).fit(x["train"], y["train"])
+            chosen, eval_f1 = threshold.choose(y["eval"], baseline_scores(classifier, x["eval"]))
+            if best is None or eval_f1 > best[0]:
+                best = (eval_f1, setting, chosen, classifier)
+        _, setting, chosen, classifier = best
+        scores = baseline_scores(classifier, x["test"])
+        label = f"{family} ({setting}, t={chosen:.2f})"
+        rows[label] = scores_table(y["test"], threshold.decide(scores, chosen).numpy(), scores)
     fit_seconds = time.time() - started
-
-    tfx_row = scores_table(y_test, (tfx_scores >= threshold).astype(int), tfx_scores)
-    base_row = scores_table(y_test, base_decisions, base_scores)
+    best_baseline = {m: max(r[m] for r in rows.values()) for m in METRICS}
+    tfx = scores_table(y["test"], tfx_decisions, tfx_scores)
 
     print(
         f"pushed model {found['pushed_model']['version']}, "
-        + ", ".join(f"span {s['span']} sha256 {s['sha256'][:12]}" for s in spans)
+        + ", ".join(f"span {s['span']} sha256 {s['sha256'][:12]}" for s in found["data_spans"])
     )
     print(
-        f"train rows {len(train_titles)}, test rows {len(test_titles)}, tags {len(names)}, "
-        f"TFX threshold {threshold:.2f}, baseline fit {fit_seconds:.0f} s"
+        f"rows train {len(y['train'])}, eval {len(y['eval'])}, test {len(y['test'])}; "
+        f"tags {len(names)}; TFX threshold {tfx_threshold:.2f}; baselines fitted and "
+        f"tuned in {fit_seconds:.0f} s; scored on the test split"
     )
-    print(
-        f"{'metric':<12} {'TFX model':>10} {'baseline':>10} {'diff':>8} {'DESIGN ref':>11}  beats"
-    )
-    for metric in tfx_row:
-        ref = REFERENCE.get(metric)
-        diff = tfx_row[metric] - base_row[metric]
-        print(
-            f"{metric:<12} {tfx_row[metric]:>10.4f} {base_row[metric]:>10.4f} {diff:>+8.4f} "
-            f"{(f'{ref:.2f}' if ref else '-'):>11}  {'yes' if diff > 0 else 'NO'}"
-        )
+    width = max(map(len, rows)) + 2
+    print(f"{'model':<{width}}" + "".join(f"{m:>12}" for m in METRICS))
+    for label, row in rows.items():
+        print(f"{label:<{width}}" + "".join(f"{row[m]:>12.4f}" for m in METRICS))
+    print(f"{'best baseline, per metric':<{width}}"
+          + "".join(f"{best_baseline[m]:>12.4f}" for m in METRICS))  # fmt: skip
+    print(f"{'TFX model (pushed)':<{width}}" + "".join(f"{tfx[m]:>12.4f}" for m in METRICS))
+    print(f"{'TFX lead over best':<{width}}"
+          + "".join(f"{tfx[m] - best_baseline[m]:>+12.4f}" for m in METRICS))  # fmt: skip
+    behind = [m for m in METRICS if tfx[m] <= best_baseline[m]]
+    print("TFX model ahead on every metric" if not behind else f"TFX model behind on {behind}")
 
 
 if __name__ == "__main__":
