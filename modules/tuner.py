@@ -29,8 +29,7 @@ def search_space() -> keras_tuner.HyperParameters:
 
 
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
-    config = fn_args.custom_config or {}
-    hp = {**trainer.DEFAULTS, **config}
+    hp = trainer.settings(fn_args)  # DEFAULTS and the pipeline's custom config
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)  # what the Tuner sets
     train, _, fit_args = trainer.training_data(fn_args, tft_output, hp)
 
@@ -41,7 +40,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         build,
         hyperparameters=search_space(),
         objective=keras_tuner.Objective("val_loss", "min"),
-        max_trials=int(config["max_trials"]),  # create_pipeline(tuning=...) sets it
+        max_trials=int(hp["max_trials"]),  # create_pipeline(tuning=...) sets it
         seed=hp["seed"],
         directory=fn_args.working_dir,
         project_name="tagger",

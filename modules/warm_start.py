@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from modules.model import VOCAB_AXES
+from modules.preprocessing import VOCABULARY_OOV_BUCKETS
 
 
 def read_vocabulary(path: str) -> list[str]:
@@ -98,8 +99,6 @@ def load(
 
 def vocabularies(tft_output) -> dict[str, tuple[list[str], int]]:
     """This run's vocabularies, with their OOV bucket counts, by asset name."""
-    from modules.preprocessing import VOCABULARY_OOV_BUCKETS
-
     return {
         name: ([t.decode() for t in tft_output.vocabulary_by_name(name)], buckets)
         for name, buckets in VOCABULARY_OOV_BUCKETS.items()

@@ -29,28 +29,23 @@ HEADLINE = (
 WEAKEST = 10
 
 
-def model_of_evaluation(store, evaluation_uri: str):
-    """(Model artifact, Evaluator execution) that produced an evaluation."""
-    (artifact,) = [a for a in store.get_artifacts_by_type("ModelEvaluation")
-                   if a.uri == evaluation_uri]  # fmt: skip
-    evaluator = metadata.producer(store, artifact.id)
-    return metadata.artifacts_of(store, evaluator.id, metadata.Event.INPUT)["model"][0], evaluator
-
-
 def find(store, which: str) -> tuple[str, str, str]:
     """(what, evaluation uri, model uri) of the pushed model or of the last run's model."""
     if which == "pushed":
         found = metadata.lineage(store)
-        uri = found["evaluation"]["uri"]
-        what = f"pushed version {found['pushed_model']['version']}"
-    else:
-        evaluations = store.get_artifacts_by_type("ModelEvaluation")
-        if not evaluations:
-            raise LookupError("no run has evaluated a model yet")
-        uri = max(evaluations, key=lambda a: a.id).uri
-        what = "the last run's model"
-    model, _ = model_of_evaluation(store, uri)
-    return what, uri, model.uri
+        version = found["pushed_model"]["version"]
+        return (
+            f"pushed version {version}",
+            found["evaluation"]["uri"],
+            found["trainer_run"]["model_uri"],
+        )
+    evaluations = store.get_artifacts_by_type("ModelEvaluation")
+    if not evaluations:
+        raise LookupError("no run has evaluated a model yet")
+    newest = max(evaluations, key=lambda a: a.id)
+    evaluator = metadata.producer(store, newest.id)
+    model = metadata.artifacts_of(store, evaluator.id, metadata.Event.INPUT)["model"][0]
+    return "the last run's model", newest.uri, model.uri
 
 
 def tag_names(model_uri: str) -> list[str]:

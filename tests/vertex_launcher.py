@@ -84,7 +84,7 @@ class Launcher:
             if executor.HasField("resolver"):
                 done[name] = self._resolve(name, task, executor.resolver, done)
             elif executor.HasField("importer"):
-                done[name] = self._import(name, task, executor.importer)
+                done[name] = self._import(name, executor.importer)
             else:
                 done[name] = self._container(
                     run_id, name, task, component, executor.container, done
@@ -156,12 +156,8 @@ class Launcher:
 
     # --- importer tasks ----------------------------------------------------------------
 
-    def _import(self, name, task, importer) -> TaskRun:
-        if importer.artifact_uri.HasField("runtime_parameter"):
-            parameter = importer.artifact_uri.runtime_parameter
-            uri = task.inputs.parameters[parameter].runtime_value.constant_value.string_value
-        else:
-            uri = importer.artifact_uri.constant_value.string_value
+    def _import(self, name, importer) -> TaskRun:
+        uri = importer.artifact_uri.constant_value.string_value  # TFX compiles a constant
         artifact = kfp.RuntimeArtifact(
             name=ARTIFACT_NAME.format(next(_ids)), type=importer.type_schema, uri=uri
         )
