@@ -72,6 +72,8 @@ bench-learning: env
 lock: env
 	@$(ENV) uv pip compile --system-certs requirements.in --generate-hashes --python-version 3.13 \
 	  --python-platform x86_64-manylinux_2_39 -o requirements.lock --custom-compile-command "make lock"
+	@$(ENV) uv pip compile --system-certs builder/deploy-tools.in --generate-hashes --python-version 3.13 \
+	  --python-platform x86_64-manylinux_2_39 -o builder/deploy-tools.lock --custom-compile-command "make lock"
 
 clean:
 	rm -rf build

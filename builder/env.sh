@@ -12,6 +12,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 checkout=$(cd "$here/.." && pwd)
 lock="$checkout/requirements.lock"
+tools_lock="$here/deploy-tools.lock"
 root_packages="$here/root-packages.txt"
 cache="${TAGGER_ENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/so-tagger}"
 pip_cache="${PIP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pip}"
@@ -20,7 +21,7 @@ min_free_gb=8
 say() { printf '[env] %s\n' "$*" >&2; }
 die() { printf '[env] error: %s\n' "$*" >&2; exit 1; }
 
-key=$(cat "$lock" "$root_packages" | sha256sum | cut -c1-16)
+key=$(cat "$lock" "$tools_lock" "$root_packages" | sha256sum | cut -c1-16)
 
 host_can_use_venv() {
   local glibc py
@@ -61,8 +62,15 @@ pip_install_lock() { # $1: python inside the environment (as seen by the caller 
   "$@" -c 'import tfx, tensorflow' 2>/dev/null || die "the environment was installed but TFX does not import; see the pip output above."
 }
 
+pip_install_tools() { # $1...: python of the tools' own virtualenv
+  "$@" -m pip install --disable-pip-version-check --progress-bar off -q \
+    --no-deps --require-hashes -r "$tools_lock" >&2 ||
+    die "pip could not install builder/deploy-tools.lock (see above)."
+}
+
 # --- virtualenv mode ---------------------------------------------------------------------
 venv_dir="$cache/venv-$key"
+tools_dir="$cache/tools-$key"
 
 build_venv() {
   check_disk; check_network
@@ -70,6 +78,9 @@ build_venv() {
   rm -rf "$venv_dir"
   python3 -m venv "$venv_dir"
   PIP_CACHE_DIR="$pip_cache" pip_install_lock "$venv_dir/bin/python"
+  rm -rf "$tools_dir"
+  python3 -m venv "$tools_dir"
+  PIP_CACHE_DIR="$pip_cache" pip_install_tools "$tools_dir/bin/python"
   touch "$venv_dir/.complete"
   say "virtualenv ready"
 }
@@ -98,7 +109,9 @@ enter_root() { # $1: root dir; rest: command
     --ro-bind /etc/resolv.conf /etc/resolv.conf
     --bind "$checkout" "$checkout" --bind "$pip_cache" /root/.cache/pip
     --die-with-parent --clearenv
-    --setenv HOME /root --setenv LANG C.UTF-8 --setenv PATH /opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    --setenv HOME /root --setenv LANG C.UTF-8
+    --setenv PATH /opt/venv/bin:/opt/tools/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    --setenv TAGGER_TOOLS_PYTHON /opt/tools/bin/python
     --setenv PIP_CACHE_DIR /root/.cache/pip --setenv PYTHONPATH "$checkout"
     --setenv TF_USE_LEGACY_KERAS 1
     --setenv TF_CPP_MIN_LOG_LEVEL 2)
@@ -124,19 +137,22 @@ build_root() {
   local tmp="$cache/root-$key.partial"
   rm -rf "$tmp"
   say "building Debian trixie root in $tmp (first build: about 10 minutes, 3-4 GB)"
-  say "step 1/3: debootstrap trixie"
+  say "step 1/4: debootstrap trixie"
   debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
     trixie "$tmp" http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 ||
     die "debootstrap failed (log: $cache/debootstrap.log); is the Debian mirror reachable and is there disk space?"
   # The host's CA bundle may hold a proxy's certificate that pip needs to reach the index.
   cp /etc/ssl/certs/ca-certificates.crt "$tmp/etc/ssl/certs/ca-certificates.crt"
   mkdir -p "$tmp/root/.cache/pip" "$pip_cache"
-  say "step 2/3: apt-get install $(grep -v '^#' "$root_packages" | tr '\n' ' ')"
+  say "step 2/4: apt-get install $(grep -v '^#' "$root_packages" | tr '\n' ' ')"
   enter_root "$tmp" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(grep -v '^#' "$root_packages" | tr '\n' ' ')" \
     >"$cache/apt.log" 2>&1 || die "apt-get inside the root failed (log: $cache/apt.log)."
-  say "step 3/3: pip install -r requirements.lock into /opt/venv"
+  say "step 3/4: pip install -r requirements.lock into /opt/venv"
   enter_root "$tmp" python3 -m venv /opt/venv
   pip_install_lock enter_root "$tmp" /opt/venv/bin/python
+  say "step 4/4: pip install -r builder/deploy-tools.lock into /opt/tools"
+  enter_root "$tmp" python3 -m venv /opt/tools
+  pip_install_tools enter_root "$tmp" /opt/tools/bin/python
   rm -rf "$root_dir"
   mv "$tmp" "$root_dir"
   # Old roots are keyed by old locks and nothing will use them again.
@@ -159,7 +175,8 @@ ensure() {
 run() {
   ensure
   if host_can_use_venv; then
-    PATH="$venv_dir/bin:$PATH" PYTHONPATH="$checkout" TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 exec "$@"
+    PATH="$venv_dir/bin:$tools_dir/bin:$PATH" PYTHONPATH="$checkout" TAGGER_TOOLS_PYTHON="$tools_dir/bin/python" \
+      TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 exec "$@"
   else
     enter_root "$root_dir" "$@"
   fi
