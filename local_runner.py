@@ -25,8 +25,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--spans-dir", type=Path, default=paths.spans_dir())
     p.add_argument("--pipeline-root", type=Path, default=paths.pipeline_root())
     p.add_argument("--metadata", type=Path, default=paths.metadata_path())
-    p.add_argument("--serving-dir", type=Path, default=paths.serving_dir(),
-                   help="TF Serving base directory; the model goes to <dir>/"
+    # A string, not a Path: Path("gs://b/x") would collapse the scheme's "//".
+    p.add_argument("--serving-dir", default=str(paths.serving_dir()),
+                   help="TF Serving base directory, local or gs://; the model goes to <dir>/"
                    f"{configs.MODEL_NAME}/<version>")  # fmt: skip
     p.add_argument("--logs-dir", type=Path, default=paths.logs_dir())
     p.add_argument("--workers", type=int, default=2,
@@ -48,7 +49,7 @@ def build_pipeline(args: argparse.Namespace):
         spans_dir=str(args.spans_dir),
         schema_path=str(paths.schema_path()),
         hyperparameters_dir=str(paths.hyperparameters_dir()),
-        serving_model_dir=str(args.serving_dir / configs.MODEL_NAME),
+        serving_model_dir=f"{args.serving_dir.rstrip('/')}/{configs.MODEL_NAME}",
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(args.metadata)
         ),
