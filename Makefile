@@ -37,7 +37,7 @@ tune: env
 serve: env
 	@$(ENV) bash -c 'exec python -m serving.model_server --rest_api_port=8501 \
 	  --model_name=$(call PATH_OF,model_name) --model_base_path=$(call PATH_OF,serving_model) \
-	  --monitoring_config_file=serving/model_server/monitoring.config'
+	  --monitoring_config_file=deploy/serving/monitoring.config'
 
 # After `make`: model server, app (page and API on :8080) and learning worker (Ctrl-C stops all).
 up: env
