@@ -20,21 +20,23 @@ highest integer-named child. Two ways to make sure it only ever loads a whole ve
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
 from typing import Any
 
 from tfx import types
-from tfx.components import Pusher
 from tfx.components.pusher import executor as pusher_executor
-from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
-from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.types import artifact_utils, component_spec, standard_artifacts, standard_component_specs
+from tfx.utils import io_utils, json_utils, proto_utils
 
 from pipeline import serving_layout
+
+EVALUATION_KEY = "model_evaluation"
 
 
 def existing_versions(base_directory: str) -> list[int]:
@@ -152,7 +154,58 @@ class _Executor(pusher_executor.Executor):
         serving_path, version = publish(model_path, base)
         io_utils.copy_dir(model_path, model_push.uri)  # the archived copy TFX keeps
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+        if input_dict.get(EVALUATION_KEY):
+            evaluation_uri = artifact_utils.get_single_uri(input_dict[EVALUATION_KEY])
+            publish_quality(evaluation_uri, base, version)
 
 
-class AtomicPusher(Pusher):
+def publish_quality(evaluation_uri: str, base_directory: str, version: str) -> None:
+    """Write the candidate's headline Evaluator metrics beside the pushed version."""
+    from pipeline import evaluation  # TFMA: slow to import, needed only here
+
+    quality = {
+        "version": version,
+        "pushed_at": time.time(),
+        "metrics": evaluation.overall(evaluation.load(evaluation_uri)),
+    }
+    path = serving_layout.quality_path(base_directory, version)
+    fileio.makedirs(os.path.dirname(path))
+    with fileio.open(path, "w") as f:
+        f.write(json.dumps(quality, indent=1))
+
+
+class AtomicPusherSpec(standard_component_specs.PusherSpec):
+    """The Pusher's inputs, and the Evaluator's result to publish beside the model."""
+
+    INPUTS = {
+        **standard_component_specs.PusherSpec.INPUTS,
+        EVALUATION_KEY: component_spec.ChannelParameter(
+            type=standard_artifacts.ModelEvaluation, optional=True
+        ),
+    }
+
+
+class AtomicPusher(base_component.BaseComponent):
+    """A filesystem Pusher (see the module docstring) that also publishes the model's
+    Evaluator metrics at serving_layout.quality_path(base, version)."""
+
+    SPEC_CLASS = AtomicPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(_Executor)
+
+    def __init__(
+        self,
+        model: types.BaseChannel,
+        model_blessing: types.BaseChannel,
+        push_destination: pusher_pb2.PushDestination,
+        model_evaluation: types.BaseChannel | None = None,
+    ) -> None:
+        super().__init__(
+            spec=AtomicPusherSpec(
+                model=model,
+                model_blessing=model_blessing,
+                model_evaluation=model_evaluation,
+                push_destination=push_destination,
+                custom_config=json_utils.dumps(None),
+                pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+            )
+        )

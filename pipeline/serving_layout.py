@@ -19,3 +19,13 @@ def version_number(name: str) -> int | None:
 def staging_name(version: int) -> str:
     """Where a version is copied before one rename publishes it: never a version name."""
     return f".incoming-{version}"
+
+
+QUALITY_DIR = "quality"
+
+
+def quality_path(base_directory: str, version: str | int) -> str:
+    """The Evaluator's headline metrics of a pushed version, beside the versions (a
+    non-integer name, so no model server takes it for one): <base>/quality/<version>.json.
+    Clients that have no ML Metadata store (the app on a cluster) read them here."""
+    return f"{base_directory.rstrip('/')}/{QUALITY_DIR}/{version}.json"

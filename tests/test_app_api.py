@@ -7,9 +7,12 @@ import json
 import shutil
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
+from pipeline import serving_layout
+from serving.app.metrics import AppMetrics
 from tests.model_server_process import app_server, free_port, model_server
 
 
@@ -145,3 +148,20 @@ def test_a_model_server_that_is_down_is_503_with_a_reason_not_a_hang(tmp_path):
         assert app.get("/api/health").status == 200
         # Feedback needs no model: it is still stored.
         assert app.post("/api/feedback", {"title": "t", "actual": ["python"]}).status == 201
+
+
+def test_quality_is_read_where_the_pusher_publishes_it_when_there_is_no_metadata(tmp_path):
+    """On a cluster the app has TF Serving's base path, not an ML Metadata store."""
+    base = tmp_path / "tagger"
+    path = Path(serving_layout.quality_path(str(base), "7"))
+    path.parent.mkdir(parents=True)
+    metrics = {"micro_f1_score": 0.6683, "micro_auc": 0.95}
+    path.write_text(json.dumps({"version": "7", "pushed_at": 1700000000.0, "metrics": metrics}))
+    metrics = AppMetrics(metadata_path=str(tmp_path / "absent.sqlite"), model_base_path=str(base))
+    metrics._load_quality("7")
+    page = metrics.render("7", {}, [])
+    assert "stackoverflow_tagger_f1_score 0.6683" in page
+    assert "stackoverflow_tagger_roc_auc 0.95" in page
+    assert "stackoverflow_tagger_latest_model_update 1700000000" in page
+    metrics._load_quality("8")  # a version pushed without published quality: unknown, no error
+    assert "stackoverflow_tagger_f1_score" not in metrics.render("8", {}, [])

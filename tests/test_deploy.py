@@ -72,6 +72,7 @@ def test_compose_file_is_valid_and_wires_the_stack():
     app_env = stack["app"]["environment"]
     assert base == f"{app_env['TAGGER_BUILD_DIR']}/serving/{configs.MODEL_NAME}"
     assert app_env["TAGGER_MODEL_URL"] == "http://tf-serving:8501"
+    assert app_env["TAGGER_MODEL_BASE_PATH"] == base  # the Pusher publishes quality there
     assert "@postgres:5432/" in app_env["TAGGER_FEEDBACK_URL"]
 
 
@@ -167,6 +168,9 @@ def test_chart_renders_every_part_the_platform_needs(rendered):
     assert container["resources"]["requests"]["cpu"]
     assert any(a.startswith("--model_base_path=gs://") for a in container["args"])
     app = by_name[("Deployment", "so-tagger-app")]["spec"]["template"]["spec"]["containers"][0]
+    app_env = {e["name"]: e.get("value") for e in app["env"]}
+    served_from = next(a for a in container["args"] if a.startswith("--model_base_path="))
+    assert app_env["TAGGER_MODEL_BASE_PATH"] == served_from.split("=", 1)[1]
     assert (
         app["image"]
         == f"europe-west4-docker.pkg.dev/so-tagger-{env}/so-tagger/app@{RELEASE_DIGEST}"

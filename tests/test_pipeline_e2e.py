@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from ingest import spans
 from modules import features, model
-from pipeline import configs
+from pipeline import configs, evaluation, serving_layout
 from tests.commands import REPO, run_module
 from tests.mlmd import COMPLETE, INPUT, OUTPUT, Store, prop, spans_read
 from tests.pipeline_runs import Runs, tree_digest
@@ -41,7 +41,11 @@ def store(pipeline_runs: Runs) -> Store:
 
 
 def versions(runs: Runs) -> list[str]:
-    return sorted(p.name for p in (runs.serving / "tagger").iterdir())
+    return sorted(p.name for p in (runs.serving / "tagger").iterdir() if p.name.isdigit())
+
+
+def pushed_versions(tree: dict[str, str]) -> set[str]:
+    return {name.split("/")[1] for name in tree if name.split("/")[1].isdigit()}
 
 
 def manifest_hashes(runs: Runs, numbers) -> list[str]:
@@ -65,8 +69,19 @@ def test_first_run_pushes_a_numeric_version_recorded_in_metadata(runs, store):
     assert version.isdigit()
     assert prop(pushed, "pushed_destination") == str(runs.serving / "tagger" / version)
     assert set(runs.trees[0]) >= {f"tagger/{version}/saved_model.pb"}
-    # Nothing half-written is left beside it.
-    assert {name.split("/")[1] for name in runs.trees[0]} == {version}
+    # Nothing half-written is left beside it; only its published quality.
+    assert {name.split("/")[1] for name in runs.trees[0]} == {version, "quality"}
+
+
+def test_the_pushed_versions_evaluator_metrics_are_published_beside_it(runs, store):
+    (pushed,) = store.artifacts(store.execution(0, "AtomicPusher"), OUTPUT, "pushed_model")
+    version = prop(pushed, "pushed_version")
+    path = Path(serving_layout.quality_path(str(runs.serving / "tagger"), version))
+    published = json.loads(path.read_text())
+    (result,) = store.artifacts(store.execution(0, "Evaluator"), OUTPUT, "evaluation")
+    assert published["version"] == version
+    assert published["metrics"] == evaluation.overall(evaluation.load(result.uri))
+    assert published["metrics"]["micro_f1_score"] > 0
 
 
 def test_transform_read_span_0_with_its_manifest_hash(runs, store):
@@ -77,7 +92,7 @@ def test_transform_read_span_0_with_its_manifest_hash(runs, store):
 
 
 def test_pushed_model_serves_raw_titles_with_named_scores_and_threshold(runs):
-    (version,) = {name.split("/")[1] for name in runs.trees[0]}
+    (version,) = pushed_versions(runs.trees[0])
     loaded = tf.saved_model.load(str(runs.serving / "tagger" / version))
     serve = loaded.signatures["serving_default"]
     out = serve(title=tf.constant(["How to merge two dicts in python", "SELECT with JOIN"]))
@@ -94,7 +109,7 @@ def test_pushed_model_serves_raw_titles_with_named_scores_and_threshold(runs):
 
 
 def test_predicted_is_the_threshold_with_at_least_one_tag_per_title(runs):
-    (version,) = {name.split("/")[1] for name in runs.trees[0]}
+    (version,) = pushed_versions(runs.trees[0])
     serve = tf.saved_model.load(str(runs.serving / "tagger" / version)).signatures[
         "serving_default"
     ]

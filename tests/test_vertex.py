@@ -18,7 +18,7 @@ import pytest
 from google.protobuf import json_format
 
 import vertex_runner
-from pipeline import configs
+from pipeline import configs, serving_layout
 from tests.commands import REPO, run_module
 from tests.model_server_process import model_server
 from tests.vertex_launcher import Launcher, load_job
@@ -285,7 +285,10 @@ def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(tmp_path, d
     pushed = first["AtomicPusher"].outputs["pushed_model"][0].metadata
     assert pushed["pushed"] == 1
     version = pushed["pushed_version"]
-    assert sorted(p.name for p in (serving / configs.MODEL_NAME).iterdir()) == [version]
+    # The version, and the Evaluator's metrics published beside it for clients without MLMD.
+    assert sorted(p.name for p in (serving / configs.MODEL_NAME).iterdir()) == [version, "quality"]
+    quality = serving_layout.quality_path(str(serving / configs.MODEL_NAME), version)
+    assert json.loads(Path(quality).read_text())["metrics"]["micro_auc"] > 0.5
 
     with model_server("--model_name=tagger", f"--model_base_path={serving / 'tagger'}",
                       log_dir=tmp_path) as server:  # fmt: skip

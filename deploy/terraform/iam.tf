@@ -11,7 +11,7 @@ resource "google_service_account" "serving" {
 
 resource "google_service_account" "app" {
   account_id   = "so-tagger-app"
-  display_name = "The tagging app: Cloud SQL client"
+  display_name = "The tagging app: Cloud SQL client, reads published model quality"
 }
 
 resource "google_service_account" "ci" {
@@ -51,6 +51,13 @@ resource "google_storage_bucket_iam_member" "serving_models" {
   bucket = google_storage_bucket.models.name
   role   = "roles/storage.objectViewer"
   member = google_service_account.serving.member
+}
+
+resource "google_storage_bucket_iam_member" "app_models" {
+  # The Evaluator metrics the Pusher publishes beside each model (the app's quality gauges).
+  bucket = google_storage_bucket.models.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.app.member
 }
 
 resource "google_project_iam_member" "app_sql" {

@@ -32,12 +32,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)")  # fmt: skip
     p.add_argument("--metadata", default=str(paths.metadata_path()),
                    help="ML Metadata store, for the served model's quality metrics")  # fmt: skip
+    p.add_argument("--model-base-path", default=os.environ.get("TAGGER_MODEL_BASE_PATH"),
+                   help="TF Serving's base path (local or gs://): read the served model's "
+                   "quality where the Pusher publishes it instead of from --metadata "
+                   "(TAGGER_MODEL_BASE_PATH)")  # fmt: skip
     p.add_argument("--model-timeout", type=float, default=5.0, help="seconds")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
     app = build_app(store, ModelClient(args.model_url, args.model_name, args.model_timeout),
-                    AppMetrics(args.metadata))  # fmt: skip
+                    AppMetrics(args.metadata, args.model_base_path))  # fmt: skip
     web.run_app(app, host=args.host, port=args.port, access_log=None,
                 print=lambda _: print(f"app listening on http://{args.host}:{args.port}/",
                                       flush=True))  # fmt: skip

@@ -1,15 +1,18 @@
 """The app's Prometheus metrics, under the names the predecessor's dashboards read.
 
-Model quality comes from the served version's Evaluator result, found through ML
-Metadata (PushedModel -> Pusher -> blessing -> Evaluator) and read once per version.
+Model quality comes from the served version's Evaluator result, read once per version:
+where the Pusher publishes it beside the model (serving_layout.quality_path) when the
+app is given TF Serving's base path, as on a cluster; else through the local ML
+Metadata store (PushedModel -> Pusher -> blessing -> Evaluator).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
-from pipeline import metadata, paths
+from pipeline import metadata, paths, serving_layout
 from serving.model_server.metrics import Counter, Histogram
 
 log = logging.getLogger(__name__)
@@ -21,6 +24,18 @@ QUALITY = {
     "stackoverflow_tagger_average_precision_score": "micro_auc_precision_recall",
     "stackoverflow_tagger_roc_auc": "micro_auc",
 }
+
+
+def published_quality_of(base_path: str, version: str) -> tuple[dict[str, float], float] | None:
+    """(Evaluator metrics, push time) the Pusher wrote beside this version, if any."""
+    import tensorflow as tf  # gfile reads gs:// too
+
+    path = serving_layout.quality_path(base_path, version)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        published = json.load(f)
+    return published["metrics"], published["pushed_at"]
 
 
 def quality_of(metadata_path: str, version: str) -> tuple[dict[str, float], float] | None:
@@ -40,8 +55,11 @@ def quality_of(metadata_path: str, version: str) -> tuple[dict[str, float], floa
 
 
 class AppMetrics:
-    def __init__(self, metadata_path: str | None = None) -> None:
+    def __init__(
+        self, metadata_path: str | None = None, model_base_path: str | None = None
+    ) -> None:
         self.metadata_path = metadata_path or str(paths.metadata_path())
+        self.model_base_path = model_base_path
         self.requests = Histogram(
             "stackoverflow_tagger_request_latency_seconds",
             "Wall time of API requests, by endpoint and status.",
@@ -61,7 +79,10 @@ class AppMetrics:
 
     def _load_quality(self, version: str) -> None:
         try:
-            found = quality_of(self.metadata_path, version)
+            if self.model_base_path:
+                found = published_quality_of(self.model_base_path, version)
+            else:
+                found = quality_of(self.metadata_path, version)
         except Exception:  # noqa: BLE001 - no metadata here: quality is simply unknown
             log.warning("no Evaluator result for version %s", version, exc_info=True)
             found = None
