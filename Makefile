@@ -10,7 +10,7 @@ export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
 PATH_OF = $$(python -m pipeline.paths $(1))
 
-.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-speed bench-serving bench-app bench-learning lock clean
+.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-learning lock clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -56,6 +56,9 @@ lint format: env
 
 bench-quality: env
 	@$(ENV) python bench/quality.py
+
+bench-encoder: env
+	@$(ENV) python bench/encoder.py
 
 bench-speed: env
 	@$(ENV) python bench/pipeline_speed.py

@@ -92,12 +92,16 @@ def build(
     depth: int = 1,
     char_grams: bool = True,
     wide_step_scale: float = 1.0,
+    embedding_width: int = 0,
 ) -> tf.keras.Model:
     """The tagger network. Inputs are features.MODEL_INPUTS, in that order, as sparse
     [batch, None] tensors (the char n-grams are ignored when char_grams is False).
 
     depth: hidden layers in the deep part, each hidden_units wide.
     wide_step_scale: how much faster the wide part learns (TfidfVector's step_scale).
+    embedding_width: > 0 adds a last input, a dense sentence embedding of that width,
+    feeding the first hidden layer and a linear head of its own (bench/encoder.py's
+    experiment; the pipeline does not use it).
     """
     ids, weights, char_ids, char_weights = (
         tf.keras.Input(shape=(None,), sparse=True, dtype=dtype, name=name)
@@ -110,6 +114,14 @@ def build(
         )
         wide = tf.keras.layers.Add()([wide, chars([char_ids, char_weights])])
     x = TfidfVector(hidden_units, name="tfidf_dense")([ids, weights])
+    inputs = [ids, weights, char_ids, char_weights]
+    if embedding_width:
+        embedding = tf.keras.Input(shape=(embedding_width,), name="embedding")
+        inputs.append(embedding)
+        project = tf.keras.layers.Dense(hidden_units, name="embedding_dense")
+        x = tf.keras.layers.Add()([x, project(embedding)])
+        head = tf.keras.layers.Dense(features.NUM_TAGS, name="embedding_wide")
+        wide = tf.keras.layers.Add()([wide, head(embedding)])
     for layer in range(depth):
         if layer:
             x = tf.keras.layers.Dense(hidden_units, name=f"hidden_{layer + 1}")(x)
@@ -118,7 +130,7 @@ def build(
     deep = tf.keras.layers.Dense(features.NUM_TAGS, name="deep")(x)
     logits = tf.keras.layers.Add()([wide, deep])
     scores = tf.keras.layers.Activation("sigmoid", name="scores")(logits)
-    model = tf.keras.Model(inputs=[ids, weights, char_ids, char_weights], outputs=scores)
+    model = tf.keras.Model(inputs=inputs, outputs=scores)
     model.compile(
         # The legacy Adam applies each update with one fused kernel: on the wide sparse
         # kernels a training step is 2-4x faster than with Keras' newer Adam, same rule.
