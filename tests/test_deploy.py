@@ -178,6 +178,11 @@ def test_chart_renders_every_part_the_platform_needs(rendered):
     assert all(d["metadata"]["namespace"] == "so-tagger" for d in docs)
     worker = by_name[("Deployment", "so-tagger-worker")]["spec"]
     assert worker["replicas"] == 1 and worker["strategy"]["type"] == "Recreate"
+    (seed,) = worker["template"]["spec"]["initContainers"]
+    assert "python -m ingest --span 0" in seed["args"][0]
+    assert f"gs://so-tagger-{env}-so-tagger-{env}-pipeline/data/" in seed["args"][0]
+    models = f"gs://so-tagger-{env}-so-tagger-{env}-models/serving/{configs.MODEL_NAME}"
+    assert f"--model_base_path={models}" in container["args"]  # Terraform's bucket name
     for name in ("so-tagger-app", "so-tagger-worker"):
         env_vars = by_name[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["env"]
         url = next(e for e in env_vars if e["name"] == "TAGGER_FEEDBACK_URL")
