@@ -24,52 +24,40 @@ PER_TAG_NAME = "per_tag"
 PER_TAG_METRICS = ("precision", "recall", "f1_score", "mean_label")
 
 
-class SubsetAccuracy(metric_types.Metric):
-    """Fraction of examples whose predicted tag set equals the true tag set."""
+def _computations(combiner_class):
+    """A create_computations_fn for merge_per_key_computations: one combiner per model
+    and output, of combiner_class."""
 
-    def __init__(self, name: str = EXACT_MATCH_NAME, threshold: float = 0.5) -> None:
-        super().__init__(
-            metric_util.merge_per_key_computations(_subset_accuracy),
-            name=name,
-            threshold=threshold,
-        )
+    def computations(
+        name: str,
+        threshold: float = 0.5,
+        eval_config=None,
+        model_name: str = "",
+        output_name: str = "",
+        example_weighted: bool = False,
+        **_unused,
+    ) -> metric_types.MetricComputations:
+        key = metric_types.MetricKey(
+            name=name, model_name=model_name, output_name=output_name,
+            example_weighted=example_weighted,
+        )  # fmt: skip
+        combiner = combiner_class(key, eval_config, threshold, example_weighted)
+        return [metric_types.MetricComputation(keys=[key], preprocessors=None, combiner=combiner)]
 
-
-def _subset_accuracy(
-    name: str = EXACT_MATCH_NAME,
-    threshold: float = 0.5,
-    eval_config=None,
-    model_name: str = "",
-    output_name: str = "",
-    example_weighted: bool = False,
-    **_unused,
-) -> metric_types.MetricComputations:
-    key = metric_types.MetricKey(
-        name=name,
-        model_name=model_name,
-        output_name=output_name,
-        example_weighted=example_weighted,
-    )
-    return [
-        metric_types.MetricComputation(
-            keys=[key],
-            preprocessors=None,
-            combiner=_SubsetAccuracyCombiner(key, eval_config, threshold, example_weighted),
-        )
-    ]
+    return computations
 
 
-class _SubsetAccuracyCombiner(beam.CombineFn):
+class _Combiner(beam.CombineFn):
+    """Reads each example's (label, prediction, weight) as multi-hot vectors."""
+
     def __init__(self, key, eval_config, threshold: float, example_weighted: bool) -> None:
         self._key = key
         self._eval_config = eval_config
         self._threshold = threshold
         self._example_weighted = example_weighted
 
-    def create_accumulator(self) -> list[float]:
-        return [0.0, 0.0]  # weighted matches, weighted examples
-
-    def add_input(self, accumulator: list[float], element) -> list[float]:
+    def _examples(self, element):
+        """(true tags, predicted tags, weight) of each example in element."""
         for label, prediction, weight in metric_util.to_label_prediction_example_weight(
             element,
             eval_config=self._eval_config,
@@ -78,11 +66,30 @@ class _SubsetAccuracyCombiner(beam.CombineFn):
             example_weighted=self._example_weighted,
             flatten=False,
         ):
-            weight = metric_util.safe_to_scalar(weight)
-            match = np.array_equal(
-                np.asarray(label) >= 0.5, np.asarray(prediction) >= self._threshold
-            )
-            accumulator[0] += weight * match
+            truth = np.asarray(label).reshape(-1) >= 0.5
+            # As TFMA's confusion matrices count it: above the threshold is a positive.
+            predicted = np.asarray(prediction).reshape(-1) > self._threshold
+            yield truth, predicted, metric_util.safe_to_scalar(weight)
+
+
+class SubsetAccuracy(metric_types.Metric):
+    """Fraction of examples whose predicted tag set equals the true tag set."""
+
+    def __init__(self, name: str = EXACT_MATCH_NAME, threshold: float = 0.5) -> None:
+        super().__init__(
+            metric_util.merge_per_key_computations(_computations(_SubsetAccuracyCombiner)),
+            name=name,
+            threshold=threshold,
+        )
+
+
+class _SubsetAccuracyCombiner(_Combiner):
+    def create_accumulator(self) -> list[float]:
+        return [0.0, 0.0]  # weighted matches, weighted examples
+
+    def add_input(self, accumulator: list[float], element) -> list[float]:
+        for truth, predicted, weight in self._examples(element):
+            accumulator[0] += weight * np.array_equal(truth, predicted)
             accumulator[1] += weight
         return accumulator
 
@@ -99,62 +106,25 @@ class _SubsetAccuracyCombiner(beam.CombineFn):
 
 
 class PerTagMetrics(metric_types.Metric):
-    """Precision, recall, F1 and mean label of each tag (prediction > threshold)."""
+    """Precision, recall, F1 and mean label of each tag."""
 
     def __init__(self, name: str = PER_TAG_NAME, threshold: float = 0.5) -> None:
         super().__init__(
-            metric_util.merge_per_key_computations(_per_tag), name=name, threshold=threshold
+            metric_util.merge_per_key_computations(_computations(_PerTagCombiner)),
+            name=name,
+            threshold=threshold,
         )
 
 
-def _per_tag(
-    name: str = PER_TAG_NAME,
-    threshold: float = 0.5,
-    eval_config=None,
-    model_name: str = "",
-    output_name: str = "",
-    example_weighted: bool = False,
-    **_unused,
-) -> metric_types.MetricComputations:
-    key = metric_types.MetricKey(
-        name=name, model_name=model_name, output_name=output_name,
-        example_weighted=example_weighted,
-    )  # fmt: skip
-    return [
-        metric_types.MetricComputation(
-            keys=[key],
-            preprocessors=None,
-            combiner=_PerTagCombiner(key, eval_config, threshold, example_weighted),
-        )
-    ]
-
-
-class _PerTagCombiner(beam.CombineFn):
+class _PerTagCombiner(_Combiner):
     """Accumulates weighted [true positives, false positives, false negatives, labels]
     per tag, and the total weight."""
-
-    def __init__(self, key, eval_config, threshold: float, example_weighted: bool) -> None:
-        self._key = key
-        self._eval_config = eval_config
-        self._threshold = threshold
-        self._example_weighted = example_weighted
 
     def create_accumulator(self) -> list:
         return [None, 0.0]  # counts [4, tags] once the first example shows the width
 
     def add_input(self, accumulator: list, element) -> list:
-        for label, prediction, weight in metric_util.to_label_prediction_example_weight(
-            element,
-            eval_config=self._eval_config,
-            model_name=self._key.model_name,
-            output_name=self._key.output_name,
-            example_weighted=self._example_weighted,
-            flatten=False,
-        ):
-            weight = metric_util.safe_to_scalar(weight)
-            truth = np.asarray(label).reshape(-1) >= 0.5
-            # As TFMA's confusion matrices count it: above the threshold is a positive.
-            predicted = np.asarray(prediction).reshape(-1) > self._threshold
+        for truth, predicted, weight in self._examples(element):
             counts = np.stack([truth & predicted, ~truth & predicted, truth & ~predicted, truth])
             counts = counts.astype(np.float64) * weight
             accumulator[0] = counts if accumulator[0] is None else accumulator[0] + counts
