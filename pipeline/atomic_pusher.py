@@ -156,7 +156,10 @@ class _Executor(pusher_executor.Executor):
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
         if input_dict.get(EVALUATION_KEY):
             evaluation_uri = artifact_utils.get_single_uri(input_dict[EVALUATION_KEY])
-            publish_quality(evaluation_uri, base, version)
+            try:
+                publish_quality(evaluation_uri, base, version)
+            except Exception:  # noqa: BLE001 - the model is served; only its gauges lack
+                logging.exception("version %s pushed, but its quality was not published", version)
 
 
 def publish_quality(evaluation_uri: str, base_directory: str, version: str) -> None:
