@@ -11,10 +11,27 @@ hyperparameters/, they become what every untuned run trains with.
 from __future__ import annotations
 
 import keras_tuner
+import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from modules import trainer
+
+
+class TfKerasRandomSearch(keras_tuner.RandomSearch):
+    """RandomSearch whose trials build and fit the network themselves.
+
+    KerasTuner 1.4 finds Keras 3 installed and insists that a trial's model is a Keras 3
+    Model (and wraps the fit in Keras 3 callbacks); the network is tf.keras (tf_keras,
+    TF_USE_LEGACY_KERAS=1), as TFX's Trainer needs. So each trial builds the model,
+    fits it with the Trainer's own arguments and reports the best validation loss.
+    """
+
+    def run_trial(self, trial, *args, **kwargs) -> float:
+        tf.keras.backend.clear_session()
+        model = self.hypermodel.build(trial.hyperparameters)
+        history = model.fit(*args, **kwargs)
+        return float(min(history.history["val_loss"]))
 
 
 def search_space() -> keras_tuner.HyperParameters:
@@ -36,7 +53,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     def build(values: keras_tuner.HyperParameters):
         return trainer.build_model({**hp, **values.values})
 
-    tuner = keras_tuner.RandomSearch(
+    tuner = TfKerasRandomSearch(
         build,
         hyperparameters=search_space(),
         objective=keras_tuner.Objective("val_loss", "min"),

@@ -20,7 +20,7 @@ from modules import features, model
 from pipeline import configs, evaluation, serving_layout
 from tests.commands import REPO, run_module
 from tests.mlmd import COMPLETE, INPUT, OUTPUT, Store, prop, spans_read
-from tests.pipeline_runs import Runs, tree_digest
+from tests.pipeline_runs import TUNE_ARGS, Runs, tree_digest
 
 NODES = (
     "SpanExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
@@ -194,6 +194,14 @@ def test_a_tuning_run_trains_with_the_tuners_best_hyperparameters(store):
     assert used.id == best.id
     tuned = json.loads((Path(best.uri) / "best_hyperparameters.txt").read_text())["values"]
     assert set(tuned) == set(model.HYPERPARAMETERS)
+    # Every trial trained and was scored: a search whose trials all fail still "finishes"
+    # with a best guess, as it did while TensorBoard was missing from the environment.
+    (results,) = store.artifacts(tuner, OUTPUT, "tuner_results")
+    trials = json.loads((Path(results.uri) / "tuner_results.json").read_text())
+    assert len(trials) == int(TUNE_ARGS[TUNE_ARGS.index("--tune") + 1])
+    assert all(np.isfinite(t["score"]) for t in trials)
+    best_trial = min(trials, key=lambda t: t["score"])  # the objective is val_loss
+    assert {name: best_trial[name] for name in tuned} == tuned
     summary = training_summary(store, 4)
     assert {name: summary[name] for name in tuned} == tuned
     # The Tuner searched on the same transformed data the Trainer read.
