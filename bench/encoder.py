@@ -28,9 +28,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
-from bench.quality import METRICS, Features, baseline_scores, multi_hot, read_split, scores_table
+from bench.quality import METRICS, Features, baseline_scores, pushed, scores_table
 from modules import encoder, features, model, threshold, trainer
-from pipeline import configs, metadata, paths
+from pipeline import configs, paths
 
 BATCH = 256
 
@@ -100,14 +100,11 @@ def score(y: dict, scores: dict, used: list[int]) -> dict[str, float]:
 
 
 def main() -> None:
-    found = metadata.lineage(metadata.sqlite_store(str(paths.metadata_path())))
-    split = {s: read_split(found["examples_uri"], s) for s in ("train", "eval", "test")}
-    served = tf.saved_model.load(found["pushed_model"]["destination"])
-    signature = served.signatures["serving_default"]
-    out = signature(title=tf.constant(split["test"][0]))
-    names = [t.decode() for t in out[features.OUTPUT_TAGS].numpy()[0]]
-    used = [i for i, n in enumerate(names) if n]
-    y = {s: multi_hot(split[s][1], names) for s in split}
+    tagger = pushed(paths.metadata_path())
+    found, split, served, used, y, out = (
+        tagger.found, tagger.split, tagger.saved_model, tagger.used, tagger.y, tagger.out
+    )  # fmt: skip
+    signature = tagger.signature
     rows = {"TFX model (pushed)": scores_table(
         y["test"][:, used], out[features.OUTPUT_PREDICTED].numpy()[:, used],
         out[features.OUTPUT_SCORES].numpy()[:, used])}  # fmt: skip

@@ -18,6 +18,7 @@ environment does not ship; they are not reproduced here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import time
 from pathlib import Path
@@ -117,25 +118,46 @@ def baseline_scores(classifier, x) -> np.ndarray:
     return 1 / (1 + np.exp(-classifier.decision_function(x)))
 
 
+@dataclasses.dataclass
+class Pushed:
+    """The pushed model, the splits it was trained and tested on, and its test answers."""
+
+    found: dict  # metadata.lineage() of the pushed model
+    split: dict[str, tuple[list[str], list[list[str]]]]  # split -> (titles, tags)
+    saved_model: object  # tf.saved_model.load() of it
+    used: list[int]  # output columns that name a tag (fewer tags than NUM_TAGS leave "")
+    y: dict[str, np.ndarray]  # split -> multi-hot over every output column
+    out: dict[str, tf.Tensor]  # serving_default's outputs on the test titles
+
+    @property
+    def signature(self):
+        return self.saved_model.signatures["serving_default"]
+
+
+def pushed(metadata_path: Path) -> Pushed:
+    found = metadata.lineage(metadata.sqlite_store(str(metadata_path)))
+    split = {s: read_split(found["examples_uri"], s) for s in ("train", "eval", "test")}
+    saved_model = tf.saved_model.load(found["pushed_model"]["destination"])
+    out = saved_model.signatures["serving_default"](title=tf.constant(split["test"][0]))
+    names = [t.decode() for t in out[features.OUTPUT_TAGS].numpy()[0]]
+    used = [i for i, n in enumerate(names) if n]
+    y = {s: multi_hot(split[s][1], names) for s in split}
+    return Pushed(found, split, saved_model, used, y, out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--metadata", type=Path, default=paths.metadata_path())
     args = parser.parse_args()
-    found = metadata.lineage(metadata.sqlite_store(str(args.metadata)))
-    split = {s: read_split(found["examples_uri"], s) for s in ("train", "eval", "test")}
-
-    model = tf.saved_model.load(found["pushed_model"]["destination"])
-    out = model.signatures["serving_default"](title=tf.constant(split["test"][0]))
-    names = [t.decode() for t in out[features.OUTPUT_TAGS].numpy()[0]]
-    used = [i for i, n in enumerate(names) if n]
-    names = [names[i] for i in used]
+    model = pushed(args.metadata)
+    found, split, out, used = model.found, model.split, model.out, model.used
     tfx_scores = out[features.OUTPUT_SCORES].numpy()[:, used]
     tfx_threshold = float(out[features.OUTPUT_THRESHOLD].numpy()[0])
     if features.OUTPUT_PREDICTED in out:
         tfx_decisions = out[features.OUTPUT_PREDICTED].numpy()[:, used]
     else:  # a model exported before the signature carried its decision
         tfx_decisions = threshold.decide(tfx_scores, tfx_threshold).numpy()
-    y = {s: multi_hot(split[s][1], names) for s in split}
+    y = {s: model.y[s][:, used] for s in split}
 
     started = time.time()
     vectorize = Features(split["train"][0])
@@ -162,7 +184,7 @@ def main() -> None:
     )
     print(
         f"rows train {len(y['train'])}, eval {len(y['eval'])}, test {len(y['test'])}; "
-        f"tags {len(names)}; TFX threshold {tfx_threshold:.2f}; baselines fitted and "
+        f"tags {len(used)}; TFX threshold {tfx_threshold:.2f}; baselines fitted and "
         f"tuned in {fit_seconds:.0f} s; scored on the test split"
     )
     width = max(map(len, rows)) + 2
