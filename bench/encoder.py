@@ -73,7 +73,7 @@ def network_rows(served, split, y, emb, used) -> dict[str, dict]:
     for label, width in (("our network (trained here)", 0), ("our network + MiniLM", 384)):
 
         def data(s: str, shuffle: bool, width: int = width) -> tf.data.Dataset:
-            values = {**x[s], "embedding": emb[s]} if width else dict(x[s])
+            values = {**x[s], features.EMBEDDING: emb[s]} if width else dict(x[s])
             d = tf.data.Dataset.from_tensor_slices((values, y[s].astype("float32")))
             return (d.shuffle(len(y[s]), seed=1) if shuffle else d).batch(hp["batch_size"])
 
@@ -88,7 +88,10 @@ def network_rows(served, split, y, emb, used) -> dict[str, dict]:
                 patience=hp["patience"], restore_best_weights=True)], verbose=0,
         )  # fmt: skip
         seconds = time.time() - started
-        scores = {s: net.predict(data(s, False), verbose=0) for s in ("eval", "test")}
+        scores = {
+            s: model.scores(net.predict(data(s, False), verbose=0)).numpy()
+            for s in ("eval", "test")
+        }
         rows[f"{label} ({seconds:.0f} s)"] = score(y, scores, used)
     return rows
 

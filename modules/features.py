@@ -16,6 +16,11 @@ CHAR_IDS = "char_ids"  # TF-IDF indices of the title's character n-grams
 CHAR_WEIGHTS = "char_weights"
 # What the Keras network reads, in this order.
 MODEL_INPUTS = (TERM_IDS, TERM_WEIGHTS, CHAR_IDS, CHAR_WEIGHTS)
+# float32 [EMBEDDING_WIDTH]: the title's MiniLM sentence embedding (modules/encoder.py).
+# Only with the encoder setting (`--encoder`, preprocessing_fn_with_encoder); the network reads it
+# after MODEL_INPUTS.
+EMBEDDING = "embedding"
+EMBEDDING_WIDTH = 384
 LABEL = "tags_multi_hot"  # float32 [NUM_TAGS]
 # For the Evaluator's slices only (the network does not read them).
 TITLE_WORDS = "title_words"  # the title's length in words, as a bucket label: "5-8 words"

@@ -1,9 +1,16 @@
-"""The Keras network: wide and deep over the title's TF-IDF vectors, one sigmoid per tag.
+"""The Keras network: wide and deep over the title's TF-IDF vectors, two heads per tag.
 
 The wide part is the strong linear model of the baselines (bench/quality.py): word and
 character n-gram TF-IDF -> logits. The deep part (one hidden layer over the word terms)
 adds term interactions. Their logits are summed. The character n-grams stay out of the
 deep part: a [CHAR_SPACE, hidden] kernel would more than double training time.
+
+Two heads share the hidden layer, each with its own wide part and output layer: one
+trained with cross-entropy (probabilities: good rankings, AP and ROC AUC), one with the
+hinge loss (a linear SVM's margins: good decisions, F1 and exact match). The network
+outputs both heads' logits side by side; scores() blends them into the one score per tag
+that the model serves and thresholds. On the full data (issue 10 note) each head alone
+is behind on one family of metrics; the blend matches or beats both on every metric.
 """
 
 from __future__ import annotations
@@ -13,16 +20,35 @@ import tensorflow as tf
 from modules import features
 from modules.preprocessing import CHAR_SPACE, TERM_SPACE
 
+# The heads, in the order of the network's output: cross-entropy, then hinge.
+HEADS = ("probability", "margin")
+# scores() = PROBABILITY_WEIGHT * sigmoid(probability logit)
+#          + (1 - PROBABILITY_WEIGHT) * sigmoid(MARGIN_SCALE * margin),
+# chosen by micro F1 on the eval split from {0.2, 0.3, 0.5} x {4, 8, 16} (issue 10 note).
+# MARGIN_SCALE makes the margin's sigmoid nearly a step at 0, where the hinge head
+# decides; the probability head then orders the tags on either side of it.
+PROBABILITY_WEIGHT = 0.2
+MARGIN_SCALE = 8.0
+
+
+def _head_axes(head: str) -> dict:
+    return {
+        f"{head}_wide/kernel": {0: features.TERM_VOCAB, 1: features.TAG_VOCAB},
+        f"{head}_wide/bias": {0: features.TAG_VOCAB},
+        f"{head}_wide_chars/kernel": {0: features.CHAR_VOCAB, 1: features.TAG_VOCAB},
+        f"{head}_wide_chars/bias": {0: features.TAG_VOCAB},
+        f"{head}_deep/kernel": {1: features.TAG_VOCAB},
+        f"{head}_deep/bias": {0: features.TAG_VOCAB},
+        f"{head}_embedding/kernel": {1: features.TAG_VOCAB},
+        f"{head}_embedding/bias": {0: features.TAG_VOCAB},
+    }
+
+
 # Which axis of which weight is indexed by which Transform vocabulary: warm starting
 # (modules/warm_start.py) carries these rows and columns over by term and tag name.
 VOCAB_AXES = {
-    "wide/kernel": {0: features.TERM_VOCAB, 1: features.TAG_VOCAB},
-    "wide/bias": {0: features.TAG_VOCAB},
-    "wide_chars/kernel": {0: features.CHAR_VOCAB, 1: features.TAG_VOCAB},
-    "wide_chars/bias": {0: features.TAG_VOCAB},
     "tfidf_dense/kernel": {0: features.TERM_VOCAB},
-    "deep/kernel": {1: features.TAG_VOCAB},
-    "deep/bias": {0: features.TAG_VOCAB},
+    **{name: axes for head in HEADS for name, axes in _head_axes(head).items()},
 }
 
 
@@ -95,47 +121,67 @@ def build(
     embedding_width: int = 0,
 ) -> tf.keras.Model:
     """The tagger network. Inputs are features.MODEL_INPUTS, in that order, as sparse
-    [batch, None] tensors (the char n-grams are ignored when char_grams is False).
+    [batch, None] tensors (the char n-grams are ignored when char_grams is False), then,
+    when embedding_width > 0, features.EMBEDDING: a dense sentence embedding of that width
+    (modules/encoder.py), feeding the hidden layer and a linear part of each head.
+    Output: both heads' logits, [batch, 2 * NUM_TAGS]; scores() turns them into scores.
 
     depth: hidden layers in the deep part, each hidden_units wide.
-    wide_step_scale: how much faster the wide part learns (TfidfVector's step_scale).
-    embedding_width: > 0 adds a last input, a dense sentence embedding of that width,
-    feeding the first hidden layer and a linear head of its own (bench/encoder.py's
-    experiment; the pipeline does not use it).
+    wide_step_scale: how much faster the wide parts learn (TfidfVector's step_scale).
     """
     ids, weights, char_ids, char_weights = (
         tf.keras.Input(shape=(None,), sparse=True, dtype=dtype, name=name)
         for name, dtype in zip(features.MODEL_INPUTS, (tf.int64, tf.float32) * 2, strict=True)
     )
-    wide = TfidfVector(features.NUM_TAGS, step_scale=wide_step_scale, name="wide")([ids, weights])
-    if char_grams:
-        chars = TfidfVector(
-            features.NUM_TAGS, CHAR_SPACE, step_scale=wide_step_scale, name="wide_chars"
-        )
-        wide = tf.keras.layers.Add()([wide, chars([char_ids, char_weights])])
-    x = TfidfVector(hidden_units, name="tfidf_dense")([ids, weights])
     inputs = [ids, weights, char_ids, char_weights]
+    x = TfidfVector(hidden_units, name="tfidf_dense")([ids, weights])
     if embedding_width:
-        embedding = tf.keras.Input(shape=(embedding_width,), name="embedding")
+        embedding = tf.keras.Input(shape=(embedding_width,), name=features.EMBEDDING)
         inputs.append(embedding)
         project = tf.keras.layers.Dense(hidden_units, name="embedding_dense")
         x = tf.keras.layers.Add()([x, project(embedding)])
-        head = tf.keras.layers.Dense(features.NUM_TAGS, name="embedding_wide")
-        wide = tf.keras.layers.Add()([wide, head(embedding)])
     for layer in range(depth):
         if layer:
             x = tf.keras.layers.Dense(hidden_units, name=f"hidden_{layer + 1}")(x)
         x = tf.keras.layers.Activation("relu")(x)
         x = tf.keras.layers.Dropout(dropout)(x)
-    deep = tf.keras.layers.Dense(features.NUM_TAGS, name="deep")(x)
-    logits = tf.keras.layers.Add()([wide, deep])
-    scores = tf.keras.layers.Activation("sigmoid", name="scores")(logits)
-    model = tf.keras.Model(inputs=inputs, outputs=scores)
+
+    def head(name: str) -> tf.Tensor:
+        wide = TfidfVector(features.NUM_TAGS, step_scale=wide_step_scale, name=f"{name}_wide")
+        parts = [wide([ids, weights])]
+        if char_grams:
+            chars = TfidfVector(
+                features.NUM_TAGS, CHAR_SPACE, step_scale=wide_step_scale,
+                name=f"{name}_wide_chars",
+            )  # fmt: skip
+            parts.append(chars([char_ids, char_weights]))
+        parts.append(tf.keras.layers.Dense(features.NUM_TAGS, name=f"{name}_deep")(x))
+        if embedding_width:
+            linear = tf.keras.layers.Dense(features.NUM_TAGS, name=f"{name}_embedding")
+            parts.append(linear(embedding))
+        return tf.keras.layers.Add(name=f"{name}_logits")(parts)
+
+    logits = tf.keras.layers.Concatenate(name="logits")([head(name) for name in HEADS])
+    model = tf.keras.Model(inputs=inputs, outputs=logits)
     model.compile(
         # The legacy Adam applies each update with one fused kernel: on the wide sparse
         # kernels a training step is 2-4x faster than with Keras' newer Adam, same rule.
         optimizer=tf.keras.optimizers.legacy.Adam(learning_rate),
-        loss=tf.keras.losses.BinaryCrossentropy(),
-        metrics=[tf.keras.metrics.AUC(multi_label=False, name="auc")],
+        loss=loss,
     )
     return model
+
+
+def loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Cross-entropy on the probability head plus the hinge loss on the margin head."""
+    probability, margin = tf.split(logits, len(HEADS), axis=-1)
+    cross_entropy = tf.keras.losses.binary_crossentropy(labels, probability, from_logits=True)
+    return cross_entropy + tf.keras.losses.hinge(labels, margin)
+
+
+def scores(logits: tf.Tensor) -> tf.Tensor:
+    """[batch, NUM_TAGS] scores in [0, 1] from the network's output (see the top)."""
+    probability, margin = tf.split(logits, len(HEADS), axis=-1)
+    return PROBABILITY_WEIGHT * tf.sigmoid(probability) + (1 - PROBABILITY_WEIGHT) * tf.sigmoid(
+        MARGIN_SCALE * margin
+    )

@@ -49,9 +49,10 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     hp = trainer.settings(fn_args)  # DEFAULTS and the pipeline's custom config
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)  # what the Tuner sets
     train, _, fit_args = trainer.training_data(fn_args, tft_output, hp)
+    inputs = trainer.input_names(tft_output)
 
     def build(values: keras_tuner.HyperParameters):
-        return trainer.build_model({**hp, **values.values})
+        return trainer.build_model({**hp, **values.values}, inputs)
 
     tuner = TfKerasRandomSearch(
         build,

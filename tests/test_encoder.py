@@ -46,5 +46,6 @@ def test_the_network_takes_an_embedding_as_its_last_input():
     assert [i.name for i in net.inputs][-1] == "embedding"
     ids = tf.sparse.from_dense(tf.constant([[1, 2]], tf.int64))
     weights = tf.sparse.from_dense(tf.constant([[0.5, 0.5]]))
-    scores = net([ids, weights, ids, weights, tf.ones([1, 8])])
-    assert scores.shape == (1, features.NUM_TAGS)
+    logits = net([ids, weights, ids, weights, tf.ones([1, 8])])
+    assert logits.shape == (1, len(model.HEADS) * features.NUM_TAGS)
+    assert model.scores(logits).shape == (1, features.NUM_TAGS)

@@ -46,7 +46,7 @@ def test_a_net_warm_started_from_a_model_predicts_what_it_predicts(tagger_model)
     titles = tf.constant(["how to sort a list in python", "jquery click event not firing"])
     expected = served.signatures["serving_default"](title=titles)[features.OUTPUT_SCORES]
     transformed = served.tft_layer({features.TITLE: tf.reshape(titles, [-1, 1])})
-    got = net({k: transformed[k] for k in features.MODEL_INPUTS})
+    got = model.scores(net({k: transformed[k] for k in features.MODEL_INPUTS}))
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -60,16 +60,15 @@ def test_reordered_vocabularies_carry_each_term_and_tag_to_its_new_place(tagger_
     terms, tags = vocab[features.TERM_VOCAB][0], vocab[features.TAG_VOCAB][0]
     new_term = shuffled[features.TERM_VOCAB][0].index(terms[3])
     new_tag = shuffled[features.TAG_VOCAB][0].index(tags[1])
-    wide = net.get_layer("wide").kernel.numpy()
-    assert wide[new_term, new_tag] == base["wide/kernel"][3, 1]
-    # The OOV bucket, right after each vocabulary, maps to the old one.
-    assert wide[len(terms), new_tag] == base["wide/kernel"][len(terms), 1]
     grams = vocab[features.CHAR_VOCAB][0]
     new_gram = shuffled[features.CHAR_VOCAB][0].index(grams[5])
-    assert (
-        net.get_layer("wide_chars").kernel.numpy()[new_gram, new_tag]
-        == (base["wide_chars/kernel"][5, 1])
-    )
+    for head in model.HEADS:
+        wide = net.get_layer(f"{head}_wide").kernel.numpy()
+        assert wide[new_term, new_tag] == base[f"{head}_wide/kernel"][3, 1]
+        # The OOV bucket, right after each vocabulary, maps to the old one.
+        assert wide[len(terms), new_tag] == base[f"{head}_wide/kernel"][len(terms), 1]
+        chars = net.get_layer(f"{head}_wide_chars").kernel.numpy()
+        assert chars[new_gram, new_tag] == base[f"{head}_wide_chars/kernel"][5, 1]
 
 
 def test_a_base_model_of_another_width_is_not_used(tagger_model):
