@@ -32,7 +32,7 @@ from sklearn.metrics import accuracy_score, average_precision_score, f1_score, r
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
-from modules import features, threshold
+from modules import encoder, features, threshold
 from modules.stopwords import ENGLISH
 from pipeline import metadata, paths
 
@@ -137,6 +137,7 @@ class Pushed:
 def pushed(metadata_path: Path) -> Pushed:
     found = metadata.lineage(metadata.sqlite_store(str(metadata_path)))
     split = {s: read_split(found["examples_uri"], s) for s in ("train", "eval", "test")}
+    encoder.register_ops()
     saved_model = tf.saved_model.load(found["pushed_model"]["destination"])
     out = saved_model.signatures["serving_default"](title=tf.constant(split["test"][0]))
     names = [t.decode() for t in out[features.OUTPUT_TAGS].numpy()[0]]

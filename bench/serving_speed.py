@@ -33,6 +33,7 @@ from pathlib import Path
 import psutil
 import tensorflow as tf
 
+from modules import encoder
 from pipeline import configs, paths
 from serving.model_server.versions import list_versions
 from tests.model_server_process import model_server
@@ -111,6 +112,7 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 def in_process(model_dir: Path, sample: list[str], batch: int, seconds: float) -> float:
+    encoder.register_ops()  # as the model server does, for a model made with the encoder
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     serve(title=tf.constant(sample[:batch]))  # warm up
     rows, started = 0, time.perf_counter()

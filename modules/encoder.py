@@ -7,15 +7,19 @@ that uses it would still serve raw titles. The network is BERT's (6 layers, 384 
 12 heads), then mean pooling over the real tokens and L2 normalisation, as
 sentence-transformers does.
 
-Measured (bench/encoder.py, the issue 10 experiment): not adopted. It lifts the tagger's
-ranking (AP, AUC) but the linear baselines gain as much from it, and it costs about
-10 ms of CPU per title, against the tagger's 3 ms budget.
+The pipeline's encoder setting (`--encoder` on both runners) makes Transform compute
+the embedding (preprocessing.preprocessing_fn_with_encoder), so every stage after it,
+serving included, runs the encoder inside the model's graph.
+It is a setting, not the default: it costs about 10 ms of CPU per title, against the
+tagger's 3 ms serving budget, and adds minutes to every run (issue 10 note, bench/encoder.py).
+A model made with it needs tensorflow-text's ops to load: register_ops().
 """
 
 from __future__ import annotations
 
 import json
 import struct
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -52,10 +56,32 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     }
 
 
-class MiniLM(tf.Module):
-    """Frozen encoder: __call__(titles [batch] string) -> [batch, 384] float32."""
+def register_ops() -> None:
+    """Register tensorflow-text's ops (the encoder's tokenizer), which loading a model
+    made with the encoder setting needs. A no-op where tensorflow-text is not installed:
+    models without the encoder load anyway."""
+    try:
+        import tensorflow_text  # noqa: F401
+    except ImportError:
+        pass
 
-    def __init__(self, files: Path) -> None:
+
+def embed_in_graph(titles: tf.Tensor) -> tf.Tensor:
+    """[batch] titles -> [batch, HIDDEN] embeddings, with the weights as constants of the
+    graph being traced: what Transform saves then carries the encoder whole."""
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder = MiniLM(model_files(Path(tmp)), constants=True)
+    return encoder.embed(titles)
+
+
+class MiniLM(tf.Module):
+    """Frozen encoder: __call__(titles [batch] string) -> [batch, 384] float32.
+
+    constants: the weights become graph constants instead of variables, for use inside
+    a graph that another library traces and saves (Transform's preprocessing_fn).
+    """
+
+    def __init__(self, files: Path, constants: bool = False) -> None:
         super().__init__(name="minilm")
         import tensorflow_text as tf_text  # registers its ops; only this module needs them
 
@@ -70,8 +96,14 @@ class MiniLM(tf.Module):
         self.tokenizer = tf_text.BertTokenizer(
             table, lower_case=True, token_out_type=tf.int64, unknown_token="[UNK]"
         )
+
+        def weight(name: str, value: np.ndarray) -> tf.Tensor | tf.Variable:
+            if constants:
+                return tf.constant(value)
+            return tf.Variable(value, trainable=False, name=name.replace(".", "_"))
+
         self.w = {
-            name: tf.Variable(value, trainable=False, name=name.replace(".", "_"))
+            name: weight(name, value)
             for name, value in read_safetensors(files / "model.safetensors").items()
             if name != "embeddings.position_ids"
         }
@@ -97,6 +129,10 @@ class MiniLM(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def __call__(self, titles: tf.Tensor) -> tf.Tensor:
+        return self.embed(titles)
+
+    def embed(self, titles: tf.Tensor) -> tf.Tensor:
+        """__call__'s computation, traced into whatever graph calls it."""
         ids, mask = self.token_ids(titles)
         batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
         x = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from modules import features
+from modules import encoder, features
 from modules.stopwords import ENGLISH as STOP_WORDS
 
 # The seed's text_prepare: these become spaces, then anything outside the kept alphabet
@@ -143,3 +143,13 @@ def preprocessing_fn(inputs: dict) -> dict:
         features.CHAR_WEIGHTS: char_weights,
         features.LABEL: tf.ensure_shape(multi_hot, [None, features.NUM_TAGS]),
     }
+
+
+def preprocessing_fn_with_encoder(inputs: dict) -> dict:
+    """preprocessing_fn, plus each title's MiniLM sentence embedding (features.EMBEDDING):
+    the encoder setting (`--encoder`). The encoder is frozen, so Transform
+    computes the embedding once per example and the Trainer's epochs read it."""
+    outputs = preprocessing_fn(inputs)
+    embedding = encoder.embed_in_graph(_titles_1d(inputs[features.TITLE]))
+    outputs[features.EMBEDDING] = tf.ensure_shape(embedding, [None, features.EMBEDDING_WIDTH])
+    return outputs

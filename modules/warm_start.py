@@ -17,6 +17,7 @@ import logging
 import numpy as np
 import tensorflow as tf
 
+from modules import encoder
 from modules.model import VOCAB_AXES
 from modules.preprocessing import VOCABULARY_OOV_BUCKETS
 
@@ -68,6 +69,7 @@ def load(
 ) -> str | None:
     """Set net's weights from the base model. Returns None when done, else why not."""
     try:
+        encoder.register_ops()
         base = tf.saved_model.load(base_model_dir)
     except (OSError, ValueError) as e:
         return f"cannot load the base model {base_model_dir}: {e}"

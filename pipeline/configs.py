@@ -13,6 +13,8 @@ MODEL_NAME = "tagger"  # the TF Serving model name: <serving base>/<MODEL_NAME>/
 # Module code is imported by path from the installed package (setup.py ships it in the
 # pipeline image), so compiling for Vertex needs no cloud storage for a user-code wheel.
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
+# The encoder setting (--encoder): the same, plus a MiniLM sentence embedding per title.
+PREPROCESSING_FN_WITH_ENCODER = "modules.preprocessing.preprocessing_fn_with_encoder"
 RUN_FN = "modules.trainer.run_fn"
 TUNER_FN = "modules.tuner.tuner_fn"
 SCHEMA_FILE = "schema/schema.pbtxt"  # relative to the checkout or the image's /pipeline

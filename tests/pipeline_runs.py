@@ -4,7 +4,8 @@ Five runs in order, each through `python local_runner.py` as a user runs it, bui
 each other: a first run that trains and pushes; a second with no new data that must
 come from cache; a third after a good new span 1 that reads spans 0 and 1; a fourth
 after a broken span 2 that must stop before Transform; a fifth told to read spans 0-1
-only, which tunes (two tiny trials) and trains again while span 2 stays broken on disk.
+only, which tunes (two tiny trials) and trains again while span 2 stays broken on disk,
+with the encoder setting on (ENCODER_RUN).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ TRAIN_ARGS = ["--train-steps", "30", "--epochs", "2", "--workers", "0"]
 # A slice this small trains a weak model; the floor checks that gating runs, not quality.
 FLOORS = ["--floors", "auc=0.5"]
 TUNE_ARGS = ["--tune", "2", "--tune-epochs", "1"]
+# The run (0-based) made with --encoder. The others run without it, the default.
+ENCODER_RUN = 4
 
 
 @dataclasses.dataclass
@@ -81,5 +84,5 @@ def pipeline_runs(tmp_path_factory, data_slice) -> Runs:
     run()
     spans.write_span(runs.spans, 2, bad_span_records(), {"source": "broken by the test"})
     run(check=False)
-    run("--train-spans", "0-1", *TUNE_ARGS)
+    run("--train-spans", "0-1", *TUNE_ARGS, "--encoder")  # ENCODER_RUN
     return runs

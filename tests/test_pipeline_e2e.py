@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 
 from ingest import spans
-from modules import features, model
+from modules import encoder, features, model
 from pipeline import configs, evaluation, serving_layout
 from tests.commands import REPO, run_module
 from tests.mlmd import COMPLETE, INPUT, OUTPUT, Store, prop, spans_read
-from tests.pipeline_runs import TUNE_ARGS, Runs, tree_digest
+from tests.pipeline_runs import ENCODER_RUN, TUNE_ARGS, Runs, tree_digest
 
 NODES = (
     "SpanExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
@@ -208,6 +209,35 @@ def test_a_tuning_run_trains_with_the_tuners_best_hyperparameters(store):
     (searched,) = store.artifacts(tuner, INPUT, "examples")
     (trained,) = store.artifacts(trainer, INPUT, "examples")
     assert searched.id == trained.id
+
+
+def transformed_spec(store: Store, run: int) -> dict:
+    (graph,) = store.artifacts(store.execution(run, "Transform"), OUTPUT, "transform_graph")
+    return tft.TFTransformOutput(graph.uri).transformed_feature_spec()
+
+
+def test_without_the_encoder_setting_there_is_no_embedding(store):
+    assert features.EMBEDDING not in transformed_spec(store, 0)
+
+
+def test_the_encoder_setting_embeds_titles_in_transform_and_serves_raw_titles(store, tmp_path):
+    """--encoder: Transform adds MiniLM's embedding of each title, the network reads it,
+    the Evaluator scores the model, and the exported model runs the encoder itself."""
+    assert store.states(ENCODER_RUN)["Evaluator"] == "ran"
+    spec = transformed_spec(store, ENCODER_RUN)
+    assert spec[features.EMBEDDING].shape == [features.EMBEDDING_WIDTH]
+    (trained,) = store.artifacts(store.execution(ENCODER_RUN, "Trainer"), OUTPUT, "model")
+    encoder.register_ops()
+    served = tf.saved_model.load(f"{trained.uri}/Format-Serving")
+    weights = {v.name.split(":")[0] for v in served.variables}
+    assert {"embedding_dense/kernel"} | {f"{h}_embedding/kernel" for h in model.HEADS} <= weights
+    titles = tf.constant(["How to merge two dictionaries in Python", "jquery click not firing"])
+    transformed = served.tft_layer({features.TITLE: tf.reshape(titles, [-1, 1])})
+    direct = encoder.MiniLM(encoder.model_files(tmp_path))(titles)
+    np.testing.assert_allclose(transformed[features.EMBEDDING], direct, atol=1e-5)
+    out = served.signatures["serving_default"](title=titles)
+    assert out[features.OUTPUT_SCORES].shape == (2, features.NUM_TAGS)
+    assert out[features.OUTPUT_PREDICTED].numpy().any(axis=1).all()
 
 
 LINE = re.compile(r"^  (\S+)\s+(ran|cached|failed|FAILED|running|canceled)\s+[\d.]+ s$")

@@ -127,9 +127,13 @@ def test_the_image_workdir_is_where_the_compiled_job_looks_for_the_schema():
     assert final.startswith("python:3.13-slim-trixie@sha256:") and "\nUSER 10001\n" in final
 
 
-def test_a_tuning_run_compiles_the_tuner_into_the_pipeline_image(tmp_path):
-    _, spec, deployment = load_job(compile_job(tmp_path, *CLOUD, "--tune", "8"))
+def test_tuning_and_the_encoder_compile_into_the_pipeline_image(tmp_path):
+    _, spec, deployment = load_job(compile_job(tmp_path, *CLOUD, "--tune", "8", "--encoder"))
     tasks = spec.root.dag.tasks
+    transform = tasks["Transform"].inputs.parameters["preprocessing_fn"]
+    assert transform.runtime_value.constant_value.string_value == (
+        configs.PREPROCESSING_FN_WITH_ENCODER
+    )
     assert "Tuner" in tasks and "tuned_hyperparameters" not in tasks
     source = tasks["Trainer"].inputs.artifacts["hyperparameters"].task_output_artifact
     assert (source.producer_task, source.output_artifact_key) == ("Tuner", "best_hyperparameters")
