@@ -173,7 +173,8 @@ def training_data(fn_args, tft_output, hp: dict) -> tuple:
     return train, evaluation, fit_args
 
 
-def _eval_arrays(keras_model, dataset) -> tuple[np.ndarray, np.ndarray]:
+def eval_arrays(keras_model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores as served) over a whole dataset of (inputs, labels) batches."""
     labels, scores = [], []
     for x, y in dataset:
         labels.append(y.numpy())
@@ -197,7 +198,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     train, evaluation, fit_args = training_data(fn_args, tft_output, hp)
     net.fit(train, **fit_args, verbose=2)
 
-    labels, scores = _eval_arrays(net, evaluation)
+    labels, scores = eval_arrays(net, evaluation)
     named = [bool(n) for n in _tag_names(tft_output)]
     decision_threshold, eval_f1 = threshold.choose(labels, scores, named)
     logging.info(
