@@ -28,7 +28,8 @@ lineage: env
 	@$(ENV) python -m pipeline.lineage
 
 # A pipeline run with the Tuner (TRIALS=6 by default), then its best hyperparameters are
-# written to hyperparameters/ for review: untuned runs train with what is committed there.
+# written to hyperparameters/ for review if their model was blessed: untuned runs train
+# with what is committed there.
 TRIALS ?= 6
 tune: env
 	@$(ENV) bash -c 'python local_runner.py --tune $(TRIALS) && python -m pipeline.adopt_tuning'

@@ -5,36 +5,80 @@
 
 Takes the newest Tuner output in ML Metadata, prints the values that change, and writes
 hyperparameters/best_hyperparameters.txt. Review the diff and commit it, as with the schema.
+Only values whose model the Evaluator blessed are adopted (--force takes them anyway): a
+search can end on values that tag worse than the ones committed, and the blessing is
+where the pipeline compares the two.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from pipeline import configs, metadata, paths
+from pipeline import configs, metadata, paths, run_report
 
 
-def latest_tuned(store) -> tuple[str, dict]:
-    """(uri, best hyperparameters config) of the newest artifact the Tuner wrote."""
+def latest_tuned(store):
+    """The newest HyperParameters artifact the Tuner wrote."""
     tuned = [
         a for a in store.get_artifacts_by_type("HyperParameters")
         if metadata.node_name(store, metadata.producer(store, a.id)) == "Tuner"
     ]  # fmt: skip
     if not tuned:
         raise SystemExit("no tuning run in ML Metadata: run `make tune` first")
-    newest = max(tuned, key=lambda a: a.id)
-    return newest.uri, json.loads(Path(newest.uri, "best_hyperparameters.txt").read_text())
+    return max(tuned, key=lambda a: a.id)
+
+
+def consumer(store, artifact_id: int, key: str, node: str):
+    """The newest execution of node that read the artifact as its input key, or None."""
+    events = store.get_events_by_artifact_ids([artifact_id])
+    ids = [e.execution_id for e in events if e.type == metadata.Event.INPUT]
+    found = [
+        e for e in store.get_executions_by_id(ids)
+        if metadata.node_name(store, e) == node
+        and artifact_id in [a.id for a in metadata.artifacts_of(store, e.id, metadata.Event.INPUT)
+                            .get(key, [])]
+    ]  # fmt: skip
+    return max(found, key=lambda e: e.id) if found else None
+
+
+def why_not_blessed(store, tuned) -> str | None:
+    """None when the model trained with the tuned values was blessed, else why not."""
+    trainer = consumer(store, tuned.id, "hyperparameters", "Trainer")
+    if trainer is None:
+        return "no Trainer trained with them: the tuning run stopped before it"
+    (model,) = metadata.artifacts_of(store, trainer.id, metadata.Event.OUTPUT)["model"]
+    evaluator = consumer(store, model.id, "model", "Evaluator")
+    if evaluator is None:
+        return "the Evaluator never scored the model trained with them"
+    (blessing,) = metadata.artifacts_of(store, evaluator.id, metadata.Event.OUTPUT)["blessing"]
+    if metadata.value(blessing.custom_properties, "blessed") == 1:
+        return None
+    failed = run_report.failing_metrics(store, blessing)
+    return f"the Evaluator did not bless the model trained with them {failed}".rstrip()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--metadata", type=Path, default=paths.metadata_path())
+    reviewed = paths.CHECKOUT / configs.HYPERPARAMETERS_FILE
+    parser.add_argument("--output", type=Path, default=reviewed,
+                        help="the file to write (default: the reviewed one)")  # fmt: skip
+    parser.add_argument("--force", action="store_true",
+                        help="adopt the values even if their model was not blessed")  # fmt: skip
     args = parser.parse_args(argv)
-    uri, tuned = latest_tuned(metadata.sqlite_store(str(args.metadata)))
-    target = paths.CHECKOUT / configs.HYPERPARAMETERS_FILE
-    current = json.loads(target.read_text())["values"]
+    store = metadata.sqlite_store(str(args.metadata))
+    artifact = latest_tuned(store)
+    uri, target = artifact.uri, args.output
+    tuned = json.loads(Path(uri, "best_hyperparameters.txt").read_text())
+    reason = why_not_blessed(store, artifact)
+    if reason and not args.force:
+        print(f"not adopted: {reason}; {target} is unchanged (--force adopts them anyway)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    current = json.loads((target if target.exists() else reviewed).read_text())["values"]
     for name, value in tuned["values"].items():
         mark = "  " if current.get(name) == value else "* "
         print(f"{mark}{name:<14} {current.get(name)!s:>8} -> {value}")

@@ -241,6 +241,21 @@ def test_the_encoder_setting_embeds_titles_in_transform_and_serves_raw_titles(st
     assert out[features.OUTPUT_PREDICTED].numpy().any(axis=1).all()
 
 
+def test_tuned_values_are_adopted_only_when_their_model_was_blessed(runs, store, tmp_path):
+    out = tmp_path / "best_hyperparameters.txt"
+    adopt = ["-m", "pipeline.adopt_tuning", "--metadata", str(runs.metadata), "--output", str(out)]
+    (blessing,) = store.artifacts(store.execution(4, "Evaluator"), OUTPUT, "blessing")
+    blessed = prop(blessing, "blessed") == 1
+    first = run_module(*adopt, check=False)
+    assert (first.returncode == 0) == blessed == out.exists(), first.stderr
+    if not blessed:
+        assert "not adopted: the Evaluator did not bless the model" in first.stderr
+    run_module(*adopt, "--force")
+    (best,) = store.artifacts(store.execution(4, "Tuner"), OUTPUT, "best_hyperparameters")
+    tuned = json.loads((Path(best.uri) / "best_hyperparameters.txt").read_text())
+    assert json.loads(out.read_text()) == tuned
+
+
 LINE = re.compile(r"^  (\S+)\s+(ran|cached|failed|FAILED|running|canceled)\s+[\d.]+ s$")
 
 
