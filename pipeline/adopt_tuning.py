@@ -33,15 +33,9 @@ def latest_tuned(store):
 
 def consumer(store, artifact_id: int, key: str, node: str):
     """The newest execution of node that read the artifact as its input key, or None."""
-    events = store.get_events_by_artifact_ids([artifact_id])
-    ids = [e.execution_id for e in events if e.type == metadata.Event.INPUT]
-    found = [
-        e for e in store.get_executions_by_id(ids)
-        if metadata.node_name(store, e) == node
-        and artifact_id in [a.id for a in metadata.artifacts_of(store, e.id, metadata.Event.INPUT)
-                            .get(key, [])]
-    ]  # fmt: skip
-    return max(found, key=lambda e: e.id) if found else None
+    found = [e for e in metadata.consumers(store, artifact_id, key)
+             if metadata.node_name(store, e) == node]  # fmt: skip
+    return found[-1] if found else None
 
 
 def why_not_blessed(store, tuned) -> str | None:

@@ -93,6 +93,13 @@ def producer(store: metadata_store.MetadataStore, artifact_id: int) -> Execution
     return store.get_executions_by_id([outputs[0].execution_id])[0]
 
 
+def consumers(store: metadata_store.MetadataStore, artifact_id: int, key: str) -> list:
+    """The executions that read the artifact as their input `key`, oldest first."""
+    events = store.get_events_by_artifact_ids([artifact_id])
+    ids = [e.execution_id for e in events if e.type == Event.INPUT and _event_key(e) == key]
+    return sorted(store.get_executions_by_id(ids), key=lambda e: e.id)
+
+
 def artifacts_of(store: metadata_store.MetadataStore, execution_id: int, kind: int) -> dict:
     """An execution's input (kind=Event.INPUT) or output artifacts, by channel key."""
     events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type == kind]
