@@ -9,8 +9,8 @@ On the pipeline's own splits (the ones bench/quality.py uses), prints in one run
 - quality on the test split, settings and threshold chosen on the eval split:
   MiniLM + logistic regression, word+char TF-IDF + MiniLM with a linear SVM (the issue's
   last two rows), and our network on the pushed model's features, trained here the
-  same way, without and with the embedding as an extra input (model.build's
-  embedding_width), beside the pushed model.
+  same way, without and with the embedding as an extra input (trainer.build_model, as
+  the encoder setting builds it), beside the pushed model.
 """
 
 from __future__ import annotations
@@ -70,17 +70,20 @@ def network_rows(served, split, y, emb, used) -> dict[str, dict]:
     tuned = json.loads((paths.CHECKOUT / configs.HYPERPARAMETERS_FILE).read_text())["values"]
     hp = {**trainer.DEFAULTS, **tuned}
     rows = {}
-    for label, width in (("our network (trained here)", 0), ("our network + MiniLM", 384)):
+    with_embedding = features.MODEL_INPUTS + (features.EMBEDDING,)
+    for label, names in (
+        ("our network (trained here)", features.MODEL_INPUTS),
+        ("our network + MiniLM", with_embedding),
+    ):
 
-        def data(s: str, shuffle: bool, width: int = width) -> tf.data.Dataset:
-            values = {**x[s], features.EMBEDDING: emb[s]} if width else dict(x[s])
+        def data(s: str, shuffle: bool, names: tuple = names) -> tf.data.Dataset:
+            available = {**x[s], features.EMBEDDING: emb[s]}
+            values = {name: available[name] for name in names}
             d = tf.data.Dataset.from_tensor_slices((values, y[s].astype("float32")))
             return (d.shuffle(len(y[s]), seed=1) if shuffle else d).batch(hp["batch_size"])
 
         tf.keras.utils.set_random_seed(hp["seed"])
-        net = model.build(
-            **{name: hp[name] for name in model.HYPERPARAMETERS}, embedding_width=width
-        )
+        net = trainer.build_model(hp, names)
         started = time.time()
         net.fit(
             data("train", True), epochs=hp["epochs"], validation_data=data("eval", False),
