@@ -27,12 +27,12 @@ pipeline: env
 lineage: env
 	@$(ENV) python -m pipeline.lineage
 
-# A pipeline run with the Tuner (TRIALS=6 by default), then its best hyperparameters are
-# written to hyperparameters/ for review if their model was blessed: untuned runs train
-# with what is committed there.
+# A pipeline run with the Tuner (TRIALS=6 by default; ARGS=--encoder for that setting),
+# then its best hyperparameters are written to hyperparameters/<setting>/ for review if
+# their model was blessed: untuned runs train with what is committed there.
 TRIALS ?= 6
 tune: env
-	@$(ENV) bash -c 'python local_runner.py --tune $(TRIALS) && python -m pipeline.adopt_tuning'
+	@$(ENV) bash -c 'python local_runner.py --tune $(TRIALS) $(ARGS) && python -m pipeline.adopt_tuning'
 
 # Serve the pushed models with TF Serving's REST API on port 8501 (Ctrl-C stops it).
 serve: env

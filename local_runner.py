@@ -48,7 +48,7 @@ def build_pipeline(args: argparse.Namespace):
         pipeline_root=str(args.pipeline_root),
         spans_dir=str(args.spans_dir),
         schema_path=str(paths.schema_path()),
-        hyperparameters_dir=str(paths.hyperparameters_dir()),
+        hyperparameters_dir=str(paths.hyperparameters_dir(args.encoder)),
         serving_model_dir=f"{args.serving_dir.rstrip('/')}/{configs.MODEL_NAME}",
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(args.metadata)

@@ -161,7 +161,7 @@ def compile_pipeline(args: argparse.Namespace) -> Path:
         pipeline_root=args.pipeline_root,
         spans_dir=args.data_root,
         schema_path=f"{IMAGE_CHECKOUT}/{configs.SCHEMA_FILE}",
-        hyperparameters_dir=f"{IMAGE_CHECKOUT}/{configs.HYPERPARAMETERS_DIR}",
+        hyperparameters_dir=f"{IMAGE_CHECKOUT}/{configs.HYPERPARAMETERS_DIRS[args.encoder]}",
         serving_model_dir=f"{args.serving_base.rstrip('/')}/{configs.MODEL_NAME}",
         vertex_training=vertex_training(args),
         beam_pipeline_args=beam_args(args),

@@ -66,17 +66,17 @@ def network_rows(served, split, y, emb, used) -> dict[str, dict]:
         }
 
     x = {s: inputs(split[s][0]) for s in split}
-    # The settings the pipeline's untuned runs train with: the reviewed tuning result.
-    tuned = json.loads((paths.CHECKOUT / configs.HYPERPARAMETERS_FILE).read_text())["values"]
-    hp = {**trainer.DEFAULTS, **tuned}
     rows = {}
     with_embedding = features.MODEL_INPUTS + (features.EMBEDDING,)
-    for label, names in (
-        ("our network (trained here)", features.MODEL_INPUTS),
-        ("our network + MiniLM", with_embedding),
+    for label, names, encoder_setting in (
+        ("our network (trained here)", features.MODEL_INPUTS, False),
+        ("our network + MiniLM", with_embedding, True),
     ):
+        # What the pipeline's untuned runs train with: the setting's reviewed tuning result.
+        reviewed = paths.CHECKOUT / configs.hyperparameters_file(encoder_setting)
+        hp = {**trainer.DEFAULTS, **json.loads(reviewed.read_text())["values"]}
 
-        def data(s: str, shuffle: bool, names: tuple = names) -> tf.data.Dataset:
+        def data(s: str, shuffle: bool, names: tuple = names, hp: dict = hp) -> tf.data.Dataset:
             available = {**x[s], features.EMBEDDING: emb[s]}
             values = {name: available[name] for name in names}
             d = tf.data.Dataset.from_tensor_slices((values, y[s].astype("float32")))

@@ -34,6 +34,8 @@ DEFAULTS = {
     "learning_rate": 0.001,
     "char_grams": True,
     "wide_step_scale": 10.0,
+    "probability_wide_l2": 0.0,
+    "margin_wide_l2": 0.0,
     "seed": 42,
     # With the pipeline's warm start on (create_pipeline(warm_start=True)), training
     # begins from the latest blessed model and needs only a few epochs (issue 9 note).

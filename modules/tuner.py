@@ -1,13 +1,14 @@
 """Tuner's tuner_fn: a KerasTuner search over the network and the features it reads.
 
 The search space is model.HYPERPARAMETERS: width, depth, dropout, learning rate,
-whether the wide part reads the character n-grams, and how much faster it learns. Each
-trial trains as the Trainer does (trainer.training_data: same data, same early
-stopping), and trials are ranked by the micro F1 of their decisions on the eval split,
-at the threshold the Trainer would choose for them: what the model is judged on. (Ranked
-by validation loss, a full-data search picked values that tagged worse.) The best values
-reach the Trainer through the Tuner's best_hyperparameters artifact; committed to
-hyperparameters/, they become what every untuned run trains with.
+whether the wide part reads the character n-grams, how much faster it learns and each
+head's L2 penalty on it. Each trial trains as the Trainer does (trainer.training_data:
+same data, same early stopping), and trials are ranked by the micro F1 of their
+decisions on the eval split, at the threshold the Trainer would choose for them: what
+the model is judged on. (Ranked by validation loss, a full-data search picked values
+that tagged worse.) The best values reach the Trainer through the Tuner's
+best_hyperparameters artifact; committed to hyperparameters/<setting>/, they become what
+every untuned run of that setting trains with.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def search_space() -> keras_tuner.HyperParameters:
     hp.Choice("learning_rate", [3e-4, 1e-3, 3e-3], default=trainer.DEFAULTS["learning_rate"])
     hp.Boolean("char_grams", default=trainer.DEFAULTS["char_grams"])
     hp.Choice("wide_step_scale", [1.0, 10.0, 30.0], default=trainer.DEFAULTS["wide_step_scale"])
+    for head, values in (("probability", [0.0, 1e-7, 3e-7]), ("margin", [0.0, 1e-6, 3e-6])):
+        name = f"{head}_wide_l2"
+        hp.Choice(name, values, default=trainer.DEFAULTS[name])
     return hp
 
 

@@ -4,7 +4,9 @@
     python -m pipeline.adopt_tuning [--metadata PATH]
 
 Takes the newest Tuner output in ML Metadata, prints the values that change, and writes
-hyperparameters/best_hyperparameters.txt. Review the diff and commit it, as with the schema.
+the reviewed file of the setting it was tuned with (hyperparameters/default/ or, when its
+Transform made the encoder's embedding, hyperparameters/encoder/). Review the diff and
+commit it, as with the schema.
 Only values whose model the Evaluator blessed are adopted (--force takes them anyway): a
 search can end on values that tag worse than the ones committed, and the blessing is
 where the pipeline compares the two.
@@ -29,6 +31,15 @@ def latest_tuned(store):
     if not tuned:
         raise SystemExit("no tuning run in ML Metadata: run `make tune` first")
     return max(tuned, key=lambda a: a.id)
+
+
+def tuned_with_encoder(store, tuned) -> bool:
+    """Whether the Tuner searched on the encoder setting's features (--encoder)."""
+    tuner = metadata.producer(store, tuned.id)
+    (graph,) = metadata.artifacts_of(store, tuner.id, metadata.Event.INPUT)["transform_graph"]
+    transform = metadata.producer(store, graph.id)
+    preprocessing_fn = metadata.value(transform.custom_properties, "preprocessing_fn")
+    return preprocessing_fn == configs.PREPROCESSING_FN_WITH_ENCODER
 
 
 def consumer(store, artifact_id: int, key: str, node: str):
@@ -57,16 +68,17 @@ def why_not_blessed(store, tuned) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--metadata", type=Path, default=paths.metadata_path())
-    reviewed = paths.CHECKOUT / configs.HYPERPARAMETERS_FILE
-    parser.add_argument("--output", type=Path, default=reviewed,
-                        help="the file to write (default: the reviewed one)")  # fmt: skip
+    parser.add_argument("--output", type=Path, default=None,
+                        help="the file to write (default: the setting's reviewed one)")  # fmt: skip
     parser.add_argument("--force", action="store_true",
                         help="adopt the values even if their model was not blessed")  # fmt: skip
     args = parser.parse_args(argv)
     store = metadata.sqlite_store(str(args.metadata))
     artifact = latest_tuned(store)
-    uri, target = artifact.uri, args.output
-    tuned = json.loads(Path(uri, "best_hyperparameters.txt").read_text())
+    encoder = tuned_with_encoder(store, artifact)
+    reviewed = paths.hyperparameters_dir(encoder) / configs.HYPERPARAMETERS_FILE_NAME
+    uri, target = artifact.uri, args.output or reviewed
+    tuned = json.loads(Path(uri, configs.HYPERPARAMETERS_FILE_NAME).read_text())
     reason = why_not_blessed(store, artifact)
     if reason and not args.force:
         print(f"not adopted: {reason}; {target} is unchanged (--force adopts them anyway)",
@@ -75,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     current = json.loads((target if target.exists() else reviewed).read_text())["values"]
     for name, value in tuned["values"].items():
         mark = "  " if current.get(name) == value else "* "
-        print(f"{mark}{name:<14} {current.get(name)!s:>8} -> {value}")
+        print(f"{mark}{name:<19} {current.get(name)!s:>8} -> {value}")
     target.write_text(json.dumps(tuned, indent=2) + "\n")
     print(f"wrote {target} from {uri}: review the diff and commit it")
     return 0

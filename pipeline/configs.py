@@ -19,9 +19,15 @@ RUN_FN = "modules.trainer.run_fn"
 TUNER_FN = "modules.tuner.tuner_fn"
 SCHEMA_FILE = "schema/schema.pbtxt"  # relative to the checkout or the image's /pipeline
 # The last tuning's best hyperparameters, reviewed like the schema: what untuned runs train
-# with. Update it from a tuning run with `make tune` (see the README).
-HYPERPARAMETERS_DIR = "hyperparameters"
-HYPERPARAMETERS_FILE = f"{HYPERPARAMETERS_DIR}/best_hyperparameters.txt"  # TFX's file name
+# with. Update it from a tuning run with `make tune` (see the README). One per feature
+# setting (--encoder or not): values tuned for one set of inputs are not the other's.
+HYPERPARAMETERS_DIRS = {False: "hyperparameters/default", True: "hyperparameters/encoder"}
+HYPERPARAMETERS_FILE_NAME = "best_hyperparameters.txt"  # TFX's file name
+
+
+def hyperparameters_file(encoder: bool) -> str:
+    return f"{HYPERPARAMETERS_DIRS[encoder]}/{HYPERPARAMETERS_FILE_NAME}"
+
 
 # Blessing floors for the full data set: well below what the model reaches (see the
 # closing note of issue 2) and above what a broken model gets.

@@ -60,8 +60,9 @@ def schema_path() -> Path:
     return CHECKOUT / configs.SCHEMA_FILE
 
 
-def hyperparameters_dir() -> Path:
-    return CHECKOUT / configs.HYPERPARAMETERS_DIR
+def hyperparameters_dir(encoder: bool = False) -> Path:
+    """The reviewed hyperparameters of the setting (runner flag --encoder)."""
+    return CHECKOUT / configs.HYPERPARAMETERS_DIRS[encoder]
 
 
 NAMES = {

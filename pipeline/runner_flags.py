@@ -53,7 +53,8 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
         default=0,
         metavar="TRIALS",
         help="run the Tuner with this many trials (default %(const)s) and train with its "
-        "best hyperparameters; without it the Trainer uses " + configs.HYPERPARAMETERS_FILE,
+        "best hyperparameters; without it the Trainer uses the setting's reviewed values, "
+        + " or ".join(configs.hyperparameters_file(e) for e in (False, True)),
     )
     parser.add_argument(
         "--tune-epochs",
@@ -103,7 +104,9 @@ def pipeline_settings(args: argparse.Namespace) -> dict:
         # The image is built from this checkout: its reviewed files are the same ones.
         reviewed_files_version={
             "schema": file_version(paths.schema_path()),
-            "hyperparameters": file_version(paths.CHECKOUT / configs.HYPERPARAMETERS_FILE),
+            "hyperparameters": file_version(
+                paths.CHECKOUT / configs.hyperparameters_file(args.encoder)
+            ),
         },
         tuning={"max_trials": args.tune, "epochs": args.tune_epochs} if args.tune else None,
         train_steps=args.train_steps,

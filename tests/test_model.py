@@ -37,3 +37,31 @@ def test_the_network_outputs_both_heads_for_every_tag():
     out = net([ids, weights, ids, weights])
     assert out.shape == (1, len(model.HEADS) * features.NUM_TAGS)
     assert net.get_layer("logits").input[0].name.startswith(model.HEADS[0])
+
+
+def test_each_heads_l2_penalises_its_own_wide_weights_as_they_act():
+    net = model.build(8, 0.0, 1e-3, wide_step_scale=10.0, margin_wide_l2=1e-3)
+    # The kernels are stored step_scale times smaller: the penalty is on kernel * scale.
+    expected = sum(
+        1e-3 * float(tf.reduce_sum(tf.square(layer.kernel * layer.scale)))
+        for layer in (net.get_layer(f"margin_{part}") for part in ("wide", "wide_chars"))
+    )
+    assert len(net.losses) == 2
+    assert np.isclose(float(tf.add_n(net.losses)), expected, rtol=1e-4)
+    assert not model.build(8, 0.0, 1e-3).losses  # off by default
+
+
+def test_the_penalty_makes_the_fitted_wide_weights_smaller():
+    ids = tf.sparse.from_dense(tf.constant([[1, 2], [3, 4]], tf.int64))
+    weights = tf.sparse.from_dense(tf.constant([[0.5, 0.5], [0.7, 0.7]]))
+    labels = np.zeros((2, features.NUM_TAGS), np.float32)
+    labels[0, 0] = labels[1, 1] = 1
+
+    def fitted_norm(l2: float) -> float:
+        tf.keras.utils.set_random_seed(0)
+        net = model.build(8, 0.0, 1e-2, probability_wide_l2=l2, margin_wide_l2=l2)
+        net.fit([ids, weights, ids, weights], labels, epochs=30, verbose=0)
+        wide = [net.get_layer(f"{head}_wide") for head in model.HEADS]
+        return sum(float(tf.norm(layer.kernel * layer.scale)) for layer in wide)
+
+    assert fitted_norm(1e-2) < 0.8 * fitted_norm(0.0)

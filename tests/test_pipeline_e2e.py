@@ -18,7 +18,7 @@ import tensorflow_transform as tft
 
 from ingest import spans
 from modules import encoder, features, model
-from pipeline import configs, evaluation, serving_layout
+from pipeline import adopt_tuning, configs, evaluation, metadata, serving_layout
 from tests.commands import REPO, run_module
 from tests.mlmd import COMPLETE, INPUT, OUTPUT, Store, prop, spans_read
 from tests.pipeline_runs import ENCODER_RUN, TUNE_ARGS, Runs, tree_digest
@@ -179,8 +179,8 @@ def training_summary(store: Store, run: int) -> dict:
 
 def test_untuned_runs_train_with_the_reviewed_hyperparameters_file(store):
     (used,) = store.artifacts(store.execution(0, "Trainer"), INPUT, "hyperparameters")
-    assert Path(used.uri) == REPO / configs.HYPERPARAMETERS_DIR
-    reviewed = json.loads((REPO / configs.HYPERPARAMETERS_FILE).read_text())["values"]
+    assert Path(used.uri) == REPO / configs.HYPERPARAMETERS_DIRS[False]
+    reviewed = json.loads((REPO / configs.hyperparameters_file(False)).read_text())["values"]
     assert set(reviewed) == set(model.HYPERPARAMETERS)
     summary = training_summary(store, 0)
     assert {name: summary[name] for name in reviewed} == reviewed
@@ -254,6 +254,9 @@ def test_tuned_values_are_adopted_only_when_their_model_was_blessed(runs, store,
     (best,) = store.artifacts(store.execution(4, "Tuner"), OUTPUT, "best_hyperparameters")
     tuned = json.loads((Path(best.uri) / "best_hyperparameters.txt").read_text())
     assert json.loads(out.read_text()) == tuned
+    # Without --output they would go to the encoder setting's file: the run tuned with it.
+    raw = metadata.sqlite_store(str(runs.metadata))
+    assert adopt_tuning.tuned_with_encoder(raw, adopt_tuning.latest_tuned(raw))
 
 
 LINE = re.compile(r"^  (\S+)\s+(ran|cached|failed|FAILED|running|canceled)\s+[\d.]+ s$")

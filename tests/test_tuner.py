@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+import keras_tuner
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from modules import features, trainer, tuner
+from modules import features, model, trainer, tuner
+from pipeline import configs
+from tests.commands import REPO
 
 
 def tiny_data(rows: int = 64) -> tf.data.Dataset:
@@ -43,3 +49,22 @@ def test_every_trial_trains_and_is_scored_by_its_eval_micro_f1(tmp_path):
     assert trials[0].score > 0.3
     best = search.get_best_hyperparameters()[0].values
     assert set(best) == set(tuner.search_space().values)
+
+
+def allowed(searched, value) -> bool:
+    if isinstance(searched, keras_tuner.engine.hyperparameters.Boolean):
+        return isinstance(value, bool)
+    if isinstance(searched, keras_tuner.engine.hyperparameters.Int):
+        return searched.min_value <= value <= searched.max_value
+    return value in searched.values
+
+
+@pytest.mark.parametrize("encoder", [False, True], ids=["default", "encoder"])
+def test_each_settings_reviewed_values_are_a_point_of_the_search_space(encoder):
+    reviewed = json.loads((REPO / configs.hyperparameters_file(encoder)).read_text())
+    values = reviewed["values"]
+    assert set(values) == set(model.HYPERPARAMETERS)
+    searched = {hp.name: hp for hp in tuner.search_space().space}
+    assert all(allowed(searched[name], value) for name, value in values.items()), values
+    # What the Tuner writes and the Trainer reads: it loads as HyperParameters, unchanged.
+    assert keras_tuner.HyperParameters.from_config(reviewed).values == values

@@ -110,7 +110,7 @@ def test_locations_and_module_code_come_from_flags_and_the_package(cloud_job):
 
     assert parameter("SpanExampleGen", "input_base") == "gs://proj-data/spans"
     assert parameter("ImportSchemaGen", "schema_file") == "/pipeline/schema/schema.pbtxt"
-    assert parameter("tuned_hyperparameters", "artifact_uri") == "/pipeline/hyperparameters"
+    assert parameter("tuned_hyperparameters", "artifact_uri") == "/pipeline/hyperparameters/default"
     assert parameter("Transform", "preprocessing_fn") == configs.PREPROCESSING_FN
     assert parameter("Trainer", "run_fn") == configs.RUN_FN
     push = json.loads(parameter("AtomicPusher", "push_destination"))
@@ -125,6 +125,14 @@ def test_the_image_workdir_is_where_the_compiled_job_looks_for_the_schema():
     assert "--require-hashes -r /tmp/requirements.lock" in dockerfile
     final = dockerfile.rsplit("\nFROM ", 1)[1]
     assert final.startswith("python:3.13-slim-trixie@sha256:") and "\nUSER 10001\n" in final
+
+
+def test_an_untuned_encoder_run_trains_with_that_settings_reviewed_values(tmp_path):
+    _, spec, _ = load_job(compile_job(tmp_path, *CLOUD, "--encoder"))
+    importer = spec.root.dag.tasks["tuned_hyperparameters"].inputs.parameters["artifact_uri"]
+    uri = importer.runtime_value.constant_value.string_value
+    assert uri == f"{vertex_runner.IMAGE_CHECKOUT}/{configs.HYPERPARAMETERS_DIRS[True]}"
+    assert (REPO / configs.hyperparameters_file(True)).is_file()  # the image copies the checkout's
 
 
 def test_tuning_and_the_encoder_compile_into_the_pipeline_image(tmp_path):
@@ -281,7 +289,7 @@ def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(tmp_path, d
     ran = {name for name, task in first.items() if task.state == "ran"}
     assert ran == set(first) - RESOLVER_TASKS - {"tuned_hyperparameters"}
     (imported,) = first["tuned_hyperparameters"].outputs["result"]
-    assert imported.uri == str(REPO / configs.HYPERPARAMETERS_DIR)
+    assert imported.uri == str(REPO / configs.HYPERPARAMETERS_DIRS[False])
     assert all(not t.outputs["model" if "model-resolver" in n else "model_blessing"]
                for n, t in first.items() if n in RESOLVER_TASKS)  # fmt: skip
     examples = first["SpanExampleGen"].outputs["examples"][0].metadata
