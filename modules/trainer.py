@@ -22,7 +22,8 @@ from modules import features, model, threshold, warm_start
 
 # Training settings. The network's own (model.HYPERPARAMETERS) come from the Tuner: its
 # best_hyperparameters when the pipeline tunes, else the reviewed file of the last tuning
-# (hyperparameters/best_hyperparameters.txt); these defaults only fill what neither has.
+# (hyperparameters/<setting>/best_hyperparameters.txt); these defaults only fill what
+# neither has.
 # Precedence: custom_config (runner flags) > tuned values > DEFAULTS.
 DEFAULTS = {
     "batch_size": 256,
