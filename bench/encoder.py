@@ -30,7 +30,7 @@ from sklearn.svm import LinearSVC
 
 from bench.quality import METRICS, Features, baseline_scores, pushed, scores_table
 from modules import encoder, features, model, threshold, trainer
-from pipeline import configs, paths
+from pipeline import paths
 
 BATCH = 256
 
@@ -73,7 +73,7 @@ def network_rows(served, split, y, emb, used) -> dict[str, dict]:
         ("our network + MiniLM", with_embedding, True),
     ):
         # What the pipeline's untuned runs train with: the setting's reviewed tuning result.
-        reviewed = paths.CHECKOUT / configs.hyperparameters_file(encoder_setting)
+        reviewed = paths.hyperparameters_file(encoder_setting)
         hp = {**trainer.DEFAULTS, **json.loads(reviewed.read_text())["values"]}
 
         def data(s: str, shuffle: bool, names: tuple = names, hp: dict = hp) -> tf.data.Dataset:

@@ -24,11 +24,6 @@ SCHEMA_FILE = "schema/schema.pbtxt"  # relative to the checkout or the image's /
 HYPERPARAMETERS_DIRS = {False: "hyperparameters/default", True: "hyperparameters/encoder"}
 HYPERPARAMETERS_FILE_NAME = "best_hyperparameters.txt"  # TFX's file name
 
-
-def hyperparameters_file(encoder: bool) -> str:
-    return f"{HYPERPARAMETERS_DIRS[encoder]}/{HYPERPARAMETERS_FILE_NAME}"
-
-
 # Blessing floors for the full data set: well below what the model reaches (see the
 # closing note of issue 2) and above what a broken model gets.
 BLESSING_FLOORS = {"f1_score": 0.55, "auc": 0.90, "auc_precision_recall": 0.5, "exact_match": 0.25}

@@ -65,6 +65,10 @@ def hyperparameters_dir(encoder: bool = False) -> Path:
     return CHECKOUT / configs.HYPERPARAMETERS_DIRS[encoder]
 
 
+def hyperparameters_file(encoder: bool = False) -> Path:
+    return hyperparameters_dir(encoder) / configs.HYPERPARAMETERS_FILE_NAME
+
+
 NAMES = {
     "model_name": lambda: configs.MODEL_NAME,
     "build": build_dir,

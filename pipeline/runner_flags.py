@@ -54,7 +54,7 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
         metavar="TRIALS",
         help="run the Tuner with this many trials (default %(const)s) and train with its "
         "best hyperparameters; without it the Trainer uses the setting's reviewed values, "
-        + " or ".join(configs.hyperparameters_file(e) for e in (False, True)),
+        + " or ".join(f"{d}/" for d in configs.HYPERPARAMETERS_DIRS.values()),
     )
     parser.add_argument(
         "--tune-epochs",
@@ -104,9 +104,7 @@ def pipeline_settings(args: argparse.Namespace) -> dict:
         # The image is built from this checkout: its reviewed files are the same ones.
         reviewed_files_version={
             "schema": file_version(paths.schema_path()),
-            "hyperparameters": file_version(
-                paths.CHECKOUT / configs.hyperparameters_file(args.encoder)
-            ),
+            "hyperparameters": file_version(paths.hyperparameters_file(args.encoder)),
         },
         tuning={"max_trials": args.tune, "epochs": args.tune_epochs} if args.tune else None,
         train_steps=args.train_steps,

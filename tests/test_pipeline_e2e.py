@@ -18,8 +18,8 @@ import tensorflow_transform as tft
 
 from ingest import spans
 from modules import encoder, features, model
-from pipeline import adopt_tuning, configs, evaluation, metadata, serving_layout
-from tests.commands import REPO, run_module
+from pipeline import adopt_tuning, evaluation, metadata, paths, serving_layout
+from tests.commands import run_module
 from tests.mlmd import COMPLETE, INPUT, OUTPUT, Store, prop, spans_read
 from tests.pipeline_runs import ENCODER_RUN, TUNE_ARGS, Runs, tree_digest
 
@@ -179,8 +179,8 @@ def training_summary(store: Store, run: int) -> dict:
 
 def test_untuned_runs_train_with_the_reviewed_hyperparameters_file(store):
     (used,) = store.artifacts(store.execution(0, "Trainer"), INPUT, "hyperparameters")
-    assert Path(used.uri) == REPO / configs.HYPERPARAMETERS_DIRS[False]
-    reviewed = json.loads((REPO / configs.hyperparameters_file(False)).read_text())["values"]
+    assert Path(used.uri) == paths.hyperparameters_dir(False)
+    reviewed = json.loads(paths.hyperparameters_file(False).read_text())["values"]
     assert set(reviewed) == set(model.HYPERPARAMETERS)
     summary = training_summary(store, 0)
     assert {name: summary[name] for name in reviewed} == reviewed

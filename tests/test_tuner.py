@@ -10,8 +10,7 @@ import pytest
 import tensorflow as tf
 
 from modules import features, model, trainer, tuner
-from pipeline import configs
-from tests.commands import REPO
+from pipeline import paths
 
 
 def tiny_data(rows: int = 64) -> tf.data.Dataset:
@@ -61,7 +60,7 @@ def allowed(searched, value) -> bool:
 
 @pytest.mark.parametrize("encoder", [False, True], ids=["default", "encoder"])
 def test_each_settings_reviewed_values_are_a_point_of_the_search_space(encoder):
-    reviewed = json.loads((REPO / configs.hyperparameters_file(encoder)).read_text())
+    reviewed = json.loads(paths.hyperparameters_file(encoder).read_text())
     values = reviewed["values"]
     assert set(values) == set(model.HYPERPARAMETERS)
     searched = {hp.name: hp for hp in tuner.search_space().space}

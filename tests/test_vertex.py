@@ -18,7 +18,7 @@ import pytest
 from google.protobuf import json_format
 
 import vertex_runner
-from pipeline import configs, serving_layout
+from pipeline import configs, paths, serving_layout
 from tests.commands import REPO, run_module
 from tests.model_server_process import model_server
 from tests.vertex_launcher import Launcher, load_job
@@ -132,7 +132,7 @@ def test_an_untuned_encoder_run_trains_with_that_settings_reviewed_values(tmp_pa
     importer = spec.root.dag.tasks["tuned_hyperparameters"].inputs.parameters["artifact_uri"]
     uri = importer.runtime_value.constant_value.string_value
     assert uri == f"{vertex_runner.IMAGE_CHECKOUT}/{configs.HYPERPARAMETERS_DIRS[True]}"
-    assert (REPO / configs.hyperparameters_file(True)).is_file()  # the image copies the checkout's
+    assert paths.hyperparameters_file(True).is_file()  # the image copies the checkout's
 
 
 def test_tuning_and_the_encoder_compile_into_the_pipeline_image(tmp_path):
@@ -289,7 +289,7 @@ def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(tmp_path, d
     ran = {name for name, task in first.items() if task.state == "ran"}
     assert ran == set(first) - RESOLVER_TASKS - {"tuned_hyperparameters"}
     (imported,) = first["tuned_hyperparameters"].outputs["result"]
-    assert imported.uri == str(REPO / configs.HYPERPARAMETERS_DIRS[False])
+    assert imported.uri == str(paths.hyperparameters_dir(False))
     assert all(not t.outputs["model" if "model-resolver" in n else "model_blessing"]
                for n, t in first.items() if n in RESOLVER_TASKS)  # fmt: skip
     examples = first["SpanExampleGen"].outputs["examples"][0].metadata
