@@ -10,7 +10,7 @@ On the pipeline's own splits (the ones bench/quality.py uses), prints in one run
   MiniLM + logistic regression, word+char TF-IDF + MiniLM with a linear SVM (the issue's
   last two rows), and our network on the pushed model's features, trained here the
   same way, without and with the embedding as an extra input (trainer.build_model, as
-  the encoder setting builds it), beside the pushed model.
+  the encoder setting builds it, then trainer.solve_margin_head), beside the pushed model.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def network_rows(served, split, y, emb, used) -> dict[str, dict]:
             callbacks=[tf.keras.callbacks.EarlyStopping(
                 patience=hp["patience"], restore_best_weights=True)], verbose=0,
         )  # fmt: skip
+        trainer.solve_margin_head(net, data("train", False), hp)  # as the Trainer does
         seconds = time.time() - started
         scores = {
             s: model.scores(net.predict(data(s, False), verbose=0)).numpy()

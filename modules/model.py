@@ -11,6 +11,9 @@ hinge loss (a linear SVM's margins: good decisions, F1 and exact match). The net
 outputs both heads' logits side by side; scores() blends them into the one score per tag
 that the model serves and thresholds. On the full data (issue 10 note) each head alone
 is behind on one family of metrics; the blend matches or beats both on every metric.
+After fit, the Trainer replaces the margin head by a linear SVM over the head's linear
+inputs, solved to its optimum (modules/linear_svm.py, trainer DEFAULTS["margin_svm_c"]):
+the hinge training above then shapes only the shared hidden layer.
 
 Each head's wide parts can carry an L2 penalty, the regularizer of the baselines' linear
 models (margin_wide_l2 ~ a linear SVM's 1 / (2 C N NUM_TAGS): 2.5e-6 is C = 0.1 on 20,000
@@ -18,7 +21,9 @@ titles). Early stopping alone leaves the rare tags' wide weights as large as a f
 epochs made them; the penalty shrinks them, which orders each tag's titles better (AP).
 With the encoder's inputs it raises AP and AUC by 1-1.5 points and F1 micro a little,
 the other metrics within run-to-run noise; without them it trades decisions for ranking
-(F1 micro -0.6, AP +1.5), so the default setting's reviewed values leave it off.
+(F1 micro -0.6, AP +1.5), so the default setting's reviewed values leave it off. (Both
+measured before the SVM replaced the trained margin head; margin_wide_l2 now acts only
+through what the hinge training does to the shared hidden layer.)
 """
 
 from __future__ import annotations

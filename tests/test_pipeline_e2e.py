@@ -17,7 +17,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from ingest import spans
-from modules import encoder, features, model
+from modules import encoder, features, model, trainer
 from pipeline import adopt_tuning, evaluation, metadata, paths, serving_layout
 from tests.commands import run_module
 from tests.mlmd import COMPLETE, INPUT, OUTPUT, Store, prop, spans_read
@@ -172,6 +172,17 @@ def test_a_chosen_span_range_trains_without_the_bad_span(runs, store):
     assert [s["span"] for s in transform_read(store, 4)] == [0, 1]
 
 
+def test_the_trained_margin_head_is_the_linear_svm(store):
+    """modules/linear_svm.py: after fit, the margin head's deep part is zero and its wide
+    parts hold the SVM's weights (the unit test checks them against LinearSVC)."""
+    assert training_summary(store, 0)["margin_svm_c"] == trainer.DEFAULTS["margin_svm_c"] > 0
+    (trained,) = store.artifacts(store.execution(0, "Trainer"), OUTPUT, "model")
+    served = tf.saved_model.load(f"{trained.uri}/Format-Serving")
+    weights = {v.name.split(":")[0]: v.numpy() for v in served.variables}
+    assert not weights["margin_deep/kernel"].any()
+    assert weights["margin_wide/kernel"].any() and weights["margin_wide_chars/kernel"].any()
+
+
 def training_summary(store: Store, run: int) -> dict:
     (model_run,) = store.artifacts(store.execution(run, "Trainer"), OUTPUT, "model_run")
     return json.loads((Path(model_run.uri) / "training_summary.json").read_text())
@@ -230,8 +241,12 @@ def test_the_encoder_setting_embeds_titles_in_transform_and_serves_raw_titles(st
     (trained,) = store.artifacts(store.execution(ENCODER_RUN, "Trainer"), OUTPUT, "model")
     encoder.register_ops()
     served = tf.saved_model.load(f"{trained.uri}/Format-Serving")
-    weights = {v.name.split(":")[0] for v in served.variables}
-    assert {"embedding_dense/kernel"} | {f"{h}_embedding/kernel" for h in model.HEADS} <= weights
+    weights = {v.name.split(":")[0]: v.numpy() for v in served.variables}
+    assert {"embedding_dense/kernel"} | {f"{h}_embedding/kernel" for h in model.HEADS} <= set(
+        weights
+    )
+    # The margin head was solved as a linear SVM reading the embedding too.
+    assert weights["margin_embedding/kernel"].any() and not weights["margin_deep/kernel"].any()
     titles = tf.constant(["How to merge two dictionaries in Python", "jquery click not firing"])
     transformed = served.tft_layer({features.TITLE: tf.reshape(titles, [-1, 1])})
     direct = encoder.MiniLM(encoder.model_files(tmp_path))(titles)

@@ -1,0 +1,98 @@
+"""The margin head solved as a linear SVM: the network's margin logits become the SVM's
+margins, read from the same Transform outputs the network reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.svm import LinearSVC
+
+from modules import features, linear_svm, model
+from modules.preprocessing import CHAR_SPACE, TERM_SPACE
+
+ROWS = 60
+
+
+def rows(embedding: bool, seed: int = 0) -> tuple[dict, np.ndarray]:
+    """Transform-like inputs: 3 distinct word terms and 4 char grams per title; the first
+    term (one of 12) decides one of 4 tags, the other two (of 30) are noise; tag 5 never
+    occurs."""
+    rng = np.random.default_rng(seed)
+    noise = np.stack([rng.choice(30, 2, replace=False) for _ in range(ROWS)]) + 12
+    term_ids = np.column_stack([rng.integers(0, 12, ROWS), noise])
+    char_ids = np.stack([rng.choice(CHAR_SPACE - 1, 4, replace=False) for _ in range(ROWS)])
+    labels = np.zeros((ROWS, features.NUM_TAGS), np.float32)
+    labels[np.arange(ROWS), term_ids[:, 0] % 4] = 1
+
+    def sparse(values):
+        return tf.sparse.from_dense(tf.constant(values))
+
+    x = {
+        features.TERM_IDS: sparse(term_ids + 1),  # +1: from_dense drops zeros
+        features.TERM_WEIGHTS: sparse(np.full((ROWS, 3), 0.5, np.float32)),
+        features.CHAR_IDS: sparse(char_ids + 1),
+        features.CHAR_WEIGHTS: sparse(rng.uniform(0.1, 1, (ROWS, 4)).astype(np.float32)),
+    }
+    if embedding:
+        x[features.EMBEDDING] = tf.constant(rng.normal(size=(ROWS, 384)).astype(np.float32))
+    return x, labels
+
+
+def margins(net: tf.keras.Model, x: dict) -> np.ndarray:
+    return np.split(net(x, training=False).numpy(), len(model.HEADS), axis=1)[1]
+
+
+@pytest.mark.parametrize("embedding", [False, True])
+def test_the_margin_head_answers_as_the_svm_and_the_probability_head_is_kept(embedding):
+    x, labels = rows(embedding)
+    width = features.EMBEDDING_WIDTH if embedding else 0
+    net = model.build(16, 0.5, 1e-3, wide_step_scale=10.0, embedding_width=width)
+    batches = tf.data.Dataset.from_tensor_slices((x, labels)).batch(16)
+    before = np.split(net(x, training=False).numpy(), len(model.HEADS), axis=1)[0]
+
+    linear_svm.solve_margin_head(net, batches, c=0.5, char_grams=True)
+
+    # The SVM fitted directly, on the same rows written out by hand.
+    terms = x[features.TERM_IDS].values.numpy().reshape(ROWS, 3)
+    chars = x[features.CHAR_IDS].values.numpy().reshape(ROWS, 4)
+    char_weights = x[features.CHAR_WEIGHTS].values.numpy().reshape(ROWS, 4)
+    dense = np.zeros((ROWS, TERM_SPACE + CHAR_SPACE))
+    for row in range(ROWS):
+        dense[row, terms[row]] = 0.5
+        dense[row, TERM_SPACE + chars[row]] = char_weights[row]
+    if embedding:
+        weighted = linear_svm.EMBEDDING_WEIGHT * x[features.EMBEDDING].numpy()
+        dense = np.hstack([dense, weighted])
+    for tag in range(4):
+        svm = LinearSVC(C=0.5, dual=True, random_state=0).fit(dense, labels[:, tag])
+        np.testing.assert_allclose(
+            margins(net, x)[:, tag], svm.decision_function(dense), rtol=1e-4, atol=1e-4
+        )
+    # A tag absent from the rows gets a constant margin below the decision point.
+    np.testing.assert_allclose(margins(net, x)[:, 5], linear_svm.ABSENT_TAG_MARGIN, atol=1e-6)
+    # The probability head is the trained network's, untouched.
+    after = np.split(net(x, training=False).numpy(), len(model.HEADS), axis=1)[0]
+    np.testing.assert_array_equal(after, before)
+
+
+def test_without_char_grams_the_svm_reads_only_the_word_terms():
+    x, labels = rows(embedding=False)
+    net = model.build(16, 0.5, 1e-3, char_grams=False)
+    batches = tf.data.Dataset.from_tensor_slices((x, labels)).batch(16)
+    matrix, _ = linear_svm.design_matrix(batches, char_grams=False)
+    assert matrix.shape == (ROWS, TERM_SPACE)
+    linear_svm.solve_margin_head(net, batches, c=0.5, char_grams=False)
+    decided = margins(net, x)[:, :4] > 0
+    assert (decided == (labels[:, :4] > 0)).mean() > 0.95  # the first term decides the tag
+
+
+def test_a_margin_head_of_another_shape_is_refused():
+    net = model.build(16, 0.5, 1e-3)
+    coef = np.zeros((TERM_SPACE + 7, features.NUM_TAGS))
+    before = [w.copy() for w in net.get_weights()]
+    expected = f"the SVM has {TERM_SPACE + 7} inputs, the margin head {TERM_SPACE + CHAR_SPACE}"
+    with pytest.raises(ValueError, match=expected):
+        linear_svm.set_margin_head(net, coef, np.zeros(features.NUM_TAGS))
+    for kept, now in zip(before, net.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, now)
