@@ -12,8 +12,8 @@ network has trained, solve_margin_head() writes that SVM into the head:
 
   margin = SVM(word TF-IDF, char TF-IDF, EMBEDDING_WEIGHT * embedding)
 
-in the head's own layers (wide kernel and bias, chars kernel, embedding
-kernel; the deep part set to zero, as the SVM does not read the hidden layer). The
+in the head's own layers (wide kernel and bias, chars kernel, embedding kernel; the
+deep part set to zero, as the SVM does not read the hidden layer). The
 served graph does not change: the probability head still comes from the network,
 scores() blends both, and serving still takes raw titles.
 """
@@ -34,7 +34,8 @@ from modules.preprocessing import CHAR_SPACE, TERM_SPACE
 # the same eval F1 (issue 10 note).
 EMBEDDING_WEIGHT = 1.5
 # A tag that never occurs in the training rows cannot be fitted: its margin is this
-# constant, below the decision point, as the hinge loss would leave it.
+# constant, below the decision point, as the hinge loss would leave it (and minus it for
+# a tag on every row).
 ABSENT_TAG_MARGIN = -1.0
 
 
@@ -69,8 +70,10 @@ def fit(x: sp.csr_matrix, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.
 
     def one(tag: int) -> tuple[np.ndarray, float]:
         y = labels[:, tag] > 0.5
-        if y.all() or not y.any():
-            return np.zeros(x.shape[1]), ABSENT_TAG_MARGIN if not y.any() else -ABSENT_TAG_MARGIN
+        if not y.any():  # LinearSVC needs both classes
+            return np.zeros(x.shape[1]), ABSENT_TAG_MARGIN
+        if y.all():
+            return np.zeros(x.shape[1]), -ABSENT_TAG_MARGIN
         svm = LinearSVC(C=c, dual=True, random_state=0).fit(x, y)
         return svm.coef_[0], float(svm.intercept_[0])
 

@@ -78,6 +78,7 @@ def test_the_margin_head_answers_as_the_svm_and_the_probability_head_is_kept(emb
 
 def test_without_char_grams_the_svm_reads_only_the_word_terms():
     x, labels = rows(embedding=False)
+    labels[:, 6] = 1  # a tag on every row: one class too
     net = model.build(16, 0.5, 1e-3, char_grams=False)
     batches = tf.data.Dataset.from_tensor_slices((x, labels)).batch(16)
     matrix, _ = linear_svm.design_matrix(batches, char_grams=False)
@@ -85,6 +86,7 @@ def test_without_char_grams_the_svm_reads_only_the_word_terms():
     linear_svm.solve_margin_head(net, batches, c=0.5, char_grams=False)
     decided = margins(net, x)[:, :4] > 0
     assert (decided == (labels[:, :4] > 0)).mean() > 0.95  # the first term decides the tag
+    np.testing.assert_allclose(margins(net, x)[:, 6], -linear_svm.ABSENT_TAG_MARGIN, atol=1e-6)
 
 
 def test_a_margin_head_of_another_shape_is_refused():
