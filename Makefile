@@ -3,14 +3,14 @@
 SHELL := /bin/bash
 ENV := builder/env.sh run
 
-# Paths are resolved in pipeline/paths.py (build/ in the checkout, the data beside it).
+# Paths are resolved in contract/paths.py (build/ in the checkout, the data beside it).
 # Another copy of the labelled data (train.tsv): make DATA=/path/to/dir
 ifdef DATA
 export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
-PATH_OF = $$(python -m pipeline.paths $(1))
+PATH_OF = $$(python -m contract.paths $(1))
 
-.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-learning lock clean
+.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-learning lock lock-app clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -78,6 +78,14 @@ lock: env
 	  --python-platform x86_64-manylinux_2_39 -o requirements.lock --custom-compile-command "make lock"
 	@$(ENV) uv pip compile --system-certs builder/deploy-tools.in --generate-hashes --python-version 3.13 \
 	  --python-platform x86_64-manylinux_2_39 -o builder/deploy-tools.lock --custom-compile-command "make lock"
+	@$(MAKE) --no-print-directory lock-app
+
+# The app's own small lock, at the versions requirements.lock pins (serving/requirements.in).
+lock-app: env
+	@mkdir -p build && grep -E '^[A-Za-z0-9_.-]+==' requirements.lock | sed 's/ .*//' > build/app-constraints.txt
+	@$(ENV) uv pip compile --system-certs serving/requirements.in -c build/app-constraints.txt \
+	  --generate-hashes --python-version 3.13 --python-platform x86_64-manylinux_2_39 \
+	  -o serving/requirements.lock --custom-compile-command "make lock"
 
 clean:
 	rm -rf build

@@ -3,7 +3,7 @@
     python local_runner.py [--train-spans FIRST-LAST] [--workers 2] [--train-steps N] [--no-cache]
 
 The mirror of vertex_runner.py: the pipeline and its settings come from
-pipeline/configs.py, the paths from pipeline/paths.py (TAGGER_* variables or flags).
+pipeline/configs.py, the paths from contract/paths.py (TAGGER_* variables or flags).
 Prints one line per component and what was pushed; the full log goes to a file.
 """
 
@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from contract import paths, quiet, serving_layout
 from ingest import spans
-from pipeline import configs, metadata, paths, quiet, run_report, runner_flags
+from pipeline import configs, metadata, run_report, runner_flags
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -28,7 +29,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # A string, not a Path: Path("gs://b/x") would collapse the scheme's "//".
     p.add_argument("--serving-dir", default=str(paths.serving_dir()),
                    help="TF Serving base directory, local or gs://; the model goes to <dir>/"
-                   f"{configs.MODEL_NAME}/<version>")  # fmt: skip
+                   f"{serving_layout.MODEL_NAME}/<version>")  # fmt: skip
     p.add_argument("--logs-dir", type=Path, default=paths.logs_dir())
     p.add_argument("--workers", type=int, default=2,
                    help="Beam DirectRunner worker processes; 0 runs Beam in this process, "
@@ -49,7 +50,7 @@ def build_pipeline(args: argparse.Namespace):
         spans_dir=str(args.spans_dir),
         schema_path=str(paths.schema_path()),
         hyperparameters_dir=str(paths.hyperparameters_dir(args.encoder)),
-        serving_model_dir=f"{args.serving_dir.rstrip('/')}/{configs.MODEL_NAME}",
+        serving_model_dir=f"{args.serving_dir.rstrip('/')}/{serving_layout.MODEL_NAME}",
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(args.metadata)
         ),
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.exception("the pipeline run failed")
             failure = err
     logging.getLogger().setLevel(logging.WARNING)  # the log file has had everything
-    run = run_report.this_run(store(), started_ms) if args.metadata.exists() else None
+    run = metadata.this_run(store(), started_ms) if args.metadata.exists() else None
     if failure is not None:
         print("\n".join(run_report.error_lines(failure)), file=sys.stderr)
         if not args.verbose:

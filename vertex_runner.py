@@ -19,7 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import configs, paths, quiet, run_report, runner_flags
+from contract import metadata_names as names
+from contract import paths, quiet, serving_layout
+from pipeline import configs, run_report, runner_flags
 
 # Where deploy/pipeline/Dockerfile puts the checkout inside the image (its WORKDIR).
 IMAGE_CHECKOUT = "/pipeline"
@@ -46,8 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     where.add_argument("--data-root", default=_env("TAGGER_VERTEX_SPANS_DIR"),
                        help="gs:// prefix of span-N/ folders; TAGGER_VERTEX_SPANS_DIR")  # fmt: skip
     where.add_argument("--serving-base", default=_env("TAGGER_VERTEX_SERVING_BASE"),
-                       help="gs:// TF Serving base path; the model goes to <base>/"
-                       f"{configs.MODEL_NAME}/<version>; TAGGER_VERTEX_SERVING_BASE")  # fmt: skip
+                       help="gs:// TF Serving base path; the model goes to "
+                       f"<base>/{serving_layout.MODEL_NAME}/<version>; "
+                       "TAGGER_VERTEX_SERVING_BASE")  # fmt: skip
     where.add_argument("--image", default=_env("TAGGER_PIPELINE_IMAGE"),
                        help="pipeline image (deploy/pipeline/Dockerfile), by digest; "
                        "TAGGER_PIPELINE_IMAGE")  # fmt: skip
@@ -160,9 +163,9 @@ def compile_pipeline(args: argparse.Namespace) -> Path:
         **runner_flags.pipeline_settings(args),
         pipeline_root=args.pipeline_root,
         spans_dir=args.data_root,
-        schema_path=f"{IMAGE_CHECKOUT}/{configs.SCHEMA_FILE}",
-        hyperparameters_dir=f"{IMAGE_CHECKOUT}/{configs.HYPERPARAMETERS_DIRS[args.encoder]}",
-        serving_model_dir=f"{args.serving_base.rstrip('/')}/{configs.MODEL_NAME}",
+        schema_path=f"{IMAGE_CHECKOUT}/{paths.SCHEMA_FILE}",
+        hyperparameters_dir=f"{IMAGE_CHECKOUT}/{paths.HYPERPARAMETERS_DIRS[args.encoder]}",
+        serving_model_dir=f"{args.serving_base.rstrip('/')}/{serving_layout.MODEL_NAME}",
         vertex_training=vertex_training(args),
         beam_pipeline_args=beam_args(args),
     )
@@ -216,9 +219,9 @@ def pushed(job) -> str:
         if task.task_name != "AtomicPusher" or "pushed_model" not in task.outputs:
             continue
         metadata = dict(task.outputs["pushed_model"].artifacts[0].metadata)
-        if metadata.get("pushed") == 1:
-            return f"pushed version {metadata.get('pushed_version')} to " + str(
-                metadata.get("pushed_destination")
+        if metadata.get(names.PUSHED) == 1:
+            return f"pushed version {metadata.get(names.PUSHED_VERSION)} to " + str(
+                metadata.get(names.PUSHED_DESTINATION)
             )
         return "nothing pushed: the model was not blessed, or is the one already serving"
     return "nothing pushed: the job did not reach the Pusher"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import aiohttp
 
+from contract import paths, serving_layout
 from ingest import seed_tsv
-from pipeline import configs, paths
 from tests.model_server_process import app_server, model_server
 from tests.postgres_server import postgres_server
 
@@ -74,11 +74,11 @@ def main() -> None:
     bodies = [{"title": rows[i % len(rows)].title, "actual": list(rows[i % len(rows)].tags),
                "model_version": "1"} for i in range(args.feedback)]  # fmt: skip
     titles = [{"title": r.title} for r in rows[: args.requests]]
-    model_path = f"/v1/models/{configs.MODEL_NAME}:predict"
+    model_path = f"/v1/models/{serving_layout.MODEL_NAME}:predict"
     report = []
     with tempfile.TemporaryDirectory() as tmp, postgres_server() as pg_url:
         tmp = Path(tmp)
-        with model_server(f"--model_name={configs.MODEL_NAME}",
+        with model_server(f"--model_name={serving_layout.MODEL_NAME}",
                           f"--model_base_path={paths.serving_model_dir()}",
                           log_dir=tmp) as models:  # fmt: skip
             model_url = f"http://127.0.0.1:{models.port}"

@@ -1,4 +1,4 @@
-"""The pretrained-encoder experiment (issue 10): frozen all-MiniLM-L6-v2 in the TF graph.
+"""The pretrained-encoder experiment: frozen all-MiniLM-L6-v2 in the TF graph.
 
     make bench-encoder      (after `make`; about 15 minutes on 2 cores)
 
@@ -7,9 +7,9 @@ On the pipeline's own splits (the ones bench/quality.py uses), prints in one run
   over every span) and the p50 of one title (what serving would add per request),
   beside the tagger's own p50 for one title, called in process;
 - quality on the test split, settings and threshold chosen on the eval split:
-  MiniLM + logistic regression, word+char TF-IDF + MiniLM with a linear SVM (the issue's
-  last two rows), and our network on the pushed model's features, trained here the
-  same way, without and with the embedding as an extra input (trainer.build_model, as
+  MiniLM + logistic regression, word+char TF-IDF + MiniLM with a linear SVM (the pretrained
+  rows of the baseline family), and our network on the pushed model's features, trained here
+  the same way, without and with the embedding as an extra input (trainer.build_model, as
   the encoder setting builds it, then trainer.solve_margin_head), beside the pushed model.
 """
 
@@ -29,8 +29,8 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
 from bench.quality import METRICS, Features, baseline_scores, pushed, scores_table
-from modules import encoder, features, model, threshold, trainer
-from pipeline import paths
+from contract import features, paths
+from modules import encoder, model, threshold, trainer
 
 BATCH = 256
 
@@ -74,7 +74,7 @@ def network_rows(served, split, y, emb, used) -> dict[str, dict]:
     ):
         # What the pipeline's untuned runs train with: the setting's reviewed tuning result.
         reviewed = paths.hyperparameters_file(encoder_setting)
-        hp = {**trainer.DEFAULTS, **json.loads(reviewed.read_text())["values"]}
+        hp = {**trainer.TRAINING, **json.loads(reviewed.read_text())["values"]}
 
         def data(s: str, shuffle: bool, names: tuple = names, hp: dict = hp) -> tf.data.Dataset:
             available = {**x[s], features.EMBEDDING: emb[s]}

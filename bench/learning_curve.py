@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score
 
+from contract import paths, serving_layout
 from ingest import seed_tsv
-from pipeline import configs, paths
 from tests.model_server_process import app_server, model_server
 
 # The blessing floors in configs.py are set for the full data set; a first model trained
@@ -50,7 +50,7 @@ def score(models, rows: list[seed_tsv.Row]) -> dict[str, float]:
     scores, decisions, names = [], [], None
     for start in range(0, len(rows), 500):
         chunk = [r.title for r in rows[start : start + 500]]
-        reply = models.post(f"/v1/models/{configs.MODEL_NAME}:predict", {"instances": chunk})
+        reply = models.post(f"/v1/models/{serving_layout.MODEL_NAME}:predict", {"instances": chunk})
         for row in reply.json()["predictions"]:
             scores.append(row["scores"])
             decisions.append(row["predicted"])  # the model's own decision rule
@@ -95,14 +95,14 @@ def main() -> None:
     started = time.monotonic()
     subprocess.run([python, "local_runner.py", *STEPS], env=env, check=True, cwd=paths.CHECKOUT)
     first_seconds = time.monotonic() - started
-    serving = args.work / "serving" / configs.MODEL_NAME
+    serving = args.work / "serving" / serving_layout.MODEL_NAME
     feedback = args.work / "feedback.db"
     results = []
     with (
-        model_server(f"--model_name={configs.MODEL_NAME}", f"--model_base_path={serving}",
+        model_server(f"--model_name={serving_layout.MODEL_NAME}", f"--model_base_path={serving}",
                      "--file_system_poll_wait_seconds=1", log_dir=args.work) as models,
         app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={feedback}",
-                   f"--metadata={args.work / 'metadata.sqlite'}", log_dir=args.work) as app,
+                   f"--model-base-path={serving}", log_dir=args.work) as app,
     ):  # fmt: skip
         version = app.get("/api/ready").json()["model_version"]
         results.append({"feedback": 0, "version": version, "seconds": first_seconds,
@@ -118,7 +118,7 @@ def main() -> None:
                 assert set(pool.map(send, batch)) == {201}
             started = time.monotonic()
             worker = subprocess.run(
-                [python, "-m", "serving.learning", "--every", "1", "--once",
+                [python, "-m", "learning", "--every", "1", "--once",
                  "--feedback", str(feedback), *(["--cold-start"] * args.cold_start),
                  "--", *STEPS],
                 env=env, cwd=paths.CHECKOUT, capture_output=True, text=True,

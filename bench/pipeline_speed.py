@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline import metadata, paths
+from contract import paths
+from pipeline import metadata
 
 TARGET_SECONDS = 300
 

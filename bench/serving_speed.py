@@ -6,7 +6,7 @@ Prints, in one run: sequential single-title latency (p50, p99) over one keep-ali
 connection; throughput in titles/s at concurrency 1, 8 and 64 (each client sends one
 title per request), with batching off and on; and, alongside, the model's own
 throughput called in this process at batch sizes 1, 8 and 64 (the limit on this
-machine). Targets (issue 3): p50 <= 3 ms; concurrency 64 with batching >= half of the
+machine). Targets: p50 <= 3 ms; concurrency 64 with batching >= half of the
 in-process batch-64 throughput. Titles come from unlabeled.tsv (live-traffic stand-in).
 
 The load comes from wrk (Debian's package, in the environment's root): an asyncio
@@ -33,8 +33,8 @@ from pathlib import Path
 import psutil
 import tensorflow as tf
 
+from contract import paths, serving_layout
 from modules import encoder
-from pipeline import configs, paths
 from serving.model_server.versions import list_versions
 from tests.model_server_process import model_server
 
@@ -46,7 +46,7 @@ THREADS = {"intra": 1, "inter": 2}
 # thread and a 1 ms timeout beat 2 threads and 2 ms on 2 cores (6.6k vs 6.1k requests/s
 # at concurrency 64), and 0 or 0.5 ms (6.2k, 6.5k).
 BATCHING = Path(__file__).resolve().parent.parent / "deploy" / "serving" / "batching.config"
-PREDICT = f"/v1/models/{configs.MODEL_NAME}:predict"
+PREDICT = f"/v1/models/{serving_layout.MODEL_NAME}:predict"
 # wrk sends the request bodies of a file, one per line, in turn on each connection.
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -152,7 +152,7 @@ def main() -> None:
             ("on", ["--enable_batching", f"--batching_parameters_file={BATCHING}"]),
         ):
             with model_server(
-                f"--model_name={configs.MODEL_NAME}",
+                f"--model_name={serving_layout.MODEL_NAME}",
                 f"--model_base_path={args.base_path}",
                 f"--tensorflow_intra_op_parallelism={THREADS['intra']}",
                 f"--tensorflow_inter_op_parallelism={THREADS['inter']}",

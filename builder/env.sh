@@ -13,6 +13,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 checkout=$(cd "$here/.." && pwd)
 lock="$checkout/requirements.lock"
 tools_lock="$here/deploy-tools.lock"
+# The app's own small lock (no training stack): a third virtualenv, keyed by its own hash,
+# so changing it rebuilds that virtualenv alone (seconds), not the whole environment.
+app_lock="$checkout/serving/requirements.lock"
 root_packages="$here/root-packages.txt"
 cache="${TAGGER_ENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/so-tagger}"
 pip_cache="${PIP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pip}"
@@ -22,6 +25,7 @@ say() { printf '[env] %s\n' "$*" >&2; }
 die() { printf '[env] error: %s\n' "$*" >&2; exit 1; }
 
 key=$(cat "$lock" "$tools_lock" "$root_packages" | sha256sum | cut -c1-16)
+app_key=$(sha256sum <"$app_lock" | cut -c1-16)
 
 host_can_use_venv() {
   local glibc py
@@ -68,9 +72,25 @@ pip_install_tools() { # $1...: python of the tools' own virtualenv
     die "pip could not install builder/deploy-tools.lock (see above)."
 }
 
+pip_install_app() { # $1...: python of the app's own virtualenv
+  "$@" -m pip install --disable-pip-version-check --progress-bar off -q \
+    --no-deps --require-hashes -r "$app_lock" >&2 ||
+    die "pip could not install serving/requirements.lock (see above)."
+  "$@" -m pip check >&2 || die "the app's packages do not fit together (pip check failed)."
+}
+
 # --- virtualenv mode ---------------------------------------------------------------------
 venv_dir="$cache/venv-$key"
 tools_dir="$cache/tools-$key"
+app_dir="$cache/app-$app_key"
+
+build_app_venv() {
+  say "building the app's virtualenv $app_dir from serving/requirements.lock"
+  rm -rf "$app_dir"
+  python3 -m venv "$app_dir"
+  PIP_CACHE_DIR="$pip_cache" pip_install_app "$app_dir/bin/python"
+  touch "$app_dir/.complete"
+}
 
 build_venv() {
   check_disk; check_network
@@ -112,6 +132,7 @@ enter_root() { # $1: root dir; rest: command
     --setenv HOME /root --setenv LANG C.UTF-8
     --setenv PATH /opt/venv/bin:/opt/tools/bin:/usr/sbin:/usr/bin:/sbin:/bin
     --setenv TAGGER_TOOLS_PYTHON /opt/tools/bin/python
+    --setenv TAGGER_APP_PYTHON /opt/app/bin/python
     --setenv PIP_CACHE_DIR /root/.cache/pip --setenv PYTHONPATH "$checkout"
     --setenv TF_USE_LEGACY_KERAS 1
     --setenv TF_CPP_MIN_LOG_LEVEL 2)
@@ -137,27 +158,40 @@ build_root() {
   local tmp="$cache/root-$key.partial"
   rm -rf "$tmp"
   say "building Debian trixie root in $tmp (first build: about 10 minutes, 3-4 GB)"
-  say "step 1/4: debootstrap trixie"
+  say "step 1/5: debootstrap trixie"
   debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
     trixie "$tmp" http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 ||
     die "debootstrap failed (log: $cache/debootstrap.log); is the Debian mirror reachable and is there disk space?"
   # The host's CA bundle may hold a proxy's certificate that pip needs to reach the index.
   cp /etc/ssl/certs/ca-certificates.crt "$tmp/etc/ssl/certs/ca-certificates.crt"
   mkdir -p "$tmp/root/.cache/pip" "$pip_cache"
-  say "step 2/4: apt-get install $(grep -v '^#' "$root_packages" | tr '\n' ' ')"
+  say "step 2/5: apt-get install $(grep -v '^#' "$root_packages" | tr '\n' ' ')"
   enter_root "$tmp" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(grep -v '^#' "$root_packages" | tr '\n' ' ')" \
     >"$cache/apt.log" 2>&1 || die "apt-get inside the root failed (log: $cache/apt.log)."
-  say "step 3/4: pip install -r requirements.lock into /opt/venv"
+  say "step 3/5: pip install -r requirements.lock into /opt/venv"
   enter_root "$tmp" python3 -m venv /opt/venv
   pip_install_lock enter_root "$tmp" /opt/venv/bin/python
-  say "step 4/4: pip install -r builder/deploy-tools.lock into /opt/tools"
+  say "step 4/5: pip install -r builder/deploy-tools.lock into /opt/tools"
   enter_root "$tmp" python3 -m venv /opt/tools
   pip_install_tools enter_root "$tmp" /opt/tools/bin/python
+  say "step 5/5: pip install -r serving/requirements.lock into /opt/app"
+  build_root_app "$tmp"
   rm -rf "$root_dir"
   mv "$tmp" "$root_dir"
   # Old roots are keyed by old locks and nothing will use them again.
   find "$cache" -maxdepth 1 -name 'root-*' ! -name "root-$key" -exec rm -rf {} + 2>/dev/null || true
   say "builder root ready: $root_dir"
+}
+
+# The app's virtualenv inside the root, /opt/app, rebuilt when serving/requirements.lock
+# changes (its hash is kept beside it).
+build_root_app() { # $1: root dir (default: the finished root)
+  local rdir=${1:-$root_dir}
+  say "building the app's virtualenv /opt/app from serving/requirements.lock"
+  rm -rf "$rdir/opt/app"
+  enter_root "$rdir" python3 -m venv /opt/app
+  pip_install_app enter_root "$rdir" /opt/app/bin/python
+  echo "$app_key" >"$rdir/opt/app/.key"
 }
 
 ensure() {
@@ -166,8 +200,10 @@ ensure() {
   flock 9 # two make runs at once must not build the same environment twice
   if host_can_use_venv; then
     [ -f "$venv_dir/.complete" ] || build_venv
+    [ -f "$app_dir/.complete" ] || { check_network; build_app_venv; }
   else
     [ -d "$root_dir" ] || build_root
+    [ "$(cat "$root_dir/opt/app/.key" 2>/dev/null)" = "$app_key" ] || { check_network; build_root_app; }
   fi
   flock -u 9
 }
@@ -176,6 +212,7 @@ run() {
   ensure
   if host_can_use_venv; then
     PATH="$venv_dir/bin:$tools_dir/bin:$PATH" PYTHONPATH="$checkout" TAGGER_TOOLS_PYTHON="$tools_dir/bin/python" \
+      TAGGER_APP_PYTHON="$app_dir/bin/python" \
       TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 exec "$@"
   else
     enter_root "$root_dir" "$@"
@@ -186,5 +223,7 @@ case "${1:-}" in
   ensure) ensure ;;
   run) shift; [ $# -gt 0 ] || die "usage: builder/env.sh run COMMAND [ARGS...]"; run "$@" ;;
   where) if host_can_use_venv; then echo "$venv_dir"; else echo "$root_dir"; fi ;;
-  *) die "usage: builder/env.sh {ensure|run COMMAND...|where}" ;;
+  # The app's interpreter, as commands run by `builder/env.sh run` see it.
+  app-python) if host_can_use_venv; then echo "$app_dir/bin/python"; else echo /opt/app/bin/python; fi ;;
+  *) die "usage: builder/env.sh {ensure|run COMMAND...|where|app-python}" ;;
 esac

@@ -3,7 +3,7 @@
     python -m ingest [--data-dir DIR] [--file train.tsv] [--spans-dir DIR] [--span N|next]
 
 The data directory comes from --data-dir or TAGGER_DATA_DIR, the spans directory from
---spans-dir or pipeline/paths.py. Bad rows are rejected,
+--spans-dir or contract/paths.py. Bad rows are rejected,
 counted by reason and sampled in the report; the import fails (exit 1, nothing written)
 when more than --max-bad-fraction of the rows are bad.
 """
@@ -15,12 +15,12 @@ import json
 import sys
 from pathlib import Path
 
+from contract import paths
 from ingest import seed_tsv, spans
-from pipeline import paths
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__.split("\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=paths.data_dir())
     parser.add_argument("--file", default="train.tsv", help="file name inside the data directory")
     parser.add_argument("--spans-dir", type=Path, default=paths.spans_dir())

@@ -7,10 +7,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from modules import features
-
-MAX_TITLE_CHARS = 300
-MAX_TAGS = 5
+from contract import features
 
 
 class BadRowError(ValueError):
@@ -38,8 +35,8 @@ def parse_tags(text: str) -> tuple[str, ...]:
         raise BadRowError("unparseable_tags", f"{text[:80]!r} is not a list of strings")
     if not value:
         raise BadRowError("empty_tags", "the tag list is empty")
-    if len(value) > MAX_TAGS:
-        raise BadRowError("too_many_tags", f"{len(value)} tags, at most {MAX_TAGS}")
+    if len(value) > features.MAX_TAGS:
+        raise BadRowError("too_many_tags", f"{len(value)} tags, at most {features.MAX_TAGS}")
     for tag in value:
         if not features.TAG_PATTERN.match(tag):
             raise BadRowError("bad_tag", f"{tag!r} does not match {features.TAG_PATTERN.pattern}")
@@ -59,8 +56,10 @@ def parse_line(raw: bytes) -> Row:
     title, tags_text = parts[0].strip(), parts[1]
     if not title:
         raise BadRowError("empty_title", "the title is empty")
-    if len(title) > MAX_TITLE_CHARS:
-        raise BadRowError("title_too_long", f"{len(title)} characters, at most {MAX_TITLE_CHARS}")
+    if len(title) > features.MAX_TITLE_CHARS:
+        raise BadRowError(
+            "title_too_long", f"{len(title)} characters, at most {features.MAX_TITLE_CHARS}"
+        )
     return Row(title=title, tags=parse_tags(tags_text))
 
 

@@ -21,9 +21,9 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from contract import features
+from contract.quiet import quiet_imports
 from ingest.seed_tsv import Row
-from modules import features
-from pipeline.quiet import quiet_imports
 
 DATA_FILE = "data.tfrecord"
 MANIFEST_FILE = "MANIFEST.json"

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from contract import paths
 from ingest import spans
-from pipeline import paths
 
 RECORD_FILE = "WITHDRAWN.json"
 

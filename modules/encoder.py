@@ -11,7 +11,8 @@ The pipeline's encoder setting (`--encoder` on both runners) makes Transform com
 the embedding (preprocessing.preprocessing_fn_with_encoder), so every stage after it,
 serving included, runs the encoder inside the model's graph.
 It is a setting, not the default: it costs about 10 ms of CPU per title, against the
-tagger's 3 ms serving budget, and adds minutes to every run (issue 10 note, bench/encoder.py).
+tagger's 3 ms serving budget, and adds minutes to every run (docs/model.md,
+bench/encoder.py).
 A model made with it needs tensorflow-text's ops to load: register_ops().
 """
 

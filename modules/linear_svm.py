@@ -4,10 +4,8 @@ The margin head's job is the decision (model.py: F1 and exact match come from it
 linear parts are a linear SVM's function class, but the network only gets near that
 SVM's optimum: a few epochs of Adam on the plain hinge loss, stopped early. A linear SVM
 over the same inputs solved to its optimum with the squared hinge loss (LinearSVC,
-liblinear; with the plain hinge its macro F1 drops 7 points) decides better. Measured
-in full pipeline runs (issue 10 note, test split), replacing the margin head by it
-lifted every metric: with the encoder F1 micro 0.712 -> 0.716, F1 macro 0.547 -> 0.571,
-AP 0.587 -> 0.592; without it F1 micro 0.690 -> 0.696, AP 0.543 -> 0.562. So once the
+liblinear; the squared hinge is what makes it strong) decides better: in full pipeline
+runs, replacing the margin head by it lifted every metric (docs/model.md). So once the
 network has trained, solve_margin_head() writes that SVM into the head:
 
   margin = SVM(word TF-IDF, char TF-IDF, EMBEDDING_WEIGHT * embedding)
@@ -26,12 +24,11 @@ import scipy.sparse as sp
 import tensorflow as tf
 from sklearn.svm import LinearSVC
 
-from modules import features
+from contract import features
 from modules.preprocessing import CHAR_SPACE, TERM_SPACE
 
 # The embedding block's weight against the two TF-IDF blocks (each of unit length). A
-# larger weight means less regularization on it; 1.5 beat 1 and 2 on test macro F1 with
-# the same eval F1 (issue 10 note).
+# larger weight means less regularization on it; 1.5 beat 1 and 2 (docs/model.md).
 EMBEDDING_WEIGHT = 1.5
 # A tag that never occurs in the training rows cannot be fitted: its margin is this
 # constant, below the decision point, as the hinge loss would leave it (and minus it for

@@ -9,35 +9,33 @@ Two heads share the hidden layer, each with its own wide part and output layer: 
 trained with cross-entropy (probabilities: good rankings, AP and ROC AUC), one with the
 hinge loss (a linear SVM's margins: good decisions, F1 and exact match). The network
 outputs both heads' logits side by side; scores() blends them into the one score per tag
-that the model serves and thresholds. On the full data (issue 10 note) each head alone
-is behind on one family of metrics; the blend matches or beats both on every metric.
+that the model serves and thresholds: each head alone is behind on one family of
+metrics, and the blend matches or beats both (docs/model.md has the measurements).
 After fit, the Trainer replaces the margin head by a linear SVM over the head's linear
-inputs, solved to its optimum (modules/linear_svm.py, trainer DEFAULTS["margin_svm_c"]):
+inputs, solved to its optimum (modules/linear_svm.py, trainer.TRAINING["margin_svm_c"]):
 the hinge training above then shapes only the shared hidden layer.
 
 Each head's wide parts can carry an L2 penalty, the regularizer of the baselines' linear
 models (margin_wide_l2 ~ a linear SVM's 1 / (2 C N NUM_TAGS): 2.5e-6 is C = 0.1 on 20,000
 titles). Early stopping alone leaves the rare tags' wide weights as large as a few
 epochs made them; the penalty shrinks them, which orders each tag's titles better (AP).
-With the encoder's inputs it raises AP and AUC by 1-1.5 points and F1 micro a little,
-the other metrics within run-to-run noise; without them it trades decisions for ranking
-(F1 micro -0.6, AP +1.5), so the default setting's reviewed values leave it off. (Both
-measured before the SVM replaced the trained margin head; margin_wide_l2 now acts only
-through what the hinge training does to the shared hidden layer.)
+Whether it pays depends on the inputs, so each setting's reviewed hyperparameters file
+says whether it is on. Since the SVM replaces the trained margin head, margin_wide_l2
+acts only through what the hinge training does to the shared hidden layer.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from modules import features
+from contract import features
 from modules.preprocessing import CHAR_SPACE, TERM_SPACE
 
 # The heads, in the order of the network's output: cross-entropy, then hinge.
 HEADS = ("probability", "margin")
 # scores() = PROBABILITY_WEIGHT * sigmoid(probability logit)
 #          + (1 - PROBABILITY_WEIGHT) * sigmoid(MARGIN_SCALE * margin),
-# chosen by micro F1 on the eval split from {0.2, 0.3, 0.5} x {4, 8, 16} (issue 10 note).
+# chosen by micro F1 on the eval split from {0.2, 0.3, 0.5} x {4, 8, 16} (docs/model.md).
 # MARGIN_SCALE makes the margin's sigmoid nearly a step at 0, where the hinge head
 # decides; the probability head then orders the tags on either side of it.
 PROBABILITY_WEIGHT = 0.2
@@ -135,20 +133,25 @@ class TfidfVector(tf.keras.layers.Layer):
 
 
 def build(
+    *,
     hidden_units: int,
     dropout: float,
     learning_rate: float,
-    depth: int = 1,
-    char_grams: bool = True,
-    wide_step_scale: float = 1.0,
-    probability_wide_l2: float = 0.0,
-    margin_wide_l2: float = 0.0,
+    depth: int,
+    char_grams: bool,
+    wide_step_scale: float,
+    probability_wide_l2: float,
+    margin_wide_l2: float,
     embedding_width: int = 0,
 ) -> tf.keras.Model:
-    """The tagger network. Inputs are features.MODEL_INPUTS, in that order, as sparse
-    [batch, None] tensors (the char n-grams are ignored when char_grams is False), then,
-    when embedding_width > 0, features.EMBEDDING: a dense sentence embedding of that width
-    (modules/encoder.py), feeding the hidden layer and a linear part of each head.
+    """The tagger network. Its hyperparameters (HYPERPARAMETERS) have no defaults here:
+    their values live in the reviewed file of each setting
+    (hyperparameters/<setting>/best_hyperparameters.txt) or come from the Tuner.
+
+    Inputs are features.MODEL_INPUTS, in that order, as sparse [batch, None] tensors (the char
+    n-grams are ignored when char_grams is False), then, when embedding_width > 0,
+    features.EMBEDDING: a dense sentence embedding of that width (modules/encoder.py),
+    feeding the hidden layer and a linear part of each head.
     Output: both heads' logits, [batch, 2 * NUM_TAGS]; scores() turns them into scores.
 
     depth: hidden layers in the deep part, each hidden_units wide.

@@ -10,7 +10,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from modules import encoder, features
+from contract import features
+from modules import encoder
 from modules.stopwords import ENGLISH as STOP_WORDS
 
 # The seed's text_prepare: these become spaces, then anything outside the kept alphabet

@@ -2,7 +2,7 @@
 
 Exported signatures:
   serving_default     title (string [batch]) -> scores, tags, threshold, predicted
-                      (see features.py; predicted is modules/threshold.py's rule)
+                      (see contract/features.py; predicted is modules/threshold.py's rule)
   serving_examples    serialized tf.Example -> scores, decision_scores (used by TFMA)
   transform_features  serialized tf.Example -> Transform's outputs, label included (TFMA)
 """
@@ -18,31 +18,25 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from modules import features, linear_svm, model, threshold, warm_start
+from contract import features
+from modules import linear_svm, model, threshold, warm_start
 
-# Training settings. The network's own (model.HYPERPARAMETERS) come from the Tuner: its
-# best_hyperparameters when the pipeline tunes, else the reviewed file of the last tuning
-# (hyperparameters/<setting>/best_hyperparameters.txt); these defaults only fill what
-# neither has.
-# Precedence: custom_config (runner flags) > tuned values > DEFAULTS.
-DEFAULTS = {
+# How the network is trained. The network's own hyperparameters (model.HYPERPARAMETERS)
+# are not here: they come from the Tuner when the pipeline tunes, else from the reviewed
+# file of the setting (hyperparameters/<setting>/best_hyperparameters.txt), which the
+# pipeline imports as the Trainer's hyperparameters; that file is the one place they live.
+# Precedence: custom_config (runner flags) > hyperparameters > TRAINING.
+TRAINING = {
     "batch_size": 256,
     "epochs": 30,
     "patience": 3,
-    "hidden_units": 1024,
-    "depth": 1,
-    "dropout": 0.5,
-    "learning_rate": 0.001,
-    "char_grams": True,
-    "wide_step_scale": 10.0,
-    "probability_wide_l2": 0.0,
-    "margin_wide_l2": 0.0,
     # Cost C of the linear SVM that replaces the trained margin head (modules/linear_svm.py);
-    # 0 keeps the margin head the network trained. 0.1 is the bench's best SVM (issue 10).
+    # 0 keeps the margin head the network trained. 0.1 is the best C of the TF-IDF linear
+    # SVM baseline (bench/quality.py).
     "margin_svm_c": 0.1,
     "seed": 42,
     # With the pipeline's warm start on (create_pipeline(warm_start=True)), training
-    # begins from the latest blessed model and needs only a few epochs (issue 9 note).
+    # begins from the latest blessed model and needs only a few epochs.
     "warm_start": False,
     "warm_start_epochs": 4,
     "warm_start_patience": 1,
@@ -50,9 +44,10 @@ DEFAULTS = {
 
 
 def settings(fn_args) -> dict:
-    """DEFAULTS, overridden by the tuned hyperparameters, overridden by custom_config."""
-    tuned = (fn_args.hyperparameters or {}).get("values", {})
-    return {**DEFAULTS, **tuned, **(fn_args.custom_config or {})}
+    """TRAINING, overridden by the hyperparameters (tuned or reviewed), overridden by
+    custom_config."""
+    given = (fn_args.hyperparameters or {}).get("values", {})
+    return {**TRAINING, **given, **(fn_args.custom_config or {})}
 
 
 def input_names(tft_output) -> tuple[str, ...]:
@@ -64,6 +59,12 @@ def input_names(tft_output) -> tuple[str, ...]:
 
 def build_model(hp: dict, inputs: tuple[str, ...] = features.MODEL_INPUTS) -> tf.keras.Model:
     """The network for these settings, reading these inputs (input_names())."""
+    missing = [name for name in model.HYPERPARAMETERS if name not in hp]
+    if missing:
+        raise ValueError(
+            f"no value for the network's {', '.join(missing)}: give the Trainer the reviewed "
+            "hyperparameters file (hyperparameters/<setting>/best_hyperparameters.txt)"
+        )
     width = features.EMBEDDING_WIDTH if features.EMBEDDING in inputs else 0
     return model.build(**{name: hp[name] for name in model.HYPERPARAMETERS}, embedding_width=width)
 

@@ -49,21 +49,22 @@ class TfKerasRandomSearch(keras_tuner.RandomSearch):
 
 
 def search_space() -> keras_tuner.HyperParameters:
+    """Where the Tuner searches. No defaults are set: the values untuned runs train with
+    are the reviewed file's, and random search samples every trial."""
     hp = keras_tuner.HyperParameters()
-    hp.Choice("hidden_units", [256, 512, 1024], default=trainer.DEFAULTS["hidden_units"])
-    hp.Int("depth", 1, 2, default=trainer.DEFAULTS["depth"])
-    hp.Choice("dropout", [0.3, 0.5], default=trainer.DEFAULTS["dropout"])
-    hp.Choice("learning_rate", [3e-4, 1e-3, 3e-3], default=trainer.DEFAULTS["learning_rate"])
-    hp.Boolean("char_grams", default=trainer.DEFAULTS["char_grams"])
-    hp.Choice("wide_step_scale", [1.0, 10.0, 30.0], default=trainer.DEFAULTS["wide_step_scale"])
-    for head, values in (("probability", [0.0, 1e-7, 3e-7]), ("margin", [0.0, 1e-6, 3e-6])):
-        name = f"{head}_wide_l2"
-        hp.Choice(name, values, default=trainer.DEFAULTS[name])
+    hp.Choice("hidden_units", [256, 512, 1024])
+    hp.Int("depth", 1, 2)
+    hp.Choice("dropout", [0.3, 0.5])
+    hp.Choice("learning_rate", [3e-4, 1e-3, 3e-3])
+    hp.Boolean("char_grams")
+    hp.Choice("wide_step_scale", [1.0, 10.0, 30.0])
+    hp.Choice("probability_wide_l2", [0.0, 1e-7, 3e-7])
+    hp.Choice("margin_wide_l2", [0.0, 1e-6, 3e-6])
     return hp
 
 
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
-    hp = trainer.settings(fn_args)  # DEFAULTS and the pipeline's custom config
+    hp = trainer.settings(fn_args)  # trainer.TRAINING and the pipeline's custom config
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)  # what the Tuner sets
     train, _, fit_args = trainer.training_data(fn_args, tft_output, hp)
     inputs = trainer.input_names(tft_output)

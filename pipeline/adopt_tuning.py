@@ -19,7 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline import configs, metadata, paths, run_report
+from contract import paths
+from pipeline import configs, evaluation, metadata
 
 
 def latest_tuned(store):
@@ -59,10 +60,14 @@ def why_not_blessed(store, tuned) -> str | None:
     if evaluator is None:
         return "the Evaluator never scored the model trained with them"
     (blessing,) = metadata.artifacts_of(store, evaluator.id, metadata.Event.OUTPUT)["blessing"]
-    if metadata.value(blessing.custom_properties, "blessed") == 1:
+    if metadata.is_blessed(blessing):
         return None
-    failed = run_report.failing_metrics(store, blessing)
-    return f"the Evaluator did not bless the model trained with them {failed}".rstrip()
+    try:
+        failed = evaluation.validation_failures(metadata.evaluation_of(store, blessing).uri)
+    except Exception:  # noqa: BLE001 - the reason is a courtesy; the refusal stands
+        failed = []
+    reason = f" (failed: {', '.join(failed[:6])})" if failed else ""
+    return f"the Evaluator did not bless the model trained with them{reason}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     encoder = tuned_with_encoder(store, artifact)
     reviewed = paths.hyperparameters_file(encoder)
     uri, target = artifact.uri, args.output or reviewed
-    tuned = json.loads(Path(uri, configs.HYPERPARAMETERS_FILE_NAME).read_text())
+    tuned = json.loads(Path(uri, paths.HYPERPARAMETERS_FILE_NAME).read_text())
     reason = why_not_blessed(store, artifact)
     if reason and not args.force:
         print(f"not adopted: {reason}; {target} is unchanged (--force adopts them anyway)",

@@ -15,8 +15,8 @@ from tfx import v1 as tfx
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
+from contract import metadata_names as names
 from ingest.spans import WITHDRAW_HINT
-from pipeline.metadata import SPANS
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # ExampleValidator's file name per split
 
@@ -49,7 +49,7 @@ def AnomaliesGate(
     splits = artifact_utils.decode_split_names(anomalies.split_names)
     problems = describe_anomalies(anomalies.uri, splits)
     if problems:
-        read = json.loads(examples.get_string_custom_property(SPANS) or "[]")
+        read = json.loads(examples.get_string_custom_property(names.SPANS) or "[]")
         message = (
             "data anomalies, the run stops here:\n  "
             + "\n  ".join(problems)

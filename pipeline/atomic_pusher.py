@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tfx import types
@@ -34,7 +35,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
-from pipeline import serving_layout
+from contract import serving_layout
 
 EVALUATION_KEY = "model_evaluation"
 
@@ -105,11 +106,18 @@ def _copy_loadable_last(model_path: str, final: str) -> None:
         raise
 
 
-def publish(model_path: str, base_directory: str) -> tuple[str, str]:
+def publish(
+    model_path: str, base_directory: str, before: Callable[[str], None] | None = None
+) -> tuple[str, str]:
     """Copy model_path to <base_directory>/<new version> so that no model server can load
-    it before it is whole (see the module docstring). Returns (path, version)."""
+    it before it is whole (see the module docstring). Returns (path, version).
+
+    before(version), if given, runs once the version is chosen and before any of it is
+    visible: what clients read beside a version is there when the version appears."""
     fileio.makedirs(base_directory)
     version = str(next_version(base_directory))
+    if before is not None:
+        before(version)
     final = os.path.join(base_directory, version)
     if not has_atomic_rename(base_directory):
         _copy_loadable_last(model_path, final)
@@ -151,15 +159,23 @@ class _Executor(pusher_executor.Executor):
             logging.info("model already serving as version %s; nothing pushed", already)
             self._MarkNotPushed(model_push)
             return
-        serving_path, version = publish(model_path, base)
-        io_utils.copy_dir(model_path, model_push.uri)  # the archived copy TFX keeps
-        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+        evaluation_uri = None
         if input_dict.get(EVALUATION_KEY):
             evaluation_uri = artifact_utils.get_single_uri(input_dict[EVALUATION_KEY])
+
+        def quality_first(version: str) -> None:
+            # Written before the version appears, so the app's first scrape of a new
+            # version already has its quality gauges.
+            if evaluation_uri is None:
+                return
             try:
                 publish_quality(evaluation_uri, base, version)
-            except Exception:  # noqa: BLE001 - the model is served; only its gauges lack
-                logging.exception("version %s pushed, but its quality was not published", version)
+            except Exception:  # noqa: BLE001 - the model still goes out; only its gauges lack
+                logging.exception("version %s: its quality could not be published", version)
+
+        serving_path, version = publish(model_path, base, before=quality_first)
+        io_utils.copy_dir(model_path, model_push.uri)  # the archived copy TFX keeps
+        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
 
 
 def publish_quality(evaluation_uri: str, base_directory: str, version: str) -> None:

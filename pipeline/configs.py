@@ -8,7 +8,6 @@ settings from here, so the two can never drift apart.
 from __future__ import annotations
 
 PIPELINE_NAME = "so-tagger"
-MODEL_NAME = "tagger"  # the TF Serving model name: <serving base>/<MODEL_NAME>/<version>/
 
 # Module code is imported by path from the installed package (setup.py ships it in the
 # pipeline image), so compiling for Vertex needs no cloud storage for a user-code wheel.
@@ -17,15 +16,9 @@ PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 PREPROCESSING_FN_WITH_ENCODER = "modules.preprocessing.preprocessing_fn_with_encoder"
 RUN_FN = "modules.trainer.run_fn"
 TUNER_FN = "modules.tuner.tuner_fn"
-SCHEMA_FILE = "schema/schema.pbtxt"  # relative to the checkout or the image's /pipeline
-# The last tuning's best hyperparameters, reviewed like the schema: what untuned runs train
-# with. Update it from a tuning run with `make tune` (see the README). One per feature
-# setting (--encoder or not): values tuned for one set of inputs are not the other's.
-HYPERPARAMETERS_DIRS = {False: "hyperparameters/default", True: "hyperparameters/encoder"}
-HYPERPARAMETERS_FILE_NAME = "best_hyperparameters.txt"  # TFX's file name
 
-# Blessing floors for the full data set: well below what the model reaches (see the
-# closing note of issue 2) and above what a broken model gets.
+# Blessing floors for the full data set: well below what the model reaches (README: Model
+# quality) and above what a broken model gets.
 BLESSING_FLOORS = {"f1_score": 0.55, "auc": 0.90, "auc_precision_recall": 0.5, "exact_match": 0.25}
 # How much worse than the latest blessed model a candidate may be on each gated metric.
 BLESSING_TOLERANCE = 0.01

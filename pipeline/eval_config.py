@@ -6,7 +6,7 @@ import json
 
 from tensorflow_model_analysis.proto import config_pb2
 
-from modules import features
+from contract import features
 
 # Metric names as TFMA reports them.
 F1 = "f1_score"

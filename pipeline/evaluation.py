@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pipeline import quiet
+from contract import quiet
 
 OVERALL = ""  # the slice name of the whole test split
 CANDIDATE, BASELINE = "candidate", "baseline"
@@ -43,6 +43,20 @@ def load(evaluation_uri: str) -> list[Metric]:
             found.append(Metric(name, model, tag, prefix + kv.key.name,
                                 kv.value.double_value.value))  # fmt: skip
     return found
+
+
+def validation_failures(evaluation_uri: str) -> list[str]:
+    """The gated metrics the Evaluator failed on, as "name=value", sorted."""
+    with quiet.quiet_imports():
+        import tensorflow_model_analysis as tfma
+
+        result = tfma.load_validation_result(evaluation_uri)
+    failures = {
+        f"{f.metric_key.name}={f.metric_value.double_value.value:.4f}"
+        for slice_failures in result.metric_validations_per_slice
+        for f in slice_failures.failures
+    }
+    return sorted(failures)
 
 
 def _value(key) -> str:

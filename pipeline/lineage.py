@@ -11,7 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline import evaluation, metadata, paths
+from contract import paths
+from pipeline import evaluation, metadata
 
 
 def main(argv: list[str] | None = None) -> int:

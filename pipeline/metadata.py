@@ -8,13 +8,10 @@ import json
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from contract import metadata_names as names
+
 Execution = metadata_store_pb2.Execution
 Event = metadata_store_pb2.Event
-
-# Custom properties SpanExampleGen writes on its Examples artifact: the spans it read,
-# as JSON [{"span", "sha256", "examples"}], and their numbers as "0,1,2" for a glance.
-SPANS = "spans"
-SPAN_NUMBERS = "span_numbers"
 
 STATE_NAMES = {
     Execution.COMPLETE: "ran",
@@ -78,6 +75,42 @@ def latest_run(store: metadata_store.MetadataStore) -> tuple[str, list[NodeRun]]
     return run.name, nodes
 
 
+def this_run(store: metadata_store.MetadataStore, since_ms: int):
+    """The pipeline_run context started at or after since_ms, or None."""
+    runs = [c for c in store.get_contexts_by_type("pipeline_run") if c.create_time_since_epoch
+            >= since_ms]  # fmt: skip
+    return max(runs, key=lambda c: c.id) if runs else None
+
+
+def failed_nodes(store: metadata_store.MetadataStore, run) -> list[str]:
+    """The components of this run that failed, in the order they ran."""
+    executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
+    return [node_name(store, e) for e in executions if e.last_known_state == Execution.FAILED]
+
+
+def pushed_model(store: metadata_store.MetadataStore, run):
+    """The PushedModel artifact this run's Pusher wrote, or None."""
+    found = [a for a in store.get_artifacts_by_context(run.id) if a.type == names.PUSHED_MODEL]
+    return found[0] if found else None
+
+
+def blessing_of(store: metadata_store.MetadataStore, pushed):
+    """The Evaluator's verdict the Pusher acted on. (The run's context also holds the
+    resolver's older blessing, the baseline's, so "a ModelBlessing of this run" is not it.)"""
+    pusher = producer(store, pushed.id)
+    return artifacts_of(store, pusher.id, Event.INPUT)["model_blessing"][0]
+
+
+def evaluation_of(store: metadata_store.MetadataStore, blessing):
+    """The Evaluator's evaluation artifact beside this blessing."""
+    evaluator = producer(store, blessing.id)
+    return artifacts_of(store, evaluator.id, Event.OUTPUT)["evaluation"][0]
+
+
+def is_blessed(blessing) -> bool:
+    return value(blessing.custom_properties, names.BLESSED) == 1
+
+
 # --- lineage ------------------------------------------------------------------------------
 
 
@@ -113,8 +146,8 @@ def artifacts_of(store: metadata_store.MetadataStore, execution_id: int, kind: i
 def latest_pushed_model(store: metadata_store.MetadataStore):
     pushed = [
         a
-        for a in store.get_artifacts_by_type("PushedModel")
-        if value(a.custom_properties, "pushed") == 1
+        for a in store.get_artifacts_by_type(names.PUSHED_MODEL)
+        if value(a.custom_properties, names.PUSHED) == 1
     ]
     if not pushed:
         raise LookupError("no model has been pushed yet")
@@ -135,12 +168,11 @@ def lineage(store: metadata_store.MetadataStore, pushed=None) -> dict:
     transform_in = artifacts_of(store, transform.id, Event.INPUT)
     schema = transform_in["schema"][0]
     examples = transform_in["examples"][0]
-    evaluator = producer(store, blessing.id)
-    evaluation = artifacts_of(store, evaluator.id, Event.OUTPUT)["evaluation"][0]
+    evaluation = evaluation_of(store, blessing)
     return {
         "pushed_model": {
-            "version": value(pushed.custom_properties, "pushed_version"),
-            "destination": value(pushed.custom_properties, "pushed_destination"),
+            "version": value(pushed.custom_properties, names.PUSHED_VERSION),
+            "destination": value(pushed.custom_properties, names.PUSHED_DESTINATION),
             "uri": pushed.uri,
         },
         "trainer_run": {"execution_id": trainer.id, "model_uri": model.uri},
@@ -148,9 +180,9 @@ def lineage(store: metadata_store.MetadataStore, pushed=None) -> dict:
         "schema": {"uri": schema.uri, "producer": node_name(store, producer(store, schema.id))},
         # One Examples artifact holds every span the run read (SpanExampleGen).
         "examples_uri": examples.uri,
-        "data_spans": json.loads(value(examples.custom_properties, SPANS) or "[]"),
+        "data_spans": json.loads(value(examples.custom_properties, names.SPANS) or "[]"),
         "evaluation": {
-            "blessed": value(blessing.custom_properties, "blessed") == 1,
+            "blessed": is_blessed(blessing),
             "uri": evaluation.uri,
         },
     }

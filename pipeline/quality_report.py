@@ -16,7 +16,8 @@ import re
 import sys
 from pathlib import Path
 
-from pipeline import evaluation, metadata, paths
+from contract import paths
+from pipeline import evaluation, metadata
 
 HEADLINE = (
     ("F1 micro", "micro_f1_score"),

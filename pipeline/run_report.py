@@ -7,6 +7,8 @@
 Both runners print these lines; the local one reads the states from ML Metadata while
 the run goes on, the Vertex one from the PipelineJob's task details. Everything else
 (TensorFlow's, Beam's and TFX's own logging) goes to the log file whose path is printed.
+The facts come from pipeline/metadata.py (ML Metadata) and pipeline/evaluation.py (TFMA);
+this module only words them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections.abc import Callable
 
 from ml_metadata import metadata_store
 
-from pipeline import metadata, quiet
+from contract import metadata_names as names
+from pipeline import evaluation, metadata
 
 MAX_ERROR_LINES = 12
 _TRACEBACK_FRAME = re.compile(r"^\s+(File \"|\S.*\^+$)|^Traceback \(most recent call last\):$")
@@ -40,65 +43,35 @@ def error_lines(error: BaseException) -> list[str]:
     return lines
 
 
-def this_run(store: metadata_store.MetadataStore, since_ms: int):
-    """The pipeline_run context started at or after since_ms, or None."""
-    runs = [c for c in store.get_contexts_by_type("pipeline_run") if c.create_time_since_epoch
-            >= since_ms]  # fmt: skip
-    return max(runs, key=lambda c: c.id) if runs else None
-
-
 def outcome(store: metadata_store.MetadataStore, run) -> str:
     """One sentence: what this run pushed, or why it pushed nothing."""
-    executions = store.get_executions_by_context(run.id)
-    failed = [e for e in executions if e.last_known_state == metadata.Execution.FAILED]
+    failed = metadata.failed_nodes(store, run)
     if failed:
-        return f"nothing pushed: the run failed in {metadata.node_name(store, failed[0])}"
-    pushed = pushed_model(store, run)
+        return f"nothing pushed: the run failed in {failed[0]}"
+    pushed = metadata.pushed_model(store, run)
     if pushed is None:
         return "nothing pushed: the run stopped before the Pusher"
     props = pushed.custom_properties
-    if metadata.value(props, "pushed") == 1:
+    if metadata.value(props, names.PUSHED) == 1:
         return (
-            f"pushed version {metadata.value(props, 'pushed_version')} "
-            f"to {metadata.value(props, 'pushed_destination')}"
+            f"pushed version {metadata.value(props, names.PUSHED_VERSION)} "
+            f"to {metadata.value(props, names.PUSHED_DESTINATION)}"
         )
-    blessing = blessing_of(store, pushed)
-    if metadata.value(blessing.custom_properties, "blessed") != 1:
+    blessing = metadata.blessing_of(store, pushed)
+    if not metadata.is_blessed(blessing):
         return "nothing pushed: the Evaluator did not bless the model " + failing_metrics(
             store, blessing
         )
     return "nothing pushed: the blessed model is the one already serving"
 
 
-def pushed_model(store: metadata_store.MetadataStore, run):
-    """The PushedModel artifact this run's Pusher wrote, or None."""
-    found = [a for a in store.get_artifacts_by_context(run.id) if a.type == "PushedModel"]
-    return found[0] if found else None
-
-
-def blessing_of(store: metadata_store.MetadataStore, pushed):
-    """The Evaluator's verdict the Pusher acted on. (The run's context also holds the
-    resolver's older blessing, the baseline's, so "a ModelBlessing of this run" is not it.)"""
-    pusher = metadata.producer(store, pushed.id)
-    return metadata.artifacts_of(store, pusher.id, metadata.Event.INPUT)["model_blessing"][0]
-
-
 def failing_metrics(store: metadata_store.MetadataStore, blessing) -> str:
-    evaluator = metadata.producer(store, blessing.id)
-    evaluation = metadata.artifacts_of(store, evaluator.id, metadata.Event.OUTPUT)["evaluation"]
+    """ "(failed: name=value, ...)" for a blessing the Evaluator refused, for people."""
     try:
-        with quiet.quiet_imports():  # slow to import and chatty; only needed here
-            import tensorflow_model_analysis as tfma
-
-            result = tfma.load_validation_result(evaluation[0].uri)
+        failures = evaluation.validation_failures(metadata.evaluation_of(store, blessing).uri)
     except Exception:  # noqa: BLE001 - the reason is a courtesy; the outcome stands
         return "(see the log)"
-    failures = [
-        f"{f.metric_key.name}={f.metric_value.double_value.value:.4f}"
-        for slice_failures in result.metric_validations_per_slice
-        for f in slice_failures.failures
-    ]
-    return "(failed: " + ", ".join(sorted(set(failures))[:6]) + ")" if failures else ""
+    return "(failed: " + ", ".join(failures[:6]) + ")" if failures else ""
 
 
 class MetadataProgress:
@@ -134,7 +107,7 @@ class MetadataProgress:
 
     def poll(self) -> None:
         store = self._open_store()
-        run = this_run(store, self._since)
+        run = metadata.this_run(store, self._since)
         if run is None:
             return
         for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):

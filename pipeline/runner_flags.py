@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+from contract import paths
 from modules import code_version, file_version
-from pipeline import configs, paths
+from pipeline import configs
 
 
 def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +55,7 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
         metavar="TRIALS",
         help="run the Tuner with this many trials (default %(const)s) and train with its "
         "best hyperparameters; without it the Trainer uses the setting's reviewed values, "
-        + " or ".join(f"{d}/" for d in configs.HYPERPARAMETERS_DIRS.values()),
+        + " or ".join(f"{d}/" for d in paths.HYPERPARAMETERS_DIRS.values()),
     )
     parser.add_argument(
         "--tune-epochs",

@@ -34,8 +34,8 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
+from contract import metadata_names as names
 from ingest import spans
-from pipeline.metadata import SPAN_NUMBERS, SPANS
 
 ALL_SPANS_PATTERN = spans.SPAN_DIR_FORMAT.format(span="*") + "/" + spans.DATA_FILE
 LAST = 2**31 - 1  # "no upper bound" for a span range
@@ -181,8 +181,9 @@ class Executor(import_executor.Executor):
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
         record = [{k: v for k, v in s.items() if k != "path"} for s in chosen]
-        examples.set_string_custom_property(SPANS, json.dumps(record))
-        examples.set_string_custom_property(SPAN_NUMBERS, ",".join(str(s["span"]) for s in chosen))
+        examples.set_string_custom_property(names.SPANS, json.dumps(record))
+        numbers = ",".join(str(s["span"]) for s in chosen)
+        examples.set_string_custom_property(names.SPAN_NUMBERS, numbers)
         examples.span = chosen[-1]["span"]  # the newest span read: what "latest" means
 
 

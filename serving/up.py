@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from pipeline import configs, paths
+from contract import paths, serving_layout
 
 GRACE_SECONDS = 30
 
@@ -34,11 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     python = sys.executable
     commands = {
         "model_server": [python, "-m", "serving.model_server", f"--rest_api_port={args.model_port}",
-                         "--rest_api_host=127.0.0.1", f"--model_name={configs.MODEL_NAME}",
+                         "--rest_api_host=127.0.0.1", f"--model_name={serving_layout.MODEL_NAME}",
                          f"--model_base_path={paths.serving_model_dir()}"],
         "app": [python, "-m", "serving.app", f"--port={args.app_port}",
                 f"--model-url=http://127.0.0.1:{args.model_port}"],
-        "worker": [python, "-m", "serving.learning", f"--every={args.every}"],
+        "worker": [python, "-m", "learning", f"--every={args.every}"],
     }  # fmt: skip
     children = {}
     for name, command in commands.items():

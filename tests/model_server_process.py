@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.commands import REPO
+from tests.commands import REPO, app_python
 
 
 def free_port() -> int:
@@ -66,12 +66,13 @@ class Server:
 
 @contextlib.contextmanager
 def serving_process(
-    argv: list[str], port: int, ready: str, log_dir: Path, startup_timeout: float = 180
-) -> Iterator[Server]:
+    argv: list[str], port: int, ready: str, log_dir: Path, startup_timeout: float = 180,
+    python: str = sys.executable,
+) -> Iterator[Server]:  # fmt: skip
     """Start `python ARGV...` as a user would; yield once its log shows `ready`."""
     log = log_dir / f"{argv[1].rsplit('.', 1)[-1]}_{port}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, *argv], cwd=REPO, stdout=out,
+        process = subprocess.Popen([python, *argv], cwd=REPO, stdout=out,
                                    stderr=subprocess.STDOUT, env=os.environ.copy())  # fmt: skip
     server = Server(port, process, log)
     try:
@@ -104,10 +105,11 @@ def model_server(*args: str, log_dir: Path, startup_timeout: float = 180) -> Ite
 
 @contextlib.contextmanager
 def app_server(*args: str, log_dir: Path) -> Iterator[Server]:
-    """The tagging app (serving/app) on a free loopback port."""
+    """The tagging app (serving/app) on a free loopback port, run from its own virtualenv
+    (no training stack), as its image runs it."""
     port = free_port()
     argv = ["-m", "serving.app", f"--port={port}", "--host=127.0.0.1", *args]
-    with serving_process(argv, port, "app listening on", log_dir, 60) as server:
+    with serving_process(argv, port, "app listening on", log_dir, 60, app_python()) as server:
         yield server
 
 

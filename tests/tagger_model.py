@@ -15,8 +15,10 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
+from contract import features
 from ingest import seed_tsv
-from modules import features, model, preprocessing, trainer
+from modules import model, preprocessing, trainer
+from tests.hyperparameters import network
 
 RAW_SPEC = {
     features.TITLE: tf.io.FixedLenFeature([1], tf.string),
@@ -56,7 +58,9 @@ def build_tagger_model(tsv: Path, export_dir: Path) -> Path:
     }
     labels = np.stack([r[features.LABEL] for r in transformed]).astype(np.float32)
     tf.keras.utils.set_random_seed(0)
-    net = model.build(hidden_units=64, dropout=0.1, learning_rate=0.01)
+    net = model.build(
+        **network(hidden_units=64, dropout=0.1, learning_rate=0.01, wide_step_scale=1.0)
+    )
     net.fit(inputs, labels, batch_size=64, epochs=EPOCHS, verbose=0)
     trainer.export(net, tft_output, THRESHOLD, str(export_dir))
     return export_dir

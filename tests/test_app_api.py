@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from google.api_core import exceptions as google_exceptions
 
-from pipeline import serving_layout
+from contract import serving_layout
+from serving.app import metrics as app_metrics
+from serving.app import quality
 from serving.app.metrics import AppMetrics
 from tests.model_server_process import app_server, free_port, model_server
 
@@ -19,15 +22,23 @@ from tests.model_server_process import app_server, free_port, model_server
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, tagger_model):
     root = tmp_path_factory.mktemp("app")
-    shutil.copytree(tagger_model, root / "models" / "tagger" / "7")
+    base = root / "models" / "tagger"
+    shutil.copytree(tagger_model, base / "7")
+    publish_quality(base, "7", {"micro_f1_score": 0.6683, "micro_auc": 0.95})
     database = root / "feedback.db"
     with (
-        model_server("--model_name=tagger", f"--model_base_path={root / 'models' / 'tagger'}",
-                     log_dir=root) as models,
+        model_server("--model_name=tagger", f"--model_base_path={base}", log_dir=root) as models,
         app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={database}",
-                   f"--metadata={root / 'none.sqlite'}", log_dir=root) as app,
+                   f"--model-base-path={base}", log_dir=root) as app,
     ):  # fmt: skip
         yield app, database
+
+
+def publish_quality(base: Path, version: str, metrics: dict, pushed_at: float = 1.7e9) -> None:
+    """A quality file as the Pusher writes it beside a version (pipeline/atomic_pusher.py)."""
+    path = Path(serving_layout.quality_path(str(base), version))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": version, "pushed_at": pushed_at, "metrics": metrics}))
 
 
 def stored_rows(database) -> list[tuple]:
@@ -131,7 +142,10 @@ def test_health_ready_openapi_and_metrics(stack):
     spec = app.get("/api/openapi.json").json()
     assert spec["openapi"].startswith("3.") and "/api/feedback" in spec["paths"]
     text = app.get("/metrics").body.decode()
-    assert "stackoverflow_tagger_model_version 7.0" in text
+    assert "stackoverflow_tagger_model_version 7\n" in text
+    # The first scrape after start-up already has the served version's quality.
+    assert "stackoverflow_tagger_f1_score 0.6683\n" in text
+    assert "stackoverflow_tagger_roc_auc 0.95\n" in text
     assert 'stackoverflow_tagger_feedback_samples{status="accepted"}' in text
     assert 'stackoverflow_tagger_retrain_runs_total{outcome="blessed"} 0' in text
     assert "stackoverflow_tagger_request_latency_seconds_bucket" in text
@@ -150,18 +164,57 @@ def test_a_model_server_that_is_down_is_503_with_a_reason_not_a_hang(tmp_path):
         assert app.post("/api/feedback", {"title": "t", "actual": ["python"]}).status == 201
 
 
-def test_quality_is_read_where_the_pusher_publishes_it_when_there_is_no_metadata(tmp_path):
-    """On a cluster the app has TF Serving's base path, not an ML Metadata store."""
+def test_quality_is_read_from_the_file_the_pusher_publishes_and_retried_while_absent(
+    tmp_path, monkeypatch
+):
     base = tmp_path / "tagger"
-    path = Path(serving_layout.quality_path(str(base), "7"))
-    path.parent.mkdir(parents=True)
-    metrics = {"micro_f1_score": 0.6683, "micro_auc": 0.95}
-    path.write_text(json.dumps({"version": "7", "pushed_at": 1700000000.0, "metrics": metrics}))
-    metrics = AppMetrics(metadata_path=str(tmp_path / "absent.sqlite"), model_base_path=str(base))
-    metrics._load_quality("7")
-    page = metrics.render("7", {}, [])
-    assert "stackoverflow_tagger_f1_score 0.6683" in page
-    assert "stackoverflow_tagger_roc_auc 0.95" in page
-    assert "stackoverflow_tagger_latest_model_update 1700000000" in page
-    metrics._load_quality("8")  # a version pushed without published quality: unknown, no error
-    assert "stackoverflow_tagger_f1_score" not in metrics.render("8", {}, [])
+    publish_quality(base, "7", {"micro_f1_score": 0.6683, "micro_auc": 0.95}, 1700000000.0)
+    metrics = AppMetrics(model_base_path=str(base))
+    page = metrics.render("7", metrics.quality("7"), {}, [])
+    assert "stackoverflow_tagger_f1_score 0.6683\n" in page
+    assert "stackoverflow_tagger_roc_auc 0.95\n" in page
+    assert "stackoverflow_tagger_latest_model_update 1700000000\n" in page
+    # A version pushed before its quality file appears: unknown, no error, asked again.
+    assert metrics.quality("8") is None
+    assert "stackoverflow_tagger_f1_score" not in metrics.render("8", None, {}, [])
+    publish_quality(base, "8", {"micro_f1_score": 0.7})
+    assert metrics.quality("8") is None  # not asked again at once
+    monkeypatch.setattr(app_metrics, "RETRY_SECONDS", 0.0)
+    assert metrics.quality("8").metrics == {"micro_f1_score": 0.7}
+
+
+class FakeBucket:
+    """google.cloud.storage's Bucket at the client boundary: blobs by name."""
+
+    def __init__(self, objects: dict[str, bytes], name: str) -> None:
+        self.objects, self.name = objects, name
+
+    def blob(self, name: str):
+        bucket = self
+
+        class Blob:
+            def download_as_bytes(self, timeout: float) -> bytes:
+                assert timeout > 0
+                key = f"{bucket.name}/{name}"
+                if key not in bucket.objects:
+                    raise google_exceptions.NotFound(key)
+                return bucket.objects[key]
+
+        return Blob()
+
+
+def test_quality_under_a_gs_base_path_is_read_through_the_storage_client(monkeypatch):
+    published = {"version": "3", "pushed_at": 5.0, "metrics": {"exact_match": 0.4}}
+    objects = {"models/serving/tagger/quality/3.json": json.dumps(published).encode()}
+
+    class FakeClient:
+        def bucket(self, name: str) -> FakeBucket:
+            return FakeBucket(objects, name)
+
+    monkeypatch.setattr(quality, "_storage_client", FakeClient)
+    metrics = AppMetrics(model_base_path="gs://models/serving/tagger")
+    assert metrics.quality("3") == quality.Quality({"exact_match": 0.4}, 5.0)
+    assert "stackoverflow_tagger_accuracy_score 0.4\n" in metrics.render(
+        "3", metrics.quality("3"), {}, []
+    )
+    assert metrics.quality("4") is None  # no such object: unknown, not an error

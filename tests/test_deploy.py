@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from contract import serving_layout
 from pipeline import configs
 from serving.app.metrics import QUALITY, AppMetrics
+from serving.app.quality import Quality
 from serving.model_server import config as server_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,7 @@ TOOLS_PYTHON = os.environ.get("TAGGER_TOOLS_PYTHON", "")
 # Custom resources the Kubernetes schemas do not describe (Prometheus Operator).
 OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
 RELEASE_DIGEST = "sha256:" + "ab" * 32
+PIPELINE_DIGEST = "sha256:" + "cd" * 32
 
 
 def run(
@@ -70,10 +73,19 @@ def test_compose_file_is_valid_and_wires_the_stack():
     # TF Serving reads the base path the worker's Pusher writes to.
     base = next(f.split("=", 1)[1] for f in flags if f.startswith("--model_base_path="))
     app_env = stack["app"]["environment"]
-    assert base == f"{app_env['TAGGER_BUILD_DIR']}/serving/{configs.MODEL_NAME}"
+    assert base == f"{app_env['TAGGER_BUILD_DIR']}/serving/{serving_layout.MODEL_NAME}"
     assert app_env["TAGGER_MODEL_URL"] == "http://tf-serving:8501"
     assert app_env["TAGGER_MODEL_BASE_PATH"] == base  # the Pusher publishes quality there
     assert "@postgres:5432/" in app_env["TAGGER_FEEDBACK_URL"]
+    # The app runs its slim image; what starts pipeline runs runs the pipeline image.
+    assert stack["app"]["image"].startswith("so-tagger/app:")
+    assert stack["app"]["build"]["dockerfile"] == "deploy/app/Dockerfile"
+    assert stack["worker"]["image"].startswith("so-tagger/pipeline:")
+    first_model = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["first-model"]
+    assert first_model["image"].startswith("so-tagger/pipeline:")  # in profile init
+    assert stack["worker"]["entrypoint"] + stack["worker"]["command"][:2] == [
+        "python", "-m", "learning"]  # fmt: skip
+    assert stack["worker"]["environment"]["TAGGER_BUILD_DIR"] == app_env["TAGGER_BUILD_DIR"]
 
 
 def test_compose_refuses_to_start_without_a_database_password():
@@ -112,10 +124,10 @@ def test_quality_floor_alert_uses_the_pipelines_blessing_floors():
 
 def exported_metric_names() -> set[str]:
     """Every metric family the app's /metrics page shows once the served version's
-    Evaluator result is known (set here as it would be read from ML Metadata)."""
-    metrics = AppMetrics(metadata_path="/nonexistent")
-    metrics._quality["1"] = ({key: 0.5 for key in QUALITY.values()}, 0.0)
-    page = metrics.render("1", {"new": 1}, [{"outcome": "blessed"}])
+    Evaluator result is known (as the Pusher publishes it)."""
+    metrics = AppMetrics(model_base_path="/nonexistent")
+    known = Quality({key: 0.5 for key in QUALITY.values()}, 0.0)
+    page = metrics.render("1", known, {"new": 1}, [{"outcome": "blessed"}])
     return set(re.findall(r"^# TYPE (\S+)", page, re.M))
 
 
@@ -139,9 +151,10 @@ def rendered(request, tmp_path_factory) -> tuple[str, Path, list[dict]]:
     assert TOOLS_PYTHON, "TAGGER_TOOLS_PYTHON is set by builder/env.sh"
     out = tmp_path_factory.mktemp(f"chart-{request.param}")
     values = CHART / f"values-{request.param}.yaml"
-    # What CD adds on the command line: the app image's digest, just pushed.
+    # What CD adds on the command line: the images' digests, just pushed.
     release = out / "release.yaml"
-    release.write_text(yaml.safe_dump({"image": {"digest": RELEASE_DIGEST}}))
+    release.write_text(yaml.safe_dump(
+        {"image": {"digest": RELEASE_DIGEST, "pipelineDigest": PIPELINE_DIGEST}}))  # fmt: skip
     ok(run(TOOLS_PYTHON, DEPLOY / "helm" / "render.py", out, values, release))
     docs = [d for d in yaml.safe_load_all((out / "manifests.yaml").read_text()) if d]
     return request.param, out, docs
@@ -164,7 +177,9 @@ def test_chart_renders_every_part_the_platform_needs(rendered):
     serving = by_name[("Deployment", "so-tagger-serving")]["spec"]["template"]["spec"]
     container = serving["containers"][0]
     assert container["image"].startswith("tensorflow/serving:")
-    assert container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{configs.MODEL_NAME}"
+    assert (
+        container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{serving_layout.MODEL_NAME}"
+    )
     assert container["resources"]["requests"]["cpu"]
     assert any(a.startswith("--model_base_path=gs://") for a in container["args"])
     app = by_name[("Deployment", "so-tagger-app")]["spec"]["template"]["spec"]["containers"][0]
@@ -179,9 +194,13 @@ def test_chart_renders_every_part_the_platform_needs(rendered):
     worker = by_name[("Deployment", "so-tagger-worker")]["spec"]
     assert worker["replicas"] == 1 and worker["strategy"]["type"] == "Recreate"
     (seed,) = worker["template"]["spec"]["initContainers"]
+    (learner,) = worker["template"]["spec"]["containers"]
+    registry = f"europe-west4-docker.pkg.dev/so-tagger-{env}/so-tagger"
+    assert learner["image"] == seed["image"] == f"{registry}/pipeline@{PIPELINE_DIGEST}"
+    assert learner["command"] + learner["args"][:1] == ["python", "-m", "learning"]
     assert "python -m ingest --span 0" in seed["args"][0]
     assert f"gs://so-tagger-{env}-so-tagger-{env}-pipeline/data/" in seed["args"][0]
-    models = f"gs://so-tagger-{env}-so-tagger-{env}-models/serving/{configs.MODEL_NAME}"
+    models = f"gs://so-tagger-{env}-so-tagger-{env}-models/serving/{serving_layout.MODEL_NAME}"
     assert f"--model_base_path={models}" in container["args"]  # Terraform's bucket name
     for name in ("so-tagger-app", "so-tagger-worker"):
         env_vars = by_name[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -250,6 +269,34 @@ def test_terraform_environments_set_every_required_variable():
         assert required <= given, f"{env}.tfvars lacks {sorted(required - given)}"
         assert f'environment           = "{env}"' in tfvars
         assert (DEPLOY / "terraform" / "envs" / f"{env}.gcs.tfbackend").exists()
+
+
+def copied(dockerfile: Path) -> set[str]:
+    """The checkout paths a Dockerfile's COPY lines take from the build context."""
+    found = set()
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            found.update(line.split()[1:-1])
+    return found
+
+
+def test_the_app_image_holds_its_own_lock_and_the_online_code_only():
+    dockerfile = (DEPLOY / "app" / "Dockerfile").read_text()
+    assert "COPY serving/requirements.lock " in dockerfile
+    assert "requirements.lock /" not in dockerfile.replace("serving/requirements.lock", "")
+    assert "FROM ${" not in dockerfile  # nothing taken from the pipeline image
+    taken = copied(DEPLOY / "app" / "Dockerfile")
+    assert {"contract", "schema", "serving/app", "serving/feedback"} <= taken
+    training = {"modules", "pipeline", "ingest", "learning", "local_runner.py", "setup.py",
+                "hyperparameters", "serving/model_server"}  # fmt: skip
+    assert not taken & training, taken & training
+
+
+def test_the_pipeline_image_holds_what_the_learning_worker_starts():
+    taken = copied(DEPLOY / "pipeline" / "Dockerfile")
+    assert {"requirements.lock", "local_runner.py", "contract", "ingest", "modules", "pipeline",
+            "learning", "serving/feedback", "schema", "hyperparameters"} <= taken  # fmt: skip
+    assert "PYTHONPATH=/pipeline" in (DEPLOY / "pipeline" / "Dockerfile").read_text()
 
 
 def test_dockerfiles_pass_checkov():

@@ -1,4 +1,4 @@
-"""The in-graph sentence encoder of the issue 10 experiment (modules/encoder.py)."""
+"""The in-graph sentence encoder of the encoder setting (modules/encoder.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from modules import encoder, features, model
+from contract import features
+from modules import encoder, model
+from tests.hyperparameters import network
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,10 @@ def test_bytes_that_are_not_utf8_do_not_fail_the_batch(minilm):
 
 
 def test_the_network_takes_an_embedding_as_its_last_input():
-    net = model.build(16, 0.0, 1e-3, embedding_width=8)
+    net = model.build(
+        **network(hidden_units=16, dropout=0.0, learning_rate=1e-3, wide_step_scale=1.0),
+        embedding_width=8,
+    )
     assert [i.name for i in net.inputs][-1] == "embedding"
     ids = tf.sparse.from_dense(tf.constant([[1, 2]], tf.int64))
     weights = tf.sparse.from_dense(tf.constant([[0.5, 0.5]]))

@@ -8,13 +8,19 @@ import sqlite3
 
 import pytest
 
-from pipeline import paths
+from contract import paths
 from serving.feedback import store as store_module
 from serving.feedback.normalize import Feedback, FeedbackError, parse_feedback
 from serving.feedback.store import FeedbackStore, known_tags
+from tests.commands import app_python, run_module
 from tests.postgres_server import postgres_server
 
 KNOWN = known_tags(paths.schema_path())
+
+
+def feedback_cli(*args: str, check: bool = True):
+    """`python -m serving.feedback ARGS`, from the app's own virtualenv (as in its image)."""
+    return run_module("-m", "serving.feedback", *args, check=check, python=app_python())
 
 
 @pytest.fixture(scope="module")
@@ -145,20 +151,19 @@ def test_an_old_schema_is_upgraded_in_place(tmp_path):
 
 
 def test_the_review_command_lists_accepts_and_rejects(tmp_path):
-    from tests.commands import run_module
 
     url = f"sqlite:///{tmp_path / 'f.db'}"
     opened = FeedbackStore(url, KNOWN)
     opened.add(feedback(title="hooks", actual=["reactjs"]))
     opened.add(feedback(title="ownership", actual=["rust", "c++"]))
     opened.close()
-    listed = run_module("-m", "serving.feedback", "--feedback", url, "list").stdout
+    listed = feedback_cli("--feedback", url, "list").stdout
     assert "reactjs" in listed and "rust" in listed and "pending_review" in listed
-    out = run_module("-m", "serving.feedback", "--feedback", url, "accept", "reactjs",
+    out = feedback_cli("--feedback", url, "accept", "reactjs",
                      "--as", "javascript").stdout  # fmt: skip
     assert "1 samples released" in out
-    run_module("-m", "serving.feedback", "--feedback", url, "reject", "rust")
-    stats = run_module("-m", "serving.feedback", "--feedback", url, "stats").stdout
+    feedback_cli("--feedback", url, "reject", "rust")
+    stats = feedback_cli("--feedback", url, "stats").stdout
     assert json.loads(stats)["samples"]["accepted"] == 2
-    missing = run_module("-m", "serving.feedback", "--feedback", url, "reject", "zig", check=False)
+    missing = feedback_cli("--feedback", url, "reject", "zig", check=False)
     assert missing.returncode == 1 and "no tag 'zig'" in missing.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from contract import serving_layout
 from ingest import spans
 from tests.commands import REPO, run_module
 from tests.mlmd import INPUT, OUTPUT, Store
@@ -39,7 +40,7 @@ def loop(tmp_path_factory, data_slice):
     run_module("local_runner.py", "--spans-dir", str(where["spans"]), "--metadata",
                str(where["metadata"]), *pipeline_paths, *RUNNER)  # fmt: skip
     worker_argv = [
-        sys.executable, "-m", "serving.learning", "--every", str(EVERY), "--poll-seconds", "0.2",
+        sys.executable, "-m", "learning", "--every", str(EVERY), "--poll-seconds", "0.2",
         "--feedback", str(where["feedback"]), "--spans-dir", str(where["spans"]),
         "--metadata", str(where["metadata"]), "--", *pipeline_paths, *RUNNER,
     ]  # fmt: skip
@@ -47,7 +48,7 @@ def loop(tmp_path_factory, data_slice):
         model_server("--model_name=tagger", f"--model_base_path={where['serving'] / 'tagger'}",
                      "--file_system_poll_wait_seconds=0.2", log_dir=root) as models,
         app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={where['feedback']}",
-                   f"--metadata={where['metadata']}", log_dir=root) as app,
+                   f"--model-base-path={where['serving'] / 'tagger'}", log_dir=root) as app,
     ):  # fmt: skip
         yield root, where, app, worker_argv
 
@@ -116,8 +117,13 @@ def test_feedback_retrains_and_the_new_version_is_served(loop, data_slice):
     # The lineage command names the feedback span behind the served model.
     out = run_module("-m", "pipeline.lineage", "--metadata", str(where["metadata"])).stdout
     assert '"feedback_batch": 1' in out and feedback_spans[0]["sha256"] in out
+    # The first scrape since the new version already has its quality, as published.
     metrics = app.get("/metrics").body.decode()
     assert 'stackoverflow_tagger_retrain_runs_total{outcome="blessed"} 1' in metrics
+    published = json.loads(Path(serving_layout.quality_path(
+        str(where["serving"] / "tagger"), version)).read_text())["metrics"]  # fmt: skip
+    assert f"stackoverflow_tagger_model_version {version}\n" in metrics
+    assert f"stackoverflow_tagger_f1_score {published['micro_f1_score']}\n" in metrics
 
     # The retrain started from the weights of the model it replaced (the Trainer's
     # base_model input), and did not fall back to training from scratch.

@@ -8,8 +8,10 @@ import pytest
 import tensorflow as tf
 from sklearn.svm import LinearSVC
 
-from modules import features, linear_svm, model
+from contract import features
+from modules import linear_svm, model
 from modules.preprocessing import CHAR_SPACE, TERM_SPACE
+from tests.hyperparameters import network
 
 ROWS = 60
 
@@ -47,7 +49,10 @@ def margins(net: tf.keras.Model, x: dict) -> np.ndarray:
 def test_the_margin_head_answers_as_the_svm_and_the_probability_head_is_kept(embedding):
     x, labels = rows(embedding)
     width = features.EMBEDDING_WIDTH if embedding else 0
-    net = model.build(16, 0.5, 1e-3, wide_step_scale=10.0, embedding_width=width)
+    net = model.build(
+        **network(hidden_units=16, dropout=0.5, learning_rate=1e-3, wide_step_scale=10.0),
+        embedding_width=width,
+    )
     batches = tf.data.Dataset.from_tensor_slices((x, labels)).batch(16)
     before = np.split(net(x, training=False).numpy(), len(model.HEADS), axis=1)[0]
 
@@ -79,7 +84,11 @@ def test_the_margin_head_answers_as_the_svm_and_the_probability_head_is_kept(emb
 def test_without_char_grams_the_svm_reads_only_the_word_terms():
     x, labels = rows(embedding=False)
     labels[:, 6] = 1  # a tag on every row: one class too
-    net = model.build(16, 0.5, 1e-3, char_grams=False)
+    net = model.build(
+        **network(
+            hidden_units=16, dropout=0.5, learning_rate=1e-3, wide_step_scale=1.0, char_grams=False
+        )
+    )
     batches = tf.data.Dataset.from_tensor_slices((x, labels)).batch(16)
     matrix, _ = linear_svm.design_matrix(batches, char_grams=False)
     assert matrix.shape == (ROWS, TERM_SPACE)
@@ -90,7 +99,9 @@ def test_without_char_grams_the_svm_reads_only_the_word_terms():
 
 
 def test_a_margin_head_of_another_shape_is_refused():
-    net = model.build(16, 0.5, 1e-3)
+    net = model.build(
+        **network(hidden_units=16, dropout=0.5, learning_rate=1e-3, wide_step_scale=1.0)
+    )
     coef = np.zeros((TERM_SPACE + 7, features.NUM_TAGS))
     before = [w.copy() for w in net.get_weights()]
     expected = f"the SVM has {TERM_SPACE + 7} inputs, the margin head {TERM_SPACE + CHAR_SPACE}"

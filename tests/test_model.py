@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from modules import features, model
+from contract import features
+from modules import model
+from tests.hyperparameters import network
+
+SMALL = network(hidden_units=8, dropout=0.0, learning_rate=1e-3, wide_step_scale=1.0)
 
 
 def logits(probability: list[float], margin: list[float]) -> tf.Tensor:
@@ -31,7 +35,7 @@ def test_scores_are_in_0_1_and_rise_with_either_head():
 
 
 def test_the_network_outputs_both_heads_for_every_tag():
-    net = model.build(8, 0.0, 1e-3)
+    net = model.build(**SMALL)
     ids = tf.sparse.from_dense(tf.constant([[1, 2]], tf.int64))
     weights = tf.sparse.from_dense(tf.constant([[0.5, 0.5]]))
     out = net([ids, weights, ids, weights])
@@ -40,7 +44,15 @@ def test_the_network_outputs_both_heads_for_every_tag():
 
 
 def test_each_heads_l2_penalises_its_own_wide_weights_as_they_act():
-    net = model.build(8, 0.0, 1e-3, wide_step_scale=10.0, margin_wide_l2=1e-3)
+    net = model.build(
+        **network(
+            hidden_units=8,
+            dropout=0.0,
+            learning_rate=1e-3,
+            wide_step_scale=10.0,
+            margin_wide_l2=1e-3,
+        )
+    )
     # The kernels are stored step_scale times smaller: the penalty is on kernel * scale.
     expected = sum(
         1e-3 * float(tf.reduce_sum(tf.square(layer.kernel * layer.scale)))
@@ -48,7 +60,7 @@ def test_each_heads_l2_penalises_its_own_wide_weights_as_they_act():
     )
     assert len(net.losses) == 2
     assert np.isclose(float(tf.add_n(net.losses)), expected, rtol=1e-4)
-    assert not model.build(8, 0.0, 1e-3).losses  # off by default
+    assert not model.build(**SMALL).losses  # both penalties 0 in the reviewed values
 
 
 def test_the_penalty_makes_the_fitted_wide_weights_smaller():
@@ -59,7 +71,16 @@ def test_the_penalty_makes_the_fitted_wide_weights_smaller():
 
     def fitted_norm(l2: float) -> float:
         tf.keras.utils.set_random_seed(0)
-        net = model.build(8, 0.0, 1e-2, probability_wide_l2=l2, margin_wide_l2=l2)
+        net = model.build(
+            **network(
+                hidden_units=8,
+                dropout=0.0,
+                learning_rate=1e-2,
+                wide_step_scale=1.0,
+                probability_wide_l2=l2,
+                margin_wide_l2=l2,
+            )
+        )
         net.fit([ids, weights, ids, weights], labels, epochs=30, verbose=0)
         wide = [net.get_layer(f"{head}_wide") for head in model.HEADS]
         return sum(float(tf.norm(layer.kernel * layer.scale)) for layer in wide)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from pipeline import serving_layout
+from contract import serving_layout
 from tests.model_server_process import model_server, wait_for
 from tests.toy_model import save_toy_model
 

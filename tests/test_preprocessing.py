@@ -9,7 +9,8 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from modules import features, preprocessing
+from contract import features
+from modules import preprocessing
 
 ROWS = [
     {"title": [b"How to sort a List in Python?"], "tags": [b"python", b"list"]},

@@ -7,7 +7,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from modules import features
+from contract import features
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schema" / "schema.pbtxt"
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from modules import features, model, trainer, tuner
-from pipeline import paths
+from contract import features, paths
+from modules import model, trainer, tuner
+from tests.hyperparameters import network
 
 
 def tiny_data(rows: int = 64) -> tf.data.Dataset:
@@ -29,7 +30,7 @@ def tiny_data(rows: int = 64) -> tf.data.Dataset:
 
 
 def test_every_trial_trains_and_is_scored_by_its_eval_micro_f1(tmp_path):
-    hp = {**trainer.DEFAULTS, "hidden_units": 8}
+    hp = {**trainer.TRAINING, **network(hidden_units=8)}
     data = tiny_data()
     finished = []
 

@@ -18,7 +18,8 @@ import pytest
 from google.protobuf import json_format
 
 import vertex_runner
-from pipeline import configs, paths, serving_layout
+from contract import paths, serving_layout
+from pipeline import configs
 from tests.commands import REPO, run_module
 from tests.model_server_process import model_server
 from tests.vertex_launcher import Launcher, load_job
@@ -131,7 +132,7 @@ def test_an_untuned_encoder_run_trains_with_that_settings_reviewed_values(tmp_pa
     _, spec, _ = load_job(compile_job(tmp_path, *CLOUD, "--encoder"))
     importer = spec.root.dag.tasks["tuned_hyperparameters"].inputs.parameters["artifact_uri"]
     uri = importer.runtime_value.constant_value.string_value
-    assert uri == f"{vertex_runner.IMAGE_CHECKOUT}/{configs.HYPERPARAMETERS_DIRS[True]}"
+    assert uri == f"{vertex_runner.IMAGE_CHECKOUT}/{paths.HYPERPARAMETERS_DIRS[True]}"
     assert paths.hyperparameters_file(True).is_file()  # the image copies the checkout's
 
 
@@ -298,8 +299,9 @@ def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(tmp_path, d
     assert pushed["pushed"] == 1
     version = pushed["pushed_version"]
     # The version, and the Evaluator's metrics published beside it for clients without MLMD.
-    assert sorted(p.name for p in (serving / configs.MODEL_NAME).iterdir()) == [version, "quality"]
-    quality = serving_layout.quality_path(str(serving / configs.MODEL_NAME), version)
+    model_dir = serving / serving_layout.MODEL_NAME
+    assert sorted(p.name for p in model_dir.iterdir()) == [version, "quality"]
+    quality = serving_layout.quality_path(str(model_dir), version)
     assert json.loads(Path(quality).read_text())["metrics"]["micro_auc"] > 0.5
 
     with model_server("--model_name=tagger", f"--model_base_path={serving / 'tagger'}",

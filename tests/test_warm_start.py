@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from modules import features, model, warm_start
+from contract import features
+from modules import model, warm_start
 from modules.preprocessing import VOCABULARY_OOV_BUCKETS
+from tests.hyperparameters import network
 
 
 def test_entries_map_by_name_and_oov_buckets_follow_their_vocabulary():
@@ -40,7 +42,9 @@ def _vocabularies(model_dir) -> dict[str, tuple[list[str], int]]:
 
 
 def test_a_net_warm_started_from_a_model_predicts_what_it_predicts(tagger_model):
-    net = model.build(hidden_units=64, dropout=0.1, learning_rate=0.01)
+    net = model.build(
+        **network(hidden_units=64, dropout=0.1, learning_rate=0.01, wide_step_scale=1.0)
+    )
     assert warm_start.load(net, str(tagger_model), _vocabularies(tagger_model)) is None
     served = tf.saved_model.load(str(tagger_model))
     titles = tf.constant(["how to sort a list in python", "jquery click event not firing"])
@@ -53,7 +57,9 @@ def test_a_net_warm_started_from_a_model_predicts_what_it_predicts(tagger_model)
 def test_reordered_vocabularies_carry_each_term_and_tag_to_its_new_place(tagger_model):
     vocab = _vocabularies(tagger_model)
     shuffled = {n: (list(reversed(v)), buckets) for n, (v, buckets) in vocab.items()}
-    net = model.build(hidden_units=64, dropout=0.1, learning_rate=0.01)
+    net = model.build(
+        **network(hidden_units=64, dropout=0.1, learning_rate=0.01, wide_step_scale=1.0)
+    )
     assert warm_start.load(net, str(tagger_model), shuffled) is None
     served = tf.saved_model.load(str(tagger_model))
     base = {v.name.split(":")[0]: v.numpy() for v in served.variables}
@@ -72,7 +78,9 @@ def test_reordered_vocabularies_carry_each_term_and_tag_to_its_new_place(tagger_
 
 
 def test_a_base_model_of_another_width_is_not_used(tagger_model):
-    net = model.build(hidden_units=32, dropout=0.1, learning_rate=0.01)
+    net = model.build(
+        **network(hidden_units=32, dropout=0.1, learning_rate=0.01, wide_step_scale=1.0)
+    )
     before = [w.numpy() for w in net.weights]
     why_not = warm_start.load(net, str(tagger_model), _vocabularies(tagger_model))
     assert "tfidf_dense/kernel" in why_not and "(30001, 64)" in why_not

@@ -175,9 +175,12 @@ class Api:
         except ModelUnavailableError:
             version = None
         loop = asyncio.get_running_loop()
+        quality = None
+        if version is not None:
+            quality = await loop.run_in_executor(None, self.metrics.quality, version)
         counts = await loop.run_in_executor(None, self.store.counts)
         batches = await loop.run_in_executor(None, self.store.batches)
-        return web.Response(text=self.metrics.render(version, counts, batches),
+        return web.Response(text=self.metrics.render(version, quality, counts, batches),
                             content_type="text/plain")  # fmt: skip
 
     async def openapi(self, request: web.Request) -> web.Response:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ingest.seed_tsv import MAX_TAGS, MAX_TITLE_CHARS
+from contract import features
 
 _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
-_TAGS = {"type": "array", "items": {"type": "string", "maxLength": 35}}
+_TAGS = {"type": "array", "items": {"type": "string", "maxLength": features.MAX_TAG_CHARS}}
 _SCORED = {"type": "array", "items": {"type": "object", "required": ["tag", "score"],
            "properties": {"tag": {"type": "string"}, "score": {"type": "number"}}}}  # fmt: skip
 
@@ -27,7 +27,7 @@ OPENAPI = {
             "requestBody": {"required": True, **_json({
                 "type": "object", "additionalProperties": False, "required": ["title"],
                 "properties": {"title": {"type": "string", "minLength": 1,
-                                         "maxLength": MAX_TITLE_CHARS}}})},
+                                         "maxLength": features.MAX_TITLE_CHARS}}})},
             "responses": {"200": {"description": "tags", **_json({
                 "type": "object",
                 "required": ["title", "tags", "candidates", "threshold", "model_version"],
@@ -41,9 +41,9 @@ OPENAPI = {
             "requestBody": {"required": True, **_json({
                 "type": "object", "additionalProperties": False, "required": ["title", "actual"],
                 "properties": {"title": {"type": "string", "minLength": 1,
-                                         "maxLength": MAX_TITLE_CHARS},
+                                         "maxLength": features.MAX_TITLE_CHARS},
                                "predicted": _TAGS,
-                               "actual": {**_TAGS, "minItems": 1, "maxItems": MAX_TAGS},
+                               "actual": {**_TAGS, "minItems": 1, "maxItems": features.MAX_TAGS},
                                "model_version": {"type": ["string", "integer"]}}})},
             "responses": {"201": {"description": "stored durably", **_json({
                 "type": "object", "required": ["id", "status", "actual"],

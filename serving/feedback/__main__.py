@@ -14,8 +14,7 @@ import argparse
 import json
 import sys
 
-from pipeline import paths
-from serving.app.__main__ import default_feedback_url
+from contract import paths
 from serving.feedback.normalize import FeedbackError
 from serving.feedback.store import FeedbackStore, known_tags
 
@@ -24,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m serving.feedback", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--feedback", default=default_feedback_url())
+    p.add_argument("--feedback", default=paths.feedback_url(),
+                   help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)")  # fmt: skip
     commands = p.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="tags waiting for review, and decided ones")
     commands.add_parser("stats", help="samples by status, retrain batches")

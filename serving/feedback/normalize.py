@@ -11,10 +11,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ingest.seed_tsv import MAX_TAGS, MAX_TITLE_CHARS
-from modules import features
+from contract import features
 
-MAX_PREDICTED = 100  # the model's label space
+MAX_PREDICTED = features.NUM_TAGS  # a prediction names at most every tag of the label space
 MAX_VERSION_CHARS = 20
 FIELDS = {"title", "predicted", "actual", "model_version"}
 # Spellings people type for tags the model knows. Keys are already normalised.
@@ -58,9 +57,7 @@ def normalize_tag(tag: object) -> str:
     text = re.sub(r"\s+", "-", tag.strip().lower())
     text = ALIASES.get(text, text)
     if not features.TAG_PATTERN.match(text):
-        raise FeedbackError(
-            f"{tag!r} is not a tag: lower-case letters, digits and . # + - only, at most 35"
-        )
+        raise FeedbackError(f"{tag!r} is not a tag: {features.TAG_RULE}")
     return text
 
 
@@ -80,8 +77,10 @@ def normalize_title(title: object) -> str:
     text = " ".join(title.split())
     if not text:
         raise FeedbackError("'title' is empty")
-    if len(text) > MAX_TITLE_CHARS:
-        raise FeedbackError(f"'title' has {len(text)} characters, at most {MAX_TITLE_CHARS}")
+    if len(text) > features.MAX_TITLE_CHARS:
+        raise FeedbackError(
+            f"'title' has {len(text)} characters, at most {features.MAX_TITLE_CHARS}"
+        )
     return text
 
 
@@ -105,6 +104,6 @@ def parse_feedback(document: object) -> Feedback:
     return Feedback(
         title=normalize_title(document["title"]),
         predicted=normalize_tags(document.get("predicted", []), "predicted", MAX_PREDICTED),
-        actual=normalize_tags(document["actual"], "actual", MAX_TAGS, least=1),
+        actual=normalize_tags(document["actual"], "actual", features.MAX_TAGS, least=1),
         model_version=version,
     )

@@ -24,7 +24,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from modules import features
+from contract import features
 from serving.feedback.normalize import Feedback, FeedbackError, normalize_tag
 
 ACCEPTED, PENDING, REJECTED, DUPLICATE = "accepted", "pending_review", "rejected", "duplicate"
@@ -94,31 +94,10 @@ class FeedbackStore:
         cursor.execute(self._sql(statement), tuple(params))
         return cursor
 
-    def transaction(self):
-        store = self
-
-        class Transaction:
-            def __enter__(self):
-                store._lock.acquire()
-                self.cursor = store._connection.cursor()
-                if store.dialect == "sqlite":
-                    self.cursor.execute("BEGIN IMMEDIATE")
-                return self
-
-            def run(self, statement: str, params: Iterable = ()):
-                return store._execute(self.cursor, statement, params)
-
-            def __exit__(self, kind, value, traceback):
-                try:
-                    if kind is None:
-                        store._connection.commit()
-                    else:
-                        store._connection.rollback()
-                finally:
-                    self.cursor.close()
-                    store._lock.release()
-
-        return Transaction()
+    def transaction(self) -> _Transaction:
+        """`with store.transaction() as t: t.run(sql, params)`: one transaction, committed
+        when the block ends and rolled back if it raises; one at a time per store."""
+        return _Transaction(self)
 
     def schema_version(self) -> int:
         with self.transaction() as t:
@@ -310,6 +289,31 @@ class FeedbackStore:
         with self.transaction() as t:
             rows = t.run("SELECT status, COUNT(*) FROM feedback GROUP BY status").fetchall()
         return {ACCEPTED: 0, PENDING: 0, REJECTED: 0, DUPLICATE: 0, **dict(rows)}
+
+
+class _Transaction:
+    def __init__(self, store: FeedbackStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> _Transaction:
+        self.store._lock.acquire()
+        self.cursor = self.store._connection.cursor()
+        if self.store.dialect == "sqlite":
+            self.cursor.execute("BEGIN IMMEDIATE")
+        return self
+
+    def run(self, statement: str, params: Iterable = ()):
+        return self.store._execute(self.cursor, statement, params)
+
+    def __exit__(self, kind, value, traceback) -> None:
+        try:
+            if kind is None:
+                self.store._connection.commit()
+            else:
+                self.store._connection.rollback()
+        finally:
+            self.cursor.close()
+            self.store._lock.release()
 
 
 def _connect(url: str):

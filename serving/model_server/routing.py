@@ -10,7 +10,7 @@ import dataclasses
 import re
 import urllib.parse
 
-from pipeline import serving_layout
+from contract import serving_layout
 from serving.model_server.errors import invalid_argument
 
 API_PREFIX = re.compile(r"(?i)/v1/.*")

@@ -23,7 +23,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from pipeline import serving_layout
+from contract import serving_layout
 from serving.model_server.errors import Code, ServingError, invalid_argument, not_found
 from serving.model_server.servable import Servable
 

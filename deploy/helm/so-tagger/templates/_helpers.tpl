@@ -25,6 +25,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* The pipeline image (the learning worker's): by digest when CD gives one, else by tag. */}}
+{{- define "so-tagger.pipelineImage" -}}
+{{- if .Values.image.pipelineDigest -}}
+{{ .Values.image.registry }}/pipeline@{{ .Values.image.pipelineDigest }}
+{{- else -}}
+{{ .Values.image.registry }}/pipeline:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
 {{/* The restricted pod and container security settings every workload here uses. */}}
 {{- define "so-tagger.podSecurity" -}}
 runAsNonRoot: true

@@ -23,10 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+from contract import metadata_names as names
+from contract import paths
 from ingest import seed_tsv, spans
 from ingest.withdraw import withdraw
-from pipeline import metadata, paths, run_report
-from serving.feedback.store import FeedbackStore
+from pipeline import metadata
+from serving.feedback.store import FeedbackStore, known_tags
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,8 @@ class Settings:
     spans_dir: Path = dataclasses.field(default_factory=paths.spans_dir)
     metadata: Path = dataclasses.field(default_factory=paths.metadata_path)
     runner_args: tuple[str, ...] = ()  # passed on to local_runner.py
-    # Start each retrain from the served model's weights: on the full data it cut the
-    # Trainer from 209 s to 46 s and kept quality (issue 9 closing note).
+    # Start each retrain from the served model's weights: the Trainer then needs a few
+    # epochs instead of a full training, at the same quality (README: Continuous learning).
     warm_start: bool = True
 
 
@@ -89,6 +91,9 @@ class Worker:
         return manifest
 
     def retrain(self) -> tuple[str, str | None, str]:
+        """Run the local runner on every span; (outcome, version serving, the runner's
+        last line). The runner is started as a user starts it, never imported: what it
+        did is read from ML Metadata afterwards."""
         started_ms = int(time.time() * 1000)
         argv = [sys.executable, str(paths.CHECKOUT / "local_runner.py"),
                 "--spans-dir", str(self.settings.spans_dir),
@@ -97,29 +102,24 @@ class Worker:
             argv.append("--warm-start")
         run = subprocess.run(argv, capture_output=True, text=True)
         log.info("pipeline run exited %d:\n%s%s", run.returncode, run.stdout, run.stderr)
-        if run.returncode != 0:  # the runner's last line says where it failed
-            lines = run.stdout.strip().splitlines() or run.stderr.strip().splitlines()
-            return "failed", None, lines[-1] if lines else f"exit {run.returncode}"
+        # The runner's last line says what it pushed, or where and why it stopped.
+        lines = run.stdout.strip().splitlines() or run.stderr.strip().splitlines()
+        summary = lines[-1].strip() if lines else f"exit {run.returncode}"
+        if run.returncode != 0:
+            return "failed", None, summary
         store = metadata.sqlite_store(str(self.settings.metadata))
-        context = run_report.this_run(store, started_ms)
-        summary = run_report.outcome(store, context)
-        pushed = run_report.pushed_model(store, context)
-        blessing = run_report.blessing_of(store, pushed)
-        blessed = metadata.value(blessing.custom_properties, "blessed") == 1
-        version = metadata.value(pushed.custom_properties, "pushed_version")
+        pushed = metadata.pushed_model(store, metadata.this_run(store, started_ms))
+        version = metadata.value(pushed.custom_properties, names.PUSHED_VERSION)
+        blessed = metadata.is_blessed(metadata.blessing_of(store, pushed))
         return ("blessed" if blessed else "not_blessed"), version, summary
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from serving.app.__main__ import default_feedback_url
-    from serving.feedback.store import known_tags
-
-    p = argparse.ArgumentParser(
-        prog="python -m serving.learning", description=__doc__.split("\n")[0]
-    )
-    p.add_argument("--feedback", default=default_feedback_url())
+    p = argparse.ArgumentParser(prog="python -m learning", description=__doc__.split("\n")[0])
+    p.add_argument("--feedback", default=paths.feedback_url(),
+                   help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)")  # fmt: skip
     p.add_argument("--every", type=int, default=Settings.every,
                    help="retrain when this many accepted samples wait")  # fmt: skip
     p.add_argument("--poll-seconds", type=float, default=5.0)

@@ -1,11 +1,12 @@
 """TF Serving's model directory layout: `<base>/<model>/<integer version>/`.
 
-One rule for both sides: the AtomicPusher writes versions by it and the model server
-(serving/model_server) reads them by it. Kept free of TFX imports so the server can use it.
+One rule for both sides: the AtomicPusher writes versions by it, the model server
+(serving/model_server) reads them by it, and the app reads each version's quality file.
 """
 
 from __future__ import annotations
 
+MODEL_NAME = "tagger"  # the TF Serving model name: <serving base>/<MODEL_NAME>/<version>/
 MAX_VERSION = 2**63 - 1  # versions are int64 in TF Serving
 
 

@@ -4,7 +4,7 @@ Everything lives under the build directory (TAGGER_BUILD_DIR, default <checkout>
 each part can be moved on its own with its TAGGER_* variable. The data directory (the
 labelled TSV files) defaults to the shared copy beside the checkout.
 
-    python -m pipeline.paths NAME      prints one of them (for the Makefile and scripts)
+    python -m contract.paths NAME      prints one of them (for the Makefile and scripts)
 """
 
 from __future__ import annotations
@@ -13,9 +13,16 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline import configs
+from contract import serving_layout
 
 CHECKOUT = Path(__file__).resolve().parent.parent
+# Reviewed files, relative to the checkout (or to the pipeline image's /pipeline).
+SCHEMA_FILE = "schema/schema.pbtxt"
+# The last tuning's best hyperparameters, reviewed like the schema: what untuned runs train
+# with (`make tune` proposes new ones). One per feature setting (--encoder or not): values
+# tuned for one set of inputs are not the other's.
+HYPERPARAMETERS_DIRS = {False: "hyperparameters/default", True: "hyperparameters/encoder"}
+HYPERPARAMETERS_FILE_NAME = "best_hyperparameters.txt"  # TFX's file name
 
 
 def _setting(variable: str, default: Path) -> Path:
@@ -49,28 +56,34 @@ def serving_dir() -> Path:
 
 def serving_model_dir() -> Path:
     """<serving base>/<model>: where the Pusher writes integer-named versions."""
-    return serving_dir() / configs.MODEL_NAME
+    return serving_dir() / serving_layout.MODEL_NAME
 
 
 def logs_dir() -> Path:
     return build_dir() / "logs"
 
 
+def feedback_url() -> str:
+    """The feedback store: TAGGER_FEEDBACK_URL (sqlite:///path or postgresql://...), by
+    default a SQLite file in the build directory."""
+    return os.environ.get("TAGGER_FEEDBACK_URL") or f"sqlite:///{build_dir() / 'feedback.db'}"
+
+
 def schema_path() -> Path:
-    return CHECKOUT / configs.SCHEMA_FILE
+    return CHECKOUT / SCHEMA_FILE
 
 
 def hyperparameters_dir(encoder: bool = False) -> Path:
     """The reviewed hyperparameters of the setting (runner flag --encoder)."""
-    return CHECKOUT / configs.HYPERPARAMETERS_DIRS[encoder]
+    return CHECKOUT / HYPERPARAMETERS_DIRS[encoder]
 
 
 def hyperparameters_file(encoder: bool = False) -> Path:
-    return hyperparameters_dir(encoder) / configs.HYPERPARAMETERS_FILE_NAME
+    return hyperparameters_dir(encoder) / HYPERPARAMETERS_FILE_NAME
 
 
 NAMES = {
-    "model_name": lambda: configs.MODEL_NAME,
+    "model_name": lambda: serving_layout.MODEL_NAME,
     "build": build_dir,
     "data": data_dir,
     "spans": spans_dir,
@@ -83,5 +96,5 @@ NAMES = {
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in NAMES:
-        sys.exit(f"usage: python -m pipeline.paths {{{'|'.join(NAMES)}}}")
+        sys.exit(f"usage: python -m contract.paths {{{'|'.join(NAMES)}}}")
     print(NAMES[sys.argv[1]]())

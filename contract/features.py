@@ -1,6 +1,8 @@
-"""The one set of names shared by the data import, Transform, Trainer, Evaluator and serving.
+"""The one set of names and limits shared by the data import, Transform, Trainer,
+Evaluator and serving.
 
-Change a name here and every stage follows; nothing else spells these strings.
+Change a name or a limit here and every stage follows; nothing else spells these
+strings or repeats these numbers.
 """
 
 import re
@@ -41,11 +43,18 @@ OUTPUT_SCORES = "scores"
 OUTPUT_TAGS = "tags"
 OUTPUT_THRESHOLD = "threshold"
 OUTPUT_PREDICTED = "predicted"  # bool [batch, NUM_TAGS]: the model's decision (threshold.py)
-# Signature TFMA calls to get the label Transform made (see DESIGN.md pitfalls).
+# Signature TFMA calls to get the label Transform made: TFMA sees the multi-hot label
+# only through a signature that applies Transform, named in preprocessing_function_names.
 TRANSFORM_SIGNATURE = "transform_features"
 # Signature TFMA calls for predictions: serialized tf.Example in, decision-centred scores out.
 EVAL_SIGNATURE = "serving_examples"
 OUTPUT_DECISION_SCORES = "decision_scores"
 
+# Limits on what a labelled row (the data import) and a piece of feedback (the app) may
+# carry: a title of at most MAX_TITLE_CHARS characters with one to MAX_TAGS tags.
+MAX_TITLE_CHARS = 300
+MAX_TAGS = 5
+MAX_TAG_CHARS = 35
 # A tag is lower-case and made of the characters StackOverflow allows in tag names.
-TAG_PATTERN = re.compile(r"^[a-z0-9.#+][a-z0-9+#.\-]{0,34}$")
+TAG_PATTERN = re.compile(rf"^[a-z0-9.#+][a-z0-9+#.\-]{{0,{MAX_TAG_CHARS - 1}}}$")
+TAG_RULE = f"lower-case letters, digits and . # + - only, at most {MAX_TAG_CHARS}"

@@ -1,0 +1,15 @@
+"""The network's hyperparameters for tests: the default setting's reviewed values (the one
+place they live), with the few a test chooses for itself replaced."""
+
+from __future__ import annotations
+
+import json
+
+from contract import paths
+
+
+def network(**chosen) -> dict:
+    reviewed = json.loads(paths.hyperparameters_file(encoder=False).read_text())["values"]
+    unknown = set(chosen) - set(reviewed)
+    assert not unknown, f"not a network hyperparameter: {sorted(unknown)}"
+    return {**reviewed, **chosen}
