@@ -65,9 +65,10 @@ def remap(
 
 
 def load(
-    net: tf.keras.Model, base_model_dir: str, vocabularies: dict[str, list[str]]
+    net: tf.keras.Model, base_model_dir: str, vocabularies: dict[str, tuple[list[str], int]]
 ) -> str | None:
-    """Set net's weights from the base model. Returns None when done, else why not."""
+    """Set net's weights from the base model. Returns None when done, else why not.
+    vocabularies: this run's, as vocabularies() gives them: (entries, OOV buckets) by name."""
     try:
         encoder.register_ops()
         base = tf.saved_model.load(base_model_dir)
