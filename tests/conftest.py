@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.commands import DATA_DIR
-from tests.pipeline_runs import pipeline_runs  # noqa: F401 - registers the fixture
+from tests.pipeline_runs import (  # noqa: F401 - registers the fixtures
+    BACKGROUND_FIXTURES,
+    first_pipeline_run,
+    pipeline_background,
+    pipeline_runs,
+)
 from tests.tagger_model import build_tagger_model
 
 
@@ -29,3 +34,17 @@ def data_slice(tmp_path_factory) -> Path:
 def tagger_model(tmp_path_factory, data_slice) -> Path:
     """A real tagger SavedModel (tests/tagger_model.py), built once for the serving tests."""
     return build_tagger_model(data_slice / "train.tsv", tmp_path_factory.mktemp("tagger") / "1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that read all the pipeline runs go last: the runs are made in the
+    background meanwhile (tests/pipeline_runs.py), while the other tests run."""
+    items.sort(key=lambda item: "pipeline_runs" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_background_work(request) -> None:
+    """Start the pipeline runs at once when any selected test needs them."""
+    wanted = {name for item in request.session.items for name in item.fixturenames}
+    if wanted & BACKGROUND_FIXTURES:
+        request.getfixturevalue("pipeline_background")

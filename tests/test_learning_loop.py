@@ -28,17 +28,17 @@ RUNNER = ["--train-steps", "30", "--epochs", "2", "--workers", "0", "--floors", 
 
 
 @pytest.fixture(scope="module")
-def loop(tmp_path_factory, data_slice):
+def loop(tmp_path_factory, first_pipeline_run):
+    """The state a first pipeline run on the slice leaves (span 0, ML Metadata, the pushed
+    version), copied from the end-to-end runs' first run; then the model server, the app
+    and the worker's command line."""
     root = tmp_path_factory.mktemp("loop")
     where = {
-        "spans": root / "spans", "metadata": root / "metadata.sqlite",
-        "serving": root / "serving", "feedback": root / "feedback.db",
+        "spans": first_pipeline_run.spans, "metadata": first_pipeline_run.metadata,
+        "serving": first_pipeline_run.serving, "feedback": root / "feedback.db",
     }  # fmt: skip
     pipeline_paths = ["--pipeline-root", str(root / "pipeline"), "--serving-dir",
                       str(where["serving"]), "--logs-dir", str(root / "logs")]  # fmt: skip
-    run_module("-m", "ingest", "--data-dir", str(data_slice), "--spans-dir", str(where["spans"]))
-    run_module("local_runner.py", "--spans-dir", str(where["spans"]), "--metadata",
-               str(where["metadata"]), *pipeline_paths, *RUNNER)  # fmt: skip
     worker_argv = [
         sys.executable, "-m", "learning", "--every", str(EVERY), "--poll-seconds", "0.2",
         "--feedback", str(where["feedback"]), "--spans-dir", str(where["spans"]),

@@ -317,6 +317,13 @@ def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(tmp_path, d
     (model,) = first["Trainer"].outputs["model"]
     resolved = second[f"{RESOLVER}-model-resolver"].outputs["model"]
     assert [(a.name, a.uri) for a in resolved] == [(model.name, model.uri)]
+    # Vertex's execution cache (the job's enable_caching): same data, same inputs, so the
+    # data path is not run again; the Evaluator has a baseline now, so it runs.
+    states = {name: task.state for name, task in second.items()}
+    data_path = ("SpanExampleGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer")
+    assert {n: states[n] for n in data_path} == dict.fromkeys(data_path, "cached")
+    assert states["Evaluator"] == "ran"
+    assert second["Trainer"].outputs["model"][0].uri == model.uri
     blessing = second["Evaluator"].outputs["blessing"][0].metadata
     assert blessing["baseline_model"] == model.uri
     assert blessing["blessed"] == 1  # within the tolerance of its baseline

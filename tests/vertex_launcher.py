@@ -13,6 +13,10 @@ For each task of the job's DAG, in dependency order:
 - a resolver task: its artifact query (the only two TFX compiles for Vertex: the latest
   blessed ModelBlessing, and the Model it names) is answered from the artifacts of the
   runs this launcher made before, which stand in for Vertex ML Metadata.
+With caching on (the PipelineJob's enable_caching, which vertex_runner.py sets unless
+--no-cache), a container task whose cachingOptions enable it and whose inputs, after its
+pre-cache-check hook, are those of a task already run, is not run again: it gets that
+task's outputs, as Vertex's execution cache gives them.
 
 Nothing here reaches Google Cloud; the job must be compiled with a local pipeline root,
 local data and serving paths, and Beam's DirectRunner.
@@ -21,6 +25,7 @@ local data and serving paths, and Beam's DirectRunner.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import os
@@ -45,6 +50,17 @@ def load_job(path: Path) -> tuple[kfp.PipelineJob, kfp.PipelineSpec, kfp.Pipelin
     return job, spec, deployment
 
 
+def cache_key(component: str, container, executor_input) -> str:
+    """What Vertex's execution cache keys a task by: its component, its container, and its
+    inputs (parameters, and input artifacts by identity); not where its outputs go."""
+    identity = {
+        "component": component,
+        "container": json_format.MessageToDict(container),
+        "inputs": json_format.MessageToDict(executor_input.inputs),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
 def topological(tasks) -> list[str]:
     order, done = [], set()
     while len(order) < len(tasks):
@@ -60,17 +76,19 @@ def topological(tasks) -> list[str]:
 @dataclasses.dataclass
 class TaskRun:
     name: str
-    state: str  # "ran", "resolved", "imported"
+    state: str  # "ran", "cached", "resolved", "imported"
     seconds: float
     outputs: dict[str, list[kfp.RuntimeArtifact]]
 
 
 class Launcher:
-    def __init__(self, job_file: Path, workdir: Path) -> None:
+    def __init__(self, job_file: Path, workdir: Path, caching: bool = True) -> None:
         self.job, self.spec, self.deployment = load_job(job_file)
         self.root = self.job.runtime_config.gcs_output_directory
         self.workdir = workdir
+        self.caching = caching
         self.history: list[dict[str, TaskRun]] = []  # stands in for Vertex ML Metadata
+        self.cache: dict[str, dict[str, list[kfp.RuntimeArtifact]]] = {}
 
     def run(self) -> dict[str, TaskRun]:
         """One pipeline run; raises AssertionError with the task's output if a task fails."""
@@ -122,6 +140,12 @@ class Launcher:
             for key, value in driver_output.parameter_values.items():
                 executor_input.inputs.parameters[key].CopyFrom(_old_style(value))
             os.remove(executor_input.outputs.output_file)
+        cached_as = None
+        if self.caching and task.caching_options.enable_cache:
+            cached_as = cache_key(task.component_ref.name, container, executor_input)
+            if cached_as in self.cache:
+                outputs = self.cache[cached_as]
+                return TaskRun(name, "cached", time.monotonic() - started, outputs)
         self._process(
             f"{run_id}.{name}", "executor", [*container.command, *container.args], executor_input
         )
@@ -134,6 +158,8 @@ class Launcher:
             merged.CopyFrom(declared)
             merged.metadata.CopyFrom(written.metadata)
             outputs[key] = [merged]
+        if cached_as is not None:
+            self.cache[cached_as] = outputs
         return TaskRun(name, "ran", time.monotonic() - started, outputs)
 
     def _process(self, name: str, role: str, argv: list[str], executor_input) -> None:
