@@ -9,7 +9,8 @@ For each task of the job's DAG, in dependency order:
   Vertex passes on to the executor), then the container itself (TFX's Kubeflow V2
   executor entrypoint). Its ExecutorOutput file gives the output artifacts' metadata.
 - an importer task: the artifact at the URI it names (the reviewed hyperparameters),
-  registered as Vertex would, without running anything;
+  registered as Vertex would, without running anything (the same artifact again when an
+  earlier run imported that URI, as Vertex does without `reimport`);
 - a resolver task: its artifact query (the only two TFX compiles for Vertex: the latest
   blessed ModelBlessing, and the Model it names) is answered from the artifacts of the
   runs this launcher made before, which stand in for Vertex ML Metadata.
@@ -89,6 +90,7 @@ class Launcher:
         self.caching = caching
         self.history: list[dict[str, TaskRun]] = []  # stands in for Vertex ML Metadata
         self.cache: dict[str, dict[str, list[kfp.RuntimeArtifact]]] = {}
+        self.imported: dict[tuple[str, bytes], kfp.RuntimeArtifact] = {}
 
     def run(self) -> dict[str, TaskRun]:
         """One pipeline run; raises AssertionError with the task's output if a task fails."""
@@ -183,12 +185,17 @@ class Launcher:
     # --- importer tasks ----------------------------------------------------------------
 
     def _import(self, name, importer) -> TaskRun:
+        """The artifact at the importer's URI. Without `reimport` (TFX compiles none), Vertex
+        reuses the artifact an earlier run imported from the same URI with the same type."""
         uri = importer.artifact_uri.constant_value.string_value  # TFX compiles a constant
-        artifact = kfp.RuntimeArtifact(
-            name=ARTIFACT_NAME.format(next(_ids)), type=importer.type_schema, uri=uri
-        )
-        artifact.metadata.CopyFrom(importer.metadata)
-        return TaskRun(name, "imported", 0.0, {"result": [artifact]})
+        identity = (uri, importer.type_schema.SerializeToString(deterministic=True))
+        if importer.reimport or identity not in self.imported:
+            artifact = kfp.RuntimeArtifact(
+                name=ARTIFACT_NAME.format(next(_ids)), type=importer.type_schema, uri=uri
+            )
+            artifact.metadata.CopyFrom(importer.metadata)
+            self.imported[identity] = artifact
+        return TaskRun(name, "imported", 0.0, {"result": [self.imported[identity]]})
 
     # --- resolver tasks ----------------------------------------------------------------
 
