@@ -32,11 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     logs = paths.logs_dir()
     logs.mkdir(parents=True, exist_ok=True)
     python = sys.executable
+    # The app runs from its own virtualenv where the builder made one (no training stack),
+    # as its image runs it.
+    app_python = os.environ.get("TAGGER_APP_PYTHON") or python
     commands = {
         "model_server": [python, "-m", "serving.model_server", f"--rest_api_port={args.model_port}",
                          "--rest_api_host=127.0.0.1", f"--model_name={serving_layout.MODEL_NAME}",
                          f"--model_base_path={paths.serving_model_dir()}"],
-        "app": [python, "-m", "serving.app", f"--port={args.app_port}",
+        "app": [app_python, "-m", "serving.app", f"--port={args.app_port}",
                 f"--model-url=http://127.0.0.1:{args.model_port}"],
         "worker": [python, "-m", "learning", f"--every={args.every}"],
     }  # fmt: skip
