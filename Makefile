@@ -10,7 +10,7 @@ export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
 PATH_OF = $$(python -m contract.paths $(1))
 
-.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-learning lock lock-app clean
+.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning lock lock-app clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -69,6 +69,9 @@ bench-serving: env
 
 bench-app: env
 	@$(ENV) python bench/app_speed.py
+
+bench-footprint: env
+	@$(ENV) python bench/app_footprint.py
 
 bench-learning: env
 	@$(ENV) python bench/learning_curve.py
