@@ -298,6 +298,18 @@ def test_classify_and_regress_on_a_model_without_such_signatures(server):
 # --- metrics ------------------------------------------------------------------------------
 
 
+def test_requests_for_models_not_served_add_no_metric_series(server):
+    def series() -> set[str]:
+        page = server.get("/monitoring/prometheus/metrics").body.decode()
+        return {line.rsplit(" ", 1)[0] for line in page.splitlines() if not line.startswith("#")}
+
+    before = series()
+    for n in range(300):
+        reply = server.post(f"/v1/models/bogus{n}:predict", TOY_ROWS)
+        assert reply.status == 404 and f"bogus{n}" in reply.json()["error"]
+    assert series() == before
+
+
 def test_prometheus_metrics_use_tf_serving_names(server):
     server.post("/v1/models/toy:predict", TOY_ROWS)
     server.post("/v1/models/toy:predict", {"instances": [{"a": [1.0, 2.0], "b": "x"}]})

@@ -74,7 +74,10 @@ class RestApi:
             log.exception("request %s %s failed", request.method, path)
             payload = json_codec.to_text({"error": f"{type(e).__name__}: {e}"}).encode()
             status, code = 500, Code.INTERNAL
-        if route is not None and route.api in ("predict", "classify", "regress"):
+        # Labels only for the models this server serves: a name any client can make up
+        # must not add a series (the metrics page would grow with every new name).
+        served = route is not None and route.model in self.manager.models
+        if served and route.api in ("predict", "classify", "regress"):
             self.metrics.record_request(
                 route.model, route.api, code.name, time.perf_counter() - started
             )
