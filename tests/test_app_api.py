@@ -3,8 +3,11 @@ stand-in serving a real tagger, and a real SQLite feedback file."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
 import shutil
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -133,6 +136,75 @@ def test_bad_feedback_is_a_clear_4xx_and_stores_nothing(stack, body, headers, st
 def test_bad_predict_requests_are_4xx(stack, body, status, message):
     app, _ = stack
     assert message in error_of(app.post("/api/predict", body), status)
+
+
+def test_every_response_carries_the_security_headers_and_no_server_version(stack):
+    app, _ = stack
+    for method, path, body in [("GET", "/", None), ("GET", "/static/app.js", None),
+                               ("GET", "/api/health", None), ("GET", "/nowhere", None),
+                               ("POST", "/api/predict", {"title": ""})]:  # fmt: skip
+        conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        reply = conn.getresponse()
+        reply.read()
+        headers = {k.lower(): v for k, v in reply.getheaders()}
+        conn.close()
+        policy = headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy, path
+        assert "frame-ancestors 'none'" in policy
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"]
+        assert not re.search(r"\d", headers.get("server", "")), headers.get("server")
+
+
+def test_a_body_sent_in_several_writes_is_read_whole(stack):
+    app, _ = stack
+    body = json.dumps({"title": "How to merge two dicts in python"}).encode()
+    with socket.create_connection(("127.0.0.1", app.port), timeout=30) as conn:
+        conn.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nConnection: close\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")  # fmt: skip
+        for part in (body[:10], body[10:25], body[25:]):  # as a proxy may pass it on
+            conn.sendall(part)
+            time.sleep(0.3)
+        answer = b"".join(iter(lambda: conn.recv(65536), b""))
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert json.loads(payload)["title"] == "How to merge two dicts in python"
+
+
+def test_state_changing_requests_must_be_json_even_without_a_body(stack):
+    app, _ = stack
+    assert app.post("/api/feedback", {"title": "Borrow checker", "actual": ["zig"]}).status == 201
+    for headers, body in [
+        ({}, None),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"alias_of=python"),
+        ({"Content-Type": "text/plain"}, b""),
+    ]:
+        reply = app.request("POST", "/api/review/tags/zig:accept", body, headers=headers)
+        assert "JSON" in error_of(reply, 415)
+    queue = {t["tag"]: t["status"] for t in app.get("/api/review/tags").json()["tags"]}
+    assert queue["zig"] == "pending_review"
+    # A body-less request that says it is JSON is a decision without an alias.
+    reply = app.request("POST", "/api/review/tags/zig:reject", b"",
+                        headers={"Content-Type": "application/json"})  # fmt: skip
+    assert reply.status == 200 and reply.json()["decision"] == "reject"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+     {"Sec-Fetch-Site": "same-site", "Origin": "http://tagger.example.com"}],
+)  # fmt: skip
+def test_cross_site_posts_are_refused_and_change_nothing(stack, headers):
+    app, database = stack
+    before = stored_rows(database)
+    reply = app.post("/api/feedback", {"title": "t", "actual": ["python"]}, headers=headers)
+    assert "cross-site" in error_of(reply, 403)
+    assert stored_rows(database) == before
+    same = {"Origin": f"http://127.0.0.1:{app.port}", "Sec-Fetch-Site": "same-origin"}
+    assert app.post("/api/predict", {"title": "python"}, headers=same).status == 200
 
 
 def test_health_ready_openapi_and_metrics(stack):
