@@ -6,6 +6,8 @@ One rule for both sides: the AtomicPusher writes versions by it, the model serve
 
 from __future__ import annotations
 
+import json
+
 MODEL_NAME = "tagger"  # the TF Serving model name: <serving base>/<MODEL_NAME>/<version>/
 MAX_VERSION = 2**63 - 1  # versions are int64 in TF Serving
 
@@ -28,5 +30,16 @@ QUALITY_DIR = "quality"
 def quality_path(base_directory: str, version: str | int) -> str:
     """The Evaluator's headline metrics of a pushed version, beside the versions (a
     non-integer name, so no model server takes it for one): <base>/quality/<version>.json.
-    Clients that have no ML Metadata store (the app on a cluster) read them here."""
+    The app reads them here, so it needs no ML Metadata store."""
     return f"{base_directory.rstrip('/')}/{QUALITY_DIR}/{version}.json"
+
+
+def quality_record(version: str, metrics: dict[str, float], pushed_at: float) -> str:
+    """The quality file's text, as the Pusher writes it."""
+    return json.dumps({"version": version, "pushed_at": pushed_at, "metrics": metrics}, indent=1)
+
+
+def read_quality_record(text: str | bytes) -> tuple[dict[str, float], float]:
+    """(metrics by TFMA name, push time) from a quality file's text."""
+    record = json.loads(text)
+    return {str(k): float(v) for k, v in record["metrics"].items()}, float(record["pushed_at"])

@@ -20,7 +20,6 @@ highest integer-named child. Two ways to make sure it only ever loads a whole ve
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -182,15 +181,11 @@ def publish_quality(evaluation_uri: str, base_directory: str, version: str) -> N
     """Write the candidate's headline Evaluator metrics beside the pushed version."""
     from pipeline import evaluation  # TFMA: slow to import, needed only here
 
-    quality = {
-        "version": version,
-        "pushed_at": time.time(),
-        "metrics": evaluation.overall(evaluation.load(evaluation_uri)),
-    }
+    metrics = evaluation.overall(evaluation.load(evaluation_uri))
     path = serving_layout.quality_path(base_directory, version)
     fileio.makedirs(os.path.dirname(path))
     with fileio.open(path, "w") as f:
-        f.write(json.dumps(quality, indent=1))
+        f.write(serving_layout.quality_record(version, metrics, time.time()))
 
 
 class AtomicPusherSpec(standard_component_specs.PusherSpec):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 
 from contract import serving_layout
 
@@ -52,6 +51,4 @@ def read_published(base_path: str, version: str) -> Quality | None:
     data = _read(serving_layout.quality_path(base_path, version))
     if data is None:
         return None
-    published = json.loads(data)
-    metrics = {str(k): float(v) for k, v in published["metrics"].items()}
-    return Quality(metrics, float(published["pushed_at"]))
+    return Quality(*serving_layout.read_quality_record(data))
