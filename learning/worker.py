@@ -28,6 +28,7 @@ from contract import paths
 from ingest import seed_tsv, spans
 from ingest.withdraw import withdraw
 from pipeline import metadata
+from serving.feedback import store as store_module
 from serving.feedback.store import FeedbackStore, known_tags
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class Worker:
         manifest = span_of_batch(self.settings.spans_dir, batch) or self.write_span(batch)
         self.store.record_span(batch, manifest["span"], manifest["sha256"])
         outcome, version, detail = self.retrain()
-        if outcome == "failed":
+        if outcome == store_module.FAILED:
             # Whatever broke, this span must not block every later run: take it out.
             withdraw(self.settings.spans_dir, manifest["span"], f"batch {batch}: {detail}")
         self.store.record_outcome(batch, outcome, version, detail)
@@ -106,12 +107,13 @@ class Worker:
         lines = run.stdout.strip().splitlines() or run.stderr.strip().splitlines()
         summary = lines[-1].strip() if lines else f"exit {run.returncode}"
         if run.returncode != 0:
-            return "failed", None, summary
+            return store_module.FAILED, None, summary
         store = metadata.sqlite_store(str(self.settings.metadata))
         pushed = metadata.pushed_model(store, metadata.this_run(store, started_ms))
         version = metadata.value(pushed.custom_properties, names.PUSHED_VERSION)
         blessed = metadata.is_blessed(metadata.blessing_of(store, pushed))
-        return ("blessed" if blessed else "not_blessed"), version, summary
+        outcome = store_module.BLESSED if blessed else store_module.NOT_BLESSED
+        return outcome, version, summary
 
 
 def main(argv: list[str] | None = None) -> int:

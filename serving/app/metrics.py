@@ -12,6 +12,7 @@ import threading
 import time
 
 from serving.app.quality import Quality, read_published
+from serving.feedback.store import OUTCOMES
 from serving.prometheus import Counter, Histogram, gauge
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,6 @@ QUALITY = {
     "stackoverflow_tagger_average_precision_score": "micro_auc_precision_recall",
     "stackoverflow_tagger_roc_auc": "micro_auc",
 }
-RETRAIN_OUTCOMES = ("blessed", "not_blessed", "failed")
 # A version whose quality is not published (yet) is asked again after this long.
 RETRY_SECONDS = 10.0
 
@@ -89,7 +89,7 @@ class AppMetrics:
         lines += gauge("stackoverflow_tagger_feedback_samples",
                        "Stored feedback samples, by status.",
                        [(f'{{status="{k}"}}', v) for k, v in sorted(counts.items())])  # fmt: skip
-        outcomes = dict.fromkeys(RETRAIN_OUTCOMES, 0)
+        outcomes = dict.fromkeys(OUTCOMES, 0)
         for batch in batches:
             if batch["outcome"] in outcomes:
                 outcomes[batch["outcome"]] += 1

@@ -28,6 +28,9 @@ from contract import features
 from serving.feedback.normalize import Feedback, FeedbackError, normalize_tag
 
 ACCEPTED, PENDING, REJECTED, DUPLICATE = "accepted", "pending_review", "rejected", "duplicate"
+# How a retrain batch ended (retrain.outcome): the worker records it, the app counts it.
+BLESSED, NOT_BLESSED, FAILED = "blessed", "not_blessed", "failed"
+OUTCOMES = (BLESSED, NOT_BLESSED, FAILED)
 
 # Each migration moves the schema from version N-1 to N. {id} is the dialect's
 # auto-increment primary key. Never edit one that has shipped: add the next.
