@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from contract import paths
-from pipeline import configs, evaluation, metadata
+from pipeline import configs, metadata, run_report
 
 
 def latest_tuned(store):
@@ -62,12 +62,8 @@ def why_not_blessed(store, tuned) -> str | None:
     (blessing,) = metadata.artifacts_of(store, evaluator.id, metadata.Event.OUTPUT)["blessing"]
     if metadata.is_blessed(blessing):
         return None
-    try:
-        failed = evaluation.validation_failures(metadata.evaluation_of(store, blessing).uri)
-    except Exception:  # noqa: BLE001 - the reason is a courtesy; the refusal stands
-        failed = []
-    reason = f" (failed: {', '.join(failed[:6])})" if failed else ""
-    return f"the Evaluator did not bless the model trained with them{reason}"
+    failed = run_report.failing_metrics(store, blessing)
+    return f"the Evaluator did not bless the model trained with them {failed}".rstrip()
 
 
 def main(argv: list[str] | None = None) -> int:
