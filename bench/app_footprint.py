@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -121,7 +120,6 @@ def main() -> int:
     ) as models:  # fmt: skip
         model_url = f"--model-url=http://127.0.0.1:{models.port}"
         old = checkout_of(args.before, Path(tmp))
-        shutil.rmtree(old / "build", ignore_errors=True)
         before = measure(sys.executable, old, [model_url, f"--metadata={paths.metadata_path()}"],
                          titles)  # fmt: skip
         after = measure(app_python(), paths.CHECKOUT, [model_url, f"--model-base-path={base}"],
