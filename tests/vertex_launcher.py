@@ -14,8 +14,8 @@ For each task of the job's DAG, in dependency order:
 - a resolver task: its artifact query (the only two TFX compiles for Vertex: the latest
   blessed ModelBlessing, and the Model it names) is answered from the artifacts of the
   runs this launcher made before, which stand in for Vertex ML Metadata.
-With caching on (the PipelineJob's enable_caching, which vertex_runner.py sets unless
---no-cache), a container task whose cachingOptions enable it and whose inputs, after its
+As Vertex runs a job submitted with caching on (vertex_runner.py's default; --no-cache
+turns it off), a container task whose cachingOptions enable it and whose inputs, after its
 pre-cache-check hook, are those of a task already run, is not run again: it gets that
 task's outputs, as Vertex's execution cache gives them.
 
@@ -83,11 +83,10 @@ class TaskRun:
 
 
 class Launcher:
-    def __init__(self, job_file: Path, workdir: Path, caching: bool = True) -> None:
+    def __init__(self, job_file: Path, workdir: Path) -> None:
         self.job, self.spec, self.deployment = load_job(job_file)
         self.root = self.job.runtime_config.gcs_output_directory
         self.workdir = workdir
-        self.caching = caching
         self.history: list[dict[str, TaskRun]] = []  # stands in for Vertex ML Metadata
         self.cache: dict[str, dict[str, list[kfp.RuntimeArtifact]]] = {}
         self.imported: dict[tuple[str, bytes], kfp.RuntimeArtifact] = {}
@@ -143,7 +142,7 @@ class Launcher:
                 executor_input.inputs.parameters[key].CopyFrom(_old_style(value))
             os.remove(executor_input.outputs.output_file)
         cached_as = None
-        if self.caching and task.caching_options.enable_cache:
+        if task.caching_options.enable_cache:
             cached_as = cache_key(task.component_ref.name, container, executor_input)
             if cached_as in self.cache:
                 outputs = self.cache[cached_as]
