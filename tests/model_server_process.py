@@ -39,6 +39,7 @@ class Server:
     port: int
     process: subprocess.Popen
     log: Path
+    metrics_port: int | None = None
 
     def request(
         self, method: str, path: str, body=None, timeout: float = 60, headers=None
@@ -54,8 +55,12 @@ class Server:
         finally:
             conn.close()
 
-    def get(self, path: str) -> Reply:
-        return self.request("GET", path)
+    def get(self, path: str, **kwargs) -> Reply:
+        return self.request("GET", path, **kwargs)
+
+    def metrics(self) -> Reply:
+        """GET /metrics from the app's monitoring port."""
+        return dataclasses.replace(self, port=self.metrics_port).get("/metrics")
 
     def post(self, path: str, body, **kwargs) -> Reply:
         return self.request("POST", path, body, **kwargs)
@@ -67,13 +72,15 @@ class Server:
 @contextlib.contextmanager
 def serving_process(
     argv: list[str], port: int, ready: str, log_dir: Path, startup_timeout: float = 180,
-    python: str = sys.executable,
+    python: str = sys.executable, env: dict[str, str] | None = None,
 ) -> Iterator[Server]:  # fmt: skip
-    """Start `python ARGV...` as a user would; yield once its log shows `ready`."""
+    """Start `python ARGV...` as a user would; yield once its log shows `ready`.
+    env: variables to set on top of this process's environment."""
     log = log_dir / f"{argv[1].rsplit('.', 1)[-1]}_{port}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([python, *argv], cwd=REPO, stdout=out,
-                                   stderr=subprocess.STDOUT, env=os.environ.copy())  # fmt: skip
+                                   stderr=subprocess.STDOUT,
+                                   env={**os.environ, **(env or {})})  # fmt: skip
     server = Server(port, process, log)
     try:
         deadline = time.monotonic() + startup_timeout
@@ -104,12 +111,15 @@ def model_server(*args: str, log_dir: Path, startup_timeout: float = 180) -> Ite
 
 
 @contextlib.contextmanager
-def app_server(*args: str, log_dir: Path) -> Iterator[Server]:
+def app_server(*args: str, log_dir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
     """The tagging app (serving/app) on a free loopback port, run from its own virtualenv
     (no training stack), as its image runs it."""
-    port = free_port()
-    argv = ["-m", "serving.app", f"--port={port}", "--host=127.0.0.1", *args]
-    with serving_process(argv, port, "app listening on", log_dir, 60, app_python()) as server:
+    port, metrics_port = free_port(), free_port()
+    argv = ["-m", "serving.app", f"--port={port}", "--host=127.0.0.1",
+            f"--metrics-port={metrics_port}", *args]  # fmt: skip
+    with serving_process(argv, port, "app listening on", log_dir, 60, app_python(),
+                         env) as server:  # fmt: skip
+        server.metrics_port = metrics_port
         yield server
 
 

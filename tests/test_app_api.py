@@ -6,54 +6,20 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import shutil
 import socket
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 from google.api_core import exceptions as google_exceptions
 
-from contract import serving_layout
 from serving.app import metrics as app_metrics
 from serving.app import quality
 from serving.app.metrics import AppMetrics
-from tests.model_server_process import app_server, free_port, model_server
+from tests.app_stack import bearer, error_of, publish_quality, served_model, stack, stored_rows
+from tests.model_server_process import app_server, free_port
 
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, tagger_model):
-    root = tmp_path_factory.mktemp("app")
-    base = root / "models" / "tagger"
-    shutil.copytree(tagger_model, base / "7")
-    publish_quality(base, "7", {"micro_f1_score": 0.6683, "micro_auc": 0.95})
-    database = root / "feedback.db"
-    with (
-        model_server("--model_name=tagger", f"--model_base_path={base}", log_dir=root) as models,
-        app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={database}",
-                   f"--model-base-path={base}", log_dir=root) as app,
-    ):  # fmt: skip
-        yield app, database
-
-
-def publish_quality(base: Path, version: str, metrics: dict, pushed_at: float = 1.7e9) -> None:
-    """A quality file as the Pusher writes it beside a version (pipeline/atomic_pusher.py)."""
-    path = Path(serving_layout.quality_path(str(base), version))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": version, "pushed_at": pushed_at, "metrics": metrics}))
-
-
-def stored_rows(database) -> list[tuple]:
-    with sqlite3.connect(database) as db:
-        return db.execute("SELECT id, title, actual, status FROM feedback ORDER BY id").fetchall()
-
-
-def error_of(reply, status: int) -> str:
-    assert reply.status == status, (reply.status, reply.body[:300])
-    body = reply.json()
-    assert list(body) == ["error"]
-    return body["error"]
+__all__ = ["bearer", "served_model", "stack"]  # fixtures
 
 
 def test_predict_answers_tags_candidates_and_the_version(stack):
@@ -92,16 +58,24 @@ def test_feedback_is_201_once_stored_and_normalised(stack):
     assert rows[-1] == (body["id"], "Sort a dict by value", '["javascript", "python"]', "accepted")
 
 
-def test_unknown_tags_go_to_review_and_can_be_decided_over_the_api(stack):
+def test_unknown_tags_go_to_review_and_can_be_decided_over_the_api(stack, bearer):
     app, database = stack
+    reviewer = bearer["reviewer"]
     reply = app.post("/api/feedback", {"title": "Lifetimes in rust", "actual": ["rust"]})
     assert reply.status == 201 and reply.json()["review"] == ["rust"]
-    queue = app.get("/api/review/tags").json()["tags"]
-    assert (queue[0]["tag"], queue[0]["samples_waiting"]) == ("rust", 1)
-    decided = app.post("/api/review/tags/rust:accept", {"alias_of": "c++"})
+    queue = app.get("/api/review/tags?status=pending_review", headers=reviewer).json()["tags"]
+    rust = next(row for row in queue if row["tag"] == "rust")
+    assert (rust["samples_waiting"], rust["examples"], rust["sources"]) == (
+        1, ["Lifetimes in rust"], 1)  # fmt: skip
+    decided = app.post("/api/review/tags/rust:accept", {"alias_of": "c++"}, headers=reviewer)
     assert decided.json() == {"tag": "rust", "decision": "accept", "samples_released": 1}
     assert stored_rows(database)[-1][2:] == ('["c++"]', "accepted")
-    assert error_of(app.post("/api/review/tags/nope:reject", {}), 404)
+    assert error_of(app.post("/api/review/tags/nope:reject", {}, headers=reviewer), 404)
+    with sqlite3.connect(database) as db:
+        (decided_by,) = db.execute(
+            "SELECT decided_by FROM tag_review WHERE tag = 'rust'"
+        ).fetchone()
+    assert decided_by == "test-reviewer"
 
 
 @pytest.mark.parametrize(
@@ -174,7 +148,7 @@ def test_a_body_sent_in_several_writes_is_read_whole(stack):
     assert json.loads(payload)["title"] == "How to merge two dicts in python"
 
 
-def test_state_changing_requests_must_be_json_even_without_a_body(stack):
+def test_state_changing_requests_must_be_json_even_without_a_body(stack, bearer):
     app, _ = stack
     assert app.post("/api/feedback", {"title": "Borrow checker", "actual": ["zig"]}).status == 201
     for headers, body in [
@@ -182,13 +156,14 @@ def test_state_changing_requests_must_be_json_even_without_a_body(stack):
         ({"Content-Type": "application/x-www-form-urlencoded"}, b"alias_of=python"),
         ({"Content-Type": "text/plain"}, b""),
     ]:
-        reply = app.request("POST", "/api/review/tags/zig:accept", body, headers=headers)
+        reply = app.request("POST", "/api/review/tags/zig:accept", body,
+                            headers={**headers, **bearer["reviewer"]})  # fmt: skip
         assert "JSON" in error_of(reply, 415)
-    queue = {t["tag"]: t["status"] for t in app.get("/api/review/tags").json()["tags"]}
-    assert queue["zig"] == "pending_review"
+    listed = app.get("/api/review/tags", headers=bearer["reviewer"]).json()["tags"]
+    assert {t["tag"]: t["status"] for t in listed}["zig"] == "pending_review"
     # A body-less request that says it is JSON is a decision without an alias.
-    reply = app.request("POST", "/api/review/tags/zig:reject", b"",
-                        headers={"Content-Type": "application/json"})  # fmt: skip
+    as_json = {"Content-Type": "application/json", **bearer["reviewer"]}
+    reply = app.request("POST", "/api/review/tags/zig:reject", b"", headers=as_json)
     assert reply.status == 200 and reply.json()["decision"] == "reject"
 
 
@@ -213,7 +188,8 @@ def test_health_ready_openapi_and_metrics(stack):
     assert app.get("/api/ready").json() == {"status": "ready", "model_version": "7"}
     spec = app.get("/api/openapi.json").json()
     assert spec["openapi"].startswith("3.") and "/api/feedback" in spec["paths"]
-    text = app.get("/metrics").body.decode()
+    assert error_of(app.get("/metrics"), 404)  # not on the public port
+    text = app.metrics().body.decode()
     assert "stackoverflow_tagger_model_version 7\n" in text
     # The first scrape after start-up already has the served version's quality.
     assert "stackoverflow_tagger_f1_score 0.6683\n" in text

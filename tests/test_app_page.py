@@ -15,6 +15,10 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from contract import paths
+from serving.feedback import tokens
+from serving.feedback.normalize import parse_feedback
+from serving.feedback.store import FeedbackStore, known_tags
 from tests.model_server_process import app_server, model_server
 
 INJECTION = '<img src=x onerror="window.pwned=1">'
@@ -121,3 +125,66 @@ def test_the_page_fits_a_phone_screen(page):
         "return document.documentElement.scrollWidth - window.innerWidth"
     )
     assert overflow <= 0
+
+
+@pytest.fixture(scope="module")
+def reviewer_token(page) -> str:
+    _, database = page
+    store = FeedbackStore(f"sqlite:///{database}", known_tags(paths.schema_path()))
+    try:
+        return tokens.create(store, "page-reviewer", "reviewer")
+    finally:
+        store.close()
+
+
+def keys(browser, *sent) -> None:
+    """Keys to whatever has the focus, as a person with a keyboard sends them."""
+    browser.switch_to.active_element.send_keys(*sent)
+
+
+def test_a_reviewer_decides_the_queue_with_the_keyboard_alone(page, reviewer_token):
+    browser, database = page
+    store = FeedbackStore(f"sqlite:///{database}", known_tags(paths.schema_path()))
+    try:
+        for title, tag in [("zig comptime generics", "ziglang"), ("zig allocators", "ziglang"),
+                           ("<b>bold</b> claims", "zzspam")]:  # fmt: skip
+            store.add(parse_feedback({"title": title, "actual": [tag]}))
+    finally:
+        store.close()
+    browser.get(browser.current_url)
+    assert not browser.find_element(By.ID, "review").is_displayed()  # not for anyone
+    summary = browser.find_element(By.CSS_SELECTOR, "#sign-in summary")
+    browser.execute_script("arguments[0].focus()", summary)
+    keys(browser, Keys.ENTER)  # opens the sign-in
+    keys(browser, Keys.TAB)
+    keys(browser, reviewer_token, Keys.ENTER)
+    WebDriverWait(browser, 20).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "#queue li h3"))
+    )
+    items = browser.find_elements(By.CSS_SELECTOR, "#queue > li")
+    assert [i.find_element(By.TAG_NAME, "h3").text for i in items] == ["ziglang", "zzspam"]
+    assert "2 samples from 1 sources" in items[0].text and "zig allocators" in items[0].text
+    assert items[1].find_element(By.CSS_SELECTOR, "ul li").text == "<b>bold</b> claims"
+    # From the page heading: Tab to the first tag's alias box, type, Tab, Enter.
+    browser.execute_script("document.getElementById('review-heading').focus()")
+    keys(browser, Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("id") == "alias-ziglang"
+    keys(browser, "python", Keys.TAB, Keys.ENTER)
+    WebDriverWait(browser, 20).until(
+        ec.text_to_be_present_in_element((By.ID, "review-status"), "ziglang: accepted as python")
+    )
+    # The focus moved on to the next tag; three Tabs reach its Reject button.
+    assert browser.switch_to.active_element.get_attribute("id") == "alias-zzspam"
+    keys(browser, Keys.TAB, Keys.TAB, Keys.TAB, Keys.ENTER)
+    WebDriverWait(browser, 20).until(
+        ec.text_to_be_present_in_element((By.ID, "review-status"), "zzspam: rejected")
+    )
+    with sqlite3.connect(database) as db:
+        decided = dict(db.execute("SELECT tag, status || ':' || COALESCE(alias_of, '') || ':' "
+                                  "|| decided_by FROM tag_review WHERE tag IN "
+                                  "('ziglang', 'zzspam')").fetchall())  # fmt: skip
+        released = db.execute("SELECT actual, status FROM feedback WHERE title LIKE 'zig %'")
+        assert sorted(released.fetchall()) == [('["python"]', "accepted")] * 2
+    assert decided == {"ziglang": "accepted:python:page-reviewer",
+                       "zzspam": "rejected::page-reviewer"}  # fmt: skip
+    assert browser.execute_script("return window.pwned === undefined")

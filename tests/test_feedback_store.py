@@ -3,13 +3,17 @@ queue, duplicates, migrations, and claims that neither lose nor reuse a sample."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
+import threading
+import time
 
 import pytest
 
 from contract import paths
 from serving.feedback import store as store_module
+from serving.feedback import tokens
 from serving.feedback.normalize import Feedback, FeedbackError, parse_feedback
 from serving.feedback.store import FeedbackStore, known_tags
 from tests.commands import app_python, run_module
@@ -24,25 +28,22 @@ def feedback_cli(*args: str, check: bool = True):
 
 
 @pytest.fixture(scope="module")
-def postgres_url():
-    with postgres_server() as url:
-        yield url
+def postgres():
+    with postgres_server() as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
+def store_url(request, tmp_path):
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'feedback.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        import psycopg
+        return f"sqlite:///{tmp_path / 'feedback.db'}"
+    database = f"t{abs(hash(request.node.name)) % 10**8}"
+    return request.getfixturevalue("postgres").database(database)
 
-        database = f"t{abs(hash(request.node.name)) % 10**8}"
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {database}")
-            admin.execute(f"CREATE DATABASE {database}")
-        url = url.rsplit("/", 1)[0] + "/" + database
-    opened = FeedbackStore(url, KNOWN)
+
+@pytest.fixture
+def store(store_url):
+    opened = FeedbackStore(store_url, KNOWN)
     yield opened
     opened.close()
 
@@ -96,7 +97,8 @@ def test_known_tags_are_accepted_and_duplicates_marked(store):
     other = store.add(feedback(actual=["python", "list"]))
     assert (first.status, again.status, other.status) == ("accepted", "duplicate", "accepted")
     assert again.duplicate_of == first.id
-    assert store.counts() == {"accepted": 2, "pending_review": 0, "rejected": 0, "duplicate": 1}
+    assert store.counts() == {"accepted": 2, "pending_review": 0, "rejected": 0, "duplicate": 1,
+                              "withdrawn": 0}  # fmt: skip
 
 
 def test_unknown_tags_wait_for_review_and_decisions_release_them(store):
@@ -105,7 +107,7 @@ def test_unknown_tags_wait_for_review_and_decisions_release_them(store):
     typo = store.add(feedback(title="jquery each", actual=["jqeury"]))
     assert waiting.status == "pending_review" and waiting.unknown_tags == ("rust",)
     assert store.claimable() == 0  # never trained on before a person decides
-    queue = {row["tag"]: row for row in store.review_queue()}
+    queue = {row["tag"]: row for row in store.review_queue()[0]}
     assert queue["rust"]["samples_waiting"] == 2 and queue["rust"]["status"] == "pending_review"
     assert store.decide("rust", accept=False) == 2
     assert store.decide("jqeury", accept=True, alias_of="jquery") == 1
@@ -134,12 +136,16 @@ def test_claims_take_each_sample_once(store):
 def test_an_old_schema_is_upgraded_in_place(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = FeedbackStore.__new__(FeedbackStore)
-    old.known = KNOWN
-    old.dialect, old._connection = store_module._connect(url)
-    old._lock = store_module.threading.Lock()
+    old.known, old.review_per_source = KNOWN, store_module.REVIEW_PER_SOURCE
+    old.dialect, old._backend = store_module._connect(url)
     old.migrate(target=1)  # a store written by the first release
     assert old.schema_version() == 1
-    old.add(feedback())
+    with old.transaction() as t:  # a sample as the first release wrote it
+        t.run(
+            "INSERT INTO feedback (title, title_key, predicted, actual, model_version, "
+            "received_at, status) VALUES ('How to sort a list in Python', "
+            "'how to sort a list in python', '[]', '[\"python\"]', NULL, 1.7e9, 'accepted')"
+        )
     old.close()
     upgraded = FeedbackStore(url, KNOWN)
     assert upgraded.schema_version() == len(store_module.MIGRATIONS)
@@ -167,3 +173,209 @@ def test_the_review_command_lists_accepts_and_rejects(tmp_path):
     assert json.loads(stats)["samples"]["accepted"] == 2
     missing = feedback_cli("--feedback", url, "reject", "zig", check=False)
     assert missing.returncode == 1 and "no tag 'zig'" in missing.stderr
+
+
+def sent_by(source: str, title: str, actual=None) -> Feedback:
+    return dataclasses.replace(feedback(title=title, actual=actual), source=source)
+
+
+def test_no_source_holds_more_than_its_share_of_a_batch_and_the_rest_waits(store):
+    for i in range(20):
+        store.add(sent_by(f"person-{i}", f"question {i}"))
+    for i in range(100):  # one client's flood, each title a little different
+        store.add(sent_by("flood", f"how do I sort a list in python, take {i}"))
+    assert store.claimable(batch_size=20, share=0.1) == 22
+    batch, samples = store.claim(batch_size=20, share=0.1)
+    from_flood = [s for s in samples if s.source == "flood"]
+    assert len(samples) == 22 and len(from_flood) == 2  # 2 of 22: under 10 %
+    # What is left is the flood alone: never enough for a batch of its own.
+    assert store.claimable(batch_size=20, share=0.1) == 2
+    assert store.claim(batch_size=20, share=0.1) is None
+    assert store.counts()["accepted"] == 120  # nothing was dropped: the rest waits
+
+
+def test_releasing_held_samples_runs_the_duplicate_check(store):
+    first = [store.add(sent_by("a", "Lifetimes in rust", ["rust"])) for _ in range(50)]
+    assert {s.status for s in first} == {"pending_review"}
+    assert store.decide("rust", accept=True, alias_of="c++") == 50
+    assert store.counts()["accepted"] == 1 and store.counts()["duplicate"] == 49
+    (only,) = store.claim()[1]
+    assert (only.id, only.actual) == (first[0].id, ("c++",))
+
+
+def test_the_review_queue_is_bounded_per_source_and_paged(store_url):
+    store = FeedbackStore(store_url, KNOWN, review_per_source=5)
+    try:
+        held = [store.add(sent_by("junk", f"t{i}", [f"junk{i}"])) for i in range(6)]
+        assert [s.status for s in held[:5]] == ["pending_review"] * 5
+        assert held[5].id is None and "5 samples from this client" in held[5].refused
+        assert store.add(sent_by("junk", "known tags still go in", ["python"])).id is not None
+        assert store.add(sent_by("someone else", "zig comptime", ["zig"])).status == (
+            "pending_review"
+        )
+        pages, after = [], None
+        while True:
+            rows, after = store.review_queue(limit=2, after=after)
+            pages.append([row["tag"] for row in rows])
+            if after is None:
+                break
+        assert pages == [["junk0", "junk1"], ["junk2", "junk3"], ["junk4", "zig"]]
+        row = store.review_queue(after="junk3", limit=1)[0][0]
+        assert (row["tag"], row["samples_waiting"], row["examples"]) == ("junk4", 1, ["t4"])
+        assert row["top_sources"] == [{"source": "junk", "samples": 1}]
+    finally:
+        store.close()
+
+
+def test_a_new_tag_accepted_without_alias_waits_for_the_schema_to_have_it(store_url):
+    store = FeedbackStore(store_url, KNOWN)
+    held = store.add(sent_by("a", "Ownership and borrowing", ["rust", "c++"]))
+    assert store.decide("rust", accept=True) == 0  # accepted, but the model has no such tag
+    assert store.claimable() == 0
+    store.close()
+    # A reviewed change adds the tag to the schema; the store opened with it releases them.
+    reopened = FeedbackStore(store_url, KNOWN | {"rust"})
+    try:
+        (sample,) = reopened.claim()[1]
+        assert (sample.id, sample.actual) == (held.id, ("c++", "rust"))
+    finally:
+        reopened.close()
+
+
+def test_withdrawing_a_source_takes_its_waiting_and_claimed_samples_out(store):
+    kept = store.add(sent_by("good", "a fine question"))
+    claimed = store.add(sent_by("bad", "a poisoned question"))
+    batch, _ = store.claim()
+    store.record_span(batch, 1, "ab" * 32)
+    waiting = store.add(sent_by("bad", "another poisoned one"))
+    assert store.withdraw_source("bad", "spam", by="op") == {
+        "source": "bad", "waiting": 1, "in_batches": 1}  # fmt: skip
+    assert [s.id for s in store.samples(batch)] == [kept.id]
+    assert store.withdrawn_in_batches() == {batch: {claimed.id}}
+    assert store.claimable() == 0 and waiting.id not in [s.id for s in store.samples(batch)]
+    listed = {row["source"]: row for row in store.sources()}
+    assert listed["bad"]["withdrawn"] == 2 and listed["good"]["accepted"] == 1
+
+
+def test_a_failed_batch_gives_its_samples_back_a_bounded_number_of_times(store):
+    sample = store.add(feedback(title="worth another try"))
+    for _ in range(store_module.MAX_ATTEMPTS):
+        batch, samples = store.claim()
+        assert [s.id for s in samples] == [sample.id]
+        store.give_back(batch, [sample.id])
+        store.record_outcome(batch, "failed", None, "boom")
+    assert store.claimable() == 0 and store.claim() is None
+
+
+def test_a_batch_is_leased_to_the_worker_that_claimed_it(store):
+    store.add(feedback(title="leased"))
+    batch, _ = store.claim(worker="a", lease_s=3600)
+    assert store.take_unfinished("b", 3600) is None  # a's lease holds
+    assert store.take_unfinished("a", 3600) == batch  # a restarted resumes at once
+    with store.transaction() as t:  # a's lease runs out (its pod is gone)
+        t.run("UPDATE retrain SET lease_until = 0 WHERE id = ?", (batch,))
+    assert store.take_unfinished("b", 3600) == batch
+    assert store.take_unfinished("a", 3600) is None
+
+
+def test_two_workers_claiming_at_once_put_each_sample_in_exactly_one_batch(store_url):
+    stores = [FeedbackStore(store_url, KNOWN) for _ in range(2)]
+    try:
+        ids = {s.id for s in stores[0].add_many(
+            [sent_by(f"s{i % 40}", f"question {i}") for i in range(400)])}  # fmt: skip
+        claimed: list[list[int]] = [[], []]
+        errors: list[BaseException] = []
+
+        def claim_all(n: int) -> None:
+            try:
+                while (found := stores[n].claim(batch_size=5, worker=f"w{n}")) is not None:
+                    claimed[n].extend(s.id for s in found[1])
+                    time.sleep(0.001)
+                    stores[0].add(sent_by(f"late{n}", f"late {len(claimed[n])} {n}"))
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=claim_all, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors, errors
+        every = claimed[0] + claimed[1]
+        assert len(every) == len(set(every))  # no sample in two batches
+        assert ids <= set(every)  # and none left behind
+    finally:
+        for opened in stores:
+            opened.close()
+
+
+def test_two_instances_adding_the_same_new_tag_at_once_both_succeed(store_url):
+    stores = [FeedbackStore(store_url, KNOWN) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    results, errors = [], []
+
+    def add(n: int) -> None:
+        try:
+            barrier.wait(10)
+            results.append(stores[n].add(sent_by(f"s{n}", f"title {n}", ["brandnew"])).status)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    try:
+        threads = [threading.Thread(target=add, args=(n,)) for n in range(len(stores))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert not errors, errors
+        assert results == ["pending_review"] * len(stores)
+        rows, _ = stores[0].review_queue()
+        assert [(r["tag"], r["samples_waiting"]) for r in rows] == [("brandnew", len(stores))]
+    finally:
+        for opened in stores:
+            opened.close()
+
+
+def test_tokens_are_stored_as_hashes_listed_and_revoked(store_url, tmp_path):
+    store = FeedbackStore(store_url, KNOWN)
+    try:
+        token = tokens.create(store, "alice", "reviewer")
+        assert token.startswith("sot_") and len(token) > 40
+        assert tokens.lookup(store, token) == ("alice", "reviewer")
+        assert tokens.lookup(store, token + "x") is None
+        with store.transaction() as t:
+            stored = t.run("SELECT * FROM api_token").fetchall()
+        assert token not in repr(stored)  # only its hash is kept
+        with pytest.raises(ValueError, match="exists"):
+            tokens.create(store, "alice", "operator")
+        with pytest.raises(ValueError, match="role"):
+            tokens.create(store, "bob", "admin")
+        tokens.revoke(store, "alice")
+        assert tokens.lookup(store, token) is None
+        assert [(t["role"], bool(t["revoked_at"])) for t in tokens.listed(store)] == [
+            ("reviewer", True)]  # fmt: skip
+        again = tokens.create(store, "alice", "operator")  # the name is free again
+        assert tokens.lookup(store, again) == ("alice", "operator")
+    finally:
+        store.close()
+
+
+def test_the_token_and_source_commands(tmp_path):
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    token = feedback_cli("--feedback", url, "token", "create", "--role", "operator",
+                         "--name", "ops").stdout.strip()  # fmt: skip
+    opened = FeedbackStore(url, KNOWN)
+    assert tokens.lookup(opened, token) == ("ops", "operator")
+    opened.add(sent_by("client:abc", "spam one"))
+    opened.add(sent_by("client:abc", "spam two"))
+    opened.close()
+    assert "ops" in feedback_cli("--feedback", url, "token", "list").stdout
+    assert "client:abc" in feedback_cli("--feedback", url, "sources").stdout
+    out = feedback_cli("--feedback", url, "withdraw-source", "client:abc", "--reason", "spam")
+    assert "2 waiting samples" in out.stdout
+    again = feedback_cli("--feedback", url, "withdraw-source", "client:abc", "--reason", "x",
+                         check=False)  # fmt: skip
+    assert again.returncode == 1 and "no samples from source" in again.stderr
+    feedback_cli("--feedback", url, "token", "revoke", "ops")
+    missing = feedback_cli("--feedback", url, "token", "revoke", "ops", check=False)
+    assert missing.returncode == 1 and "no active token named 'ops'" in missing.stderr

@@ -1,25 +1,46 @@
-"""python -m serving.app [--port 8080] [--model-url http://127.0.0.1:8501] [--feedback URL]"""
+"""python -m serving.app [--port 8080] [--metrics-port 9102] [--model-url URL] [--feedback URL]
+
+Identity: tokens from the feedback store by default; with --iap-audience, only requests
+signed by Identity-Aware Proxy (roles from TAGGER_IAP_ROLES, JSON
+{"reviewer": [emails], "operator": [emails]}). The key that hashes anonymous clients'
+addresses comes from TAGGER_SOURCE_KEY, or is made once and kept in the store.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import secrets
+import signal
 import sys
 
 from aiohttp import web
 
 from contract import paths, serving_layout
-from serving.app.api import build_app
+from serving.app.api import build_app, build_metrics_app
+from serving.app.identity import IAP_CERTS_URL, IapSettings, Identifier
+from serving.app.limits import Rate, RateLimiter
 from serving.app.metrics import AppMetrics
 from serving.app.model_client import ModelClient
 from serving.feedback.store import FeedbackStore, known_tags
 
+# aiohttp's keep-alive timer starts when a connection opens and is cleared only once a
+# whole request has arrived, so it is also the deadline for sending headers: a client
+# that trickles them is dropped when it runs out. Behind Google's load balancer the
+# balancer faces the clients, and this must outlast its 600 s keep-alive instead (the
+# chart sets it), or the balancer reuses connections the app has just closed.
+HEADER_TIMEOUT_S = 15.0
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m serving.app", description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--metrics-host", default=None, help="default: --host")
+    p.add_argument("--metrics-port", type=int, default=9102,
+                   help="/metrics, for the monitoring network only (0: none)")  # fmt: skip
     p.add_argument("--model-url", default=os.environ.get("TAGGER_MODEL_URL",
                                                          "http://127.0.0.1:8501"),
                    help="TF Serving's REST API (TAGGER_MODEL_URL)")  # fmt: skip
@@ -31,14 +52,69 @@ def main(argv: list[str] | None = None) -> int:
                    help="TF Serving's base path for the model (local or gs://), where the "
                    "Pusher publishes each version's quality (TAGGER_MODEL_BASE_PATH)")  # fmt: skip
     p.add_argument("--model-timeout", type=float, default=5.0, help="seconds")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
+    p.add_argument("--header-timeout", type=float, default=HEADER_TIMEOUT_S,
+                   help="seconds a connection may take to send a request's headers, and "
+                   "may stay idle between requests")  # fmt: skip
+    p.add_argument("--iap-audience", default=os.environ.get("TAGGER_IAP_AUDIENCE"),
+                   help="accept only requests signed by IAP for this audience")  # fmt: skip
+    p.add_argument("--iap-certs-url", default=IAP_CERTS_URL, help="IAP's public keys")
+    p.add_argument("--trusted-proxy", action="append", default=[],
+                   help="CIDR of a proxy whose X-Forwarded-For entry names the client")  # fmt: skip
+    p.add_argument("--proxy-hops", type=int, default=1,
+                   help="the client is the Nth X-Forwarded-For entry from the right")  # fmt: skip
+    p.add_argument("--predict-rate", type=float, default=10.0, help="per source, per second")
+    p.add_argument("--predict-burst", type=int, default=40)
+    p.add_argument("--feedback-rate", type=float, default=0.2, help="per source, per second")
+    p.add_argument("--feedback-burst", type=int, default=20)
+    p.add_argument("--review-per-source", type=int, default=50,
+                   help="samples of one source that may wait for review at once")  # fmt: skip
+    return p.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    store = FeedbackStore(args.feedback, known_tags(paths.schema_path()),
+                          args.review_per_source)  # fmt: skip
+    key = os.environ.get("TAGGER_SOURCE_KEY") or store.setting(
+        "source_key", lambda: secrets.token_hex(32)
+    )
+    iap = None
+    if args.iap_audience:
+        roles = IapSettings.parse_roles(os.environ.get("TAGGER_IAP_ROLES", ""))
+        iap = IapSettings(args.iap_audience, roles, args.iap_certs_url)
+    identifier = Identifier(store, key.encode(), iap, tuple(args.trusted_proxy), args.proxy_hops)
+    limits = {
+        "predict": RateLimiter(Rate(args.predict_rate, args.predict_burst)),
+        "feedback": RateLimiter(Rate(args.feedback_rate, args.feedback_burst)),
+    }
     app = build_app(store, ModelClient(args.model_url, args.model_name, args.model_timeout),
-                    AppMetrics(args.model_base_path))  # fmt: skip
-    web.run_app(app, host=args.host, port=args.port, access_log=None,
-                print=lambda _: print(f"app listening on http://{args.host}:{args.port}/",
-                                      flush=True))  # fmt: skip
+                    AppMetrics(args.model_base_path), identifier, limits)  # fmt: skip
+    sites = [(app, args.host, args.port)]
+    if args.metrics_port:
+        sites.append((build_metrics_app(app), args.metrics_host or args.host, args.metrics_port))
+    runners = []
+    for site_app, host, port in sites:
+        runner = web.AppRunner(site_app, access_log=None, keepalive_timeout=args.header_timeout,
+                               handle_signals=False)  # fmt: skip
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        runners.append(runner)
+    metrics = f", metrics on :{args.metrics_port}" if args.metrics_port else ""
+    print(f"app listening on http://{args.host}:{args.port}/{metrics}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for runner in reversed(runners):  # the metrics app first; the app closes the store
+            await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    asyncio.run(serve(args))
     return 0
 
 

@@ -1,55 +1,88 @@
 """The app's HTTP API and web page (aiohttp).
 
-    POST /api/predict  {"title"}                       the tags the model predicts, the next
-                                                       candidates, the version that answered
-    POST /api/feedback {"title", "predicted", "actual", "model_version"}
-                                                       201 once stored durably
-    GET  /api/tags                                     the tags the model knows (suggestions)
-    GET  /api/review/tags, POST /api/review/tags/{tag}:accept|reject
-    GET  /api/health, /api/ready, /api/openapi.json, /metrics, /  (the page)
+    role      endpoint
+    anyone    POST /api/predict  {"title"}          the tags the model predicts, the next
+                                                    candidates, the version that answered
+    anyone    POST /api/feedback {"title", "predicted", "actual", "model_version"}
+                                                    201 once stored durably
+    anyone    GET  /api/tags                        the tags the model knows (suggestions)
+    anyone    GET  /api/whoami                      the caller's role (the page shows the
+                                                    review view to reviewers)
+    reviewer  GET  /api/review/tags?status=&after=&limit=
+                                                    the review queue, one page at a time
+    reviewer  POST /api/review/tags/{tag}:accept|reject  {"alias_of"?}
+    operator  GET  /api/sources                     sources of feedback, with their counts
+    operator  POST /api/sources/{source}:withdraw {"reason"}
+                                                    all of one source's samples out of
+                                                    training, written spans included
+    anyone    GET  /api/health, /api/ready, /api/openapi.json, /  (the page)
 
-Every error is {"error": message} with a 4xx for the client's mistakes and 503 when the
-model server cannot answer. Every POST must say it is JSON (Content-Type:
-application/json, body-less ones included), which a cross-site HTML form cannot send
-without the browser asking first, and a POST that a browser marks as cross-site
-(Sec-Fetch-Site, or an Origin of another host) is refused with 403. Every response
-carries a Content-Security-Policy without inline script, nosniff, frame-ancestors 'none'
-and a Referrer-Policy, and a Server header without a version.
+/metrics is served on its own port (`--metrics-port`), for the monitoring network: the
+public port does not answer it. Who the caller is comes from serving/app/identity.py; a
+role includes the ones above it (serving/feedback/tokens.py). predict and feedback are
+rate-limited per source (429 with Retry-After).
+
+Every error is {"error": message}, its status chosen in one place (STATUS_OF): 4xx for
+the client's mistakes, 503 when the model server or the store cannot answer. Every POST
+must say it is JSON (Content-Type: application/json, body-less ones included), which a
+cross-site HTML form cannot send without the browser asking first, and a POST that a
+browser marks as cross-site (Sec-Fetch-Site, or an Origin of another host) is refused
+with 403. Every response carries a Content-Security-Policy without inline script,
+nosniff, frame-ancestors 'none', a Referrer-Policy, HSTS, and a Server header without a
+version.
 
 Feedback from concurrent requests is committed together (one durable commit per group),
-which keeps 201 honest without one fsync per sample.
+which keeps 201 honest without one fsync per sample; the queue of waiting requests is
+bounded, and a full queue answers 503 with Retry-After.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from serving.app.identity import Identifier, Identity, KeysUnavailableError, UnauthenticatedError
+from serving.app.limits import RateLimiter
 from serving.app.metrics import AppMetrics
 from serving.app.model_client import ModelClient, ModelUnavailableError
 from serving.app.openapi import OPENAPI
+from serving.feedback import tokens
 from serving.feedback.normalize import Feedback, FeedbackError, normalize_title, parse_feedback
-from serving.feedback.store import FeedbackStore
+from serving.feedback.store import FeedbackStore, StoreUnavailableError
 
 MAX_BODY_BYTES = 16 * 1024
+BODY_TIMEOUT_S = 10.0  # a client that has not sent its whole body by then gets 408
 CANDIDATES = 5
 STATIC = Path(__file__).resolve().parent / "static"
-GROUP_COMMIT_MAX = 256
+GROUP_COMMIT_MAX = 256  # samples in one commit
+GROUP_COMMIT_QUEUE = 2048  # requests waiting for a commit; beyond it, 503
+REVIEW_PAGE_MAX = 200
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers or {}
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+# Each exception the handlers let through, and the HTTP status it is answered with.
+STATUS_OF: dict[type[Exception], int] = {
+    UnauthenticatedError: 401,
+    ModelUnavailableError: 503,
+    StoreUnavailableError: 503,
+    KeysUnavailableError: 503,
+}
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
 
 
 async def read_json(
@@ -62,9 +95,12 @@ async def read_json(
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:  # all of it, however many writes it arrives in, up to client_max_size
-        raw = await request.read()
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes") from None
+    except TimeoutError:
+        raise ApiError(408, f"the body did not arrive within {BODY_TIMEOUT_S:g} s") from None
     if not raw and empty_ok:
         return {}
     try:
@@ -83,14 +119,18 @@ async def read_json(
 class GroupCommit:
     """Collects feedback from concurrent requests and stores each group in one commit."""
 
-    def __init__(self, store: FeedbackStore) -> None:
+    def __init__(self, store: FeedbackStore, bound: int = GROUP_COMMIT_QUEUE) -> None:
         self.store = store
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=bound)
         self.task: asyncio.Task | None = None
 
     async def add(self, item: Feedback):
         done = asyncio.get_running_loop().create_future()
-        await self.queue.put((item, done))
+        try:
+            self.queue.put_nowait((item, done))
+        except asyncio.QueueFull:
+            raise ApiError(503, "too much feedback is waiting to be stored; retry shortly",
+                           {"Retry-After": "1"}) from None  # fmt: skip
         return await done
 
     async def run(self) -> None:
@@ -105,10 +145,16 @@ class GroupCommit:
                 )
             except Exception as err:  # noqa: BLE001 - every waiting request learns of it
                 for _, done in group:
-                    done.set_exception(err)
+                    if not done.done():
+                        done.set_exception(err)
                 continue
             for (_, done), result in zip(group, stored, strict=True):
-                done.set_result(result)
+                if not done.done():
+                    done.set_result(result)
+
+
+def _blocking(call: Callable, *args):
+    return asyncio.get_running_loop().run_in_executor(None, call, *args)
 
 
 class Api:
@@ -144,7 +190,11 @@ class Api:
         except FeedbackError as err:
             self.metrics.feedback.inc("invalid")
             raise ApiError(400, str(err)) from None
+        item = dataclasses.replace(item, source=identity_of(request).source)
         stored = await self.writer.add(item)
+        if stored.refused:
+            self.metrics.feedback.inc("refused")
+            raise ApiError(429, stored.refused, {"Retry-After": "3600"})
         self.metrics.feedback.inc(stored.status)
         body = {"id": stored.id, "status": stored.status, "actual": list(item.actual)}
         if stored.duplicate_of is not None:
@@ -156,9 +206,22 @@ class Api:
     async def tags(self, request: web.Request) -> web.Response:
         return web.json_response({"tags": sorted(self.store.known)})
 
+    async def whoami(self, request: web.Request) -> web.Response:
+        identity = identity_of(request)
+        return web.json_response({"subject": identity.subject, "role": identity.role})
+
     async def review_queue(self, request: web.Request) -> web.Response:
-        queue = await asyncio.get_running_loop().run_in_executor(None, self.store.review_queue)
-        return web.json_response({"tags": queue})
+        query = request.query
+        try:
+            limit = int(query.get("limit", "50"))
+        except ValueError:
+            raise ApiError(400, "limit must be a whole number") from None
+        if not 1 <= limit <= REVIEW_PAGE_MAX:
+            raise ApiError(400, f"limit must be 1 to {REVIEW_PAGE_MAX}")
+        rows, after = await _blocking(
+            lambda: self.store.review_queue(query.get("status"), query.get("after"), limit)
+        )
+        return web.json_response({"tags": rows, "next": after})
 
     async def review_decide(self, request: web.Request) -> web.Response:
         tag, action = request.match_info["tag"], request.match_info["action"]
@@ -166,20 +229,43 @@ class Api:
         alias = document.get("alias_of")
         if action not in ("accept", "reject") or (alias is not None and action == "reject"):
             raise ApiError(400, "use :accept (optionally with alias_of) or :reject")
+        if alias is not None and not isinstance(alias, str):
+            raise ApiError(400, "alias_of must be a tag string")
+        who = identity_of(request).subject
         try:
-            changed = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: self.store.decide(tag, action == "accept", alias)
+            changed = await _blocking(
+                lambda: self.store.decide(tag, action == "accept", alias, by=who)
             )
         except KeyError:
             raise ApiError(404, f"no tag {tag!r} in the review queue") from None
         except FeedbackError as err:
             raise ApiError(400, str(err)) from None
-        return web.json_response({"tag": tag, "decision": action, "samples_released": changed})
+        body = {"tag": tag, "decision": action, "samples_released": changed}
+        if action == "accept" and alias is None and tag not in self.store.known:
+            # docs/feedback.md: a new tag joins the vocabulary by a reviewed schema change.
+            body["awaiting_schema_change"] = True
+        return web.json_response(body)
+
+    async def sources(self, request: web.Request) -> web.Response:
+        return web.json_response({"sources": await _blocking(self.store.sources)})
+
+    async def withdraw_source(self, request: web.Request) -> web.Response:
+        source = request.match_info["source"]
+        document = await read_json(request, {"reason"})
+        reason = document.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ApiError(400, "say why in 'reason'")
+        who = identity_of(request).subject
+        result = await _blocking(lambda: self.store.withdraw_source(source, reason.strip(), who))
+        if not result["waiting"] and not result["in_batches"]:
+            raise ApiError(404, f"no samples from source {source!r} to withdraw")
+        return web.json_response(result)
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
 
     async def ready(self, request: web.Request) -> web.Response:
+        await _blocking(self.store.ping)
         version = await self.model.version(fresh=True)
         return web.json_response({"status": "ready", "model_version": version})
 
@@ -188,17 +274,23 @@ class Api:
             version = await self.model.version()
         except ModelUnavailableError:
             version = None
-        loop = asyncio.get_running_loop()
         quality = None
         if version is not None:
-            quality = await loop.run_in_executor(None, self.metrics.quality, version)
-        counts = await loop.run_in_executor(None, self.store.counts)
-        batches = await loop.run_in_executor(None, self.store.batches)
+            quality = await _blocking(self.metrics.quality, version)
+        counts = await _blocking(self.store.counts)
+        batches = await _blocking(self.store.batches)
         return web.Response(text=self.metrics.render(version, quality, counts, batches),
                             content_type="text/plain")  # fmt: skip
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(OPENAPI)
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+
+def identity_of(request: web.Request) -> Identity:
+    return request["identity"]
 
 
 SECURITY_HEADERS = {
@@ -208,6 +300,8 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
+    # Browsers heed it over HTTPS only, which is how the Ingress serves the app.
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
     "Server": "so-tagger",
 }
 SAME_SITE = {"same-origin", "none"}  # Sec-Fetch-Site values a browser sends for our page
@@ -225,20 +319,61 @@ def cross_site(request: web.Request) -> str | None:
     return None
 
 
-def build_app(store: FeedbackStore, model: ModelClient, metrics: AppMetrics) -> web.Application:
+def _routes(api: Api) -> list[tuple[str, str, Callable, str | None, str | None]]:
+    """(method, path, handler, role needed, rate limit) for every endpoint. Role None:
+    probes and the page, which need no identity (no token lookup, no limit)."""
+    anyone, reviewer, operator = tokens.ANYONE, tokens.REVIEWER, tokens.OPERATOR
+    return [
+        ("POST", "/api/predict", api.predict, anyone, "predict"),
+        ("POST", "/api/feedback", api.feedback, anyone, "feedback"),
+        ("GET", "/api/tags", api.tags, anyone, None),
+        ("GET", "/api/whoami", api.whoami, anyone, None),
+        ("GET", "/api/review/tags", api.review_queue, reviewer, None),
+        ("POST", r"/api/review/tags/{tag:[^/:]+}:{action}", api.review_decide, reviewer, None),
+        ("GET", "/api/sources", api.sources, operator, None),
+        ("POST", r"/api/sources/{source:[^/]+}:withdraw", api.withdraw_source, operator, None),
+        ("GET", "/api/health", api.health, None, None),
+        ("GET", "/api/ready", api.ready, None, None),
+        ("GET", "/api/openapi.json", api.openapi, None, None),
+        ("GET", "/", api.page, None, None),
+    ]
+
+
+def build_app(
+    store: FeedbackStore, model: ModelClient, metrics: AppMetrics, identifier: Identifier,
+    limits: dict[str, RateLimiter],
+) -> web.Application:  # fmt: skip
+    """The public app. limits: a RateLimiter for "predict" and for "feedback"."""
     api = Api(store, model, metrics)
+    policy: dict[object, tuple[str | None, str | None]] = {}
+
+    async def admit(request: web.Request) -> None:
+        """Refuses, with the status that says why, a request this caller may not make."""
+        if request.method == "POST" and (why := cross_site(request)):
+            raise ApiError(403, f"cross-site requests cannot change anything here ({why})")
+        role, limit = policy.get(request.match_info.route, (None, None))
+        if role is None:  # no identity needed (or no such endpoint: 404 follows)
+            return
+        identity = await _blocking(identifier.identify, request.headers, request.remote)
+        request["identity"] = identity
+        if not tokens.may(identity.role, role):
+            raise ApiError(403, f"this needs the {role} role; you have {identity.role}")
+        if limit is not None and (wait := limits[limit].take(identity.source)) is not None:
+            raise ApiError(429, f"too many {limit} requests from this client; retry in "
+                           f"{wait:g} s", {"Retry-After": f"{wait:g}"})  # fmt: skip
 
     @web.middleware
     async def errors(request: web.Request, handler):
         started = time.perf_counter()
         try:
-            if request.method == "POST" and (why := cross_site(request)):
-                raise ApiError(403, f"cross-site requests cannot change anything here ({why})")
+            await admit(request)
             response = await handler(request)
         except ApiError as err:
-            response = _error(err.status, err.message)
-        except ModelUnavailableError as err:
-            response = _error(503, str(err))
+            response = _error(err.status, err.message, err.headers)
+        except tuple(STATUS_OF) as err:
+            status = next(s for kind, s in STATUS_OF.items() if isinstance(err, kind))
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            response = _error(status, str(err), headers)
         except web.HTTPException as err:  # aiohttp's own 404 / 405
             response = _error(err.status, err.reason)
         resource = request.match_info.route.resource
@@ -252,16 +387,8 @@ def build_app(store: FeedbackStore, model: ModelClient, metrics: AppMetrics) -> 
         response.headers.update(SECURITY_HEADERS)
 
     app.on_response_prepare.append(secure)
-    app.router.add_post("/api/predict", api.predict)
-    app.router.add_post("/api/feedback", api.feedback)
-    app.router.add_get("/api/tags", api.tags)
-    app.router.add_get("/api/review/tags", api.review_queue)
-    app.router.add_post(r"/api/review/tags/{tag:[^/:]+}:{action}", api.review_decide)
-    app.router.add_get("/api/health", api.health)
-    app.router.add_get("/api/ready", api.ready)
-    app.router.add_get("/api/openapi.json", api.openapi)
-    app.router.add_get("/metrics", api.metrics_page)
-    app.router.add_get("/", lambda request: web.FileResponse(STATIC / "index.html"))
+    for method, path, handler, role, limit in _routes(api):
+        policy[app.router.add_route(method, path, handler)] = (role, limit)
     app.router.add_static("/static/", STATIC)
 
     async def start(app: web.Application) -> None:
@@ -274,4 +401,12 @@ def build_app(store: FeedbackStore, model: ModelClient, metrics: AppMetrics) -> 
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
+    app["api"] = api
     return app
+
+
+def build_metrics_app(app: web.Application) -> web.Application:
+    """/metrics of `app`, to be served on the port the monitoring network reaches."""
+    metrics_app = web.Application()
+    metrics_app.router.add_get("/metrics", app["api"].metrics_page)
+    return metrics_app

@@ -18,6 +18,20 @@ def _errors(*codes: int) -> dict:
     return {str(c): {"description": "error", **_json(_ERROR)} for c in codes}
 
 
+# Who may call what (serving/app/api.py's route table is the rule; this documents it).
+_SECURITY = {
+    "components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer",
+                   "description": "a token from `python -m serving.feedback token create`"},
+        "iap": {"type": "apiKey", "in": "header", "name": "x-goog-iap-jwt-assertion",
+                "description": "set by Identity-Aware Proxy on GKE"},
+    }},
+}
+_ANYONE = {"security": [{}, {"bearer": []}, {"iap": []}], "x-role": "anyone"}
+_REVIEWER = {"security": [{"bearer": []}, {"iap": []}], "x-role": "reviewer"}
+_OPERATOR = {"security": [{"bearer": []}, {"iap": []}], "x-role": "operator"}
+
+
 OPENAPI = {
     "openapi": "3.1.0",
     "info": {"title": "StackOverflow tagger", "version": "1"},
@@ -34,7 +48,8 @@ OPENAPI = {
                 "properties": {"title": {"type": "string"}, "tags": _SCORED,
                                "candidates": _SCORED, "threshold": {"type": "number"},
                                "model_version": {"type": "string"}}})},
-                          **_errors(400, 403, 413, 415, 503)},
+                          **_errors(400, 401, 403, 408, 413, 415, 429, 503)},
+            **_ANYONE,
         }},
         "/api/feedback": {"post": {
             "summary": "Store corrected tags",
@@ -52,24 +67,49 @@ OPENAPI = {
                                                    "duplicate"]},
                                "actual": _TAGS, "duplicate_of": {"type": "integer"},
                                "review": _TAGS}})},
-                          **_errors(400, 403, 413, 415)},
+                          **_errors(400, 401, 403, 408, 413, 415, 429, 503)},
+            **_ANYONE,
         }},
         "/api/tags": {"get": {"summary": "Tags the model knows",
-                              "responses": {"200": {"description": "tags"}}}},
-        "/api/review/tags": {"get": {"summary": "Unknown tags and their review status",
-                                     "responses": {"200": {"description": "queue"}}}},
+                              "responses": {"200": {"description": "tags"}}, **_ANYONE}},
+        "/api/whoami": {"get": {"summary": "The caller's subject and role",
+                                "responses": {"200": {"description": "identity"},
+                                              **_errors(401)}, **_ANYONE}},
+        "/api/review/tags": {"get": {
+            "summary": "Unknown tags and their review status, one page at a time",
+            "parameters": [
+                {"name": "status", "in": "query", "schema": {"type": "string"}},
+                {"name": "after", "in": "query", "schema": {"type": "string"},
+                 "description": "the `next` of the previous page"},
+                {"name": "limit", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 200}}],
+            "responses": {"200": {"description": "a page of the queue"},
+                          **_errors(400, 401, 403)}, **_REVIEWER}},
         "/api/review/tags/{tag}:{action}": {"post": {
             "summary": "Accept (optionally as alias_of a known tag) or reject a tag",
             "parameters": [{"name": "tag", "in": "path", "required": True,
                             "schema": {"type": "string"}},
                            {"name": "action", "in": "path", "required": True,
                             "schema": {"enum": ["accept", "reject"]}}],
-            "responses": {"200": {"description": "decided"}, **_errors(400, 403, 404, 415)},
+            "responses": {"200": {"description": "decided"},
+                          **_errors(400, 401, 403, 404, 415)}, **_REVIEWER,
+        }},
+        "/api/sources": {"get": {"summary": "Sources of feedback with their counts",
+                                 "responses": {"200": {"description": "sources"},
+                                               **_errors(401, 403)}, **_OPERATOR}},
+        "/api/sources/{source}:withdraw": {"post": {
+            "summary": "Take all of one source's samples out of training",
+            "requestBody": {"required": True, **_json({
+                "type": "object", "additionalProperties": False, "required": ["reason"],
+                "properties": {"reason": {"type": "string", "minLength": 1}}})},
+            "responses": {"200": {"description": "withdrawn"},
+                          **_errors(400, 401, 403, 404, 415)}, **_OPERATOR,
         }},
         "/api/health": {"get": {"summary": "The service is alive",
                                 "responses": {"200": {"description": "alive"}}}},
-        "/api/ready": {"get": {"summary": "The model server answers",
+        "/api/ready": {"get": {"summary": "The model server and the feedback store answer",
                                "responses": {"200": {"description": "ready"},
                                              **_errors(503)}}},
     },
+    **_SECURITY,
 }  # fmt: skip

@@ -38,6 +38,9 @@ class Feedback:
     predicted: tuple[str, ...]
     actual: tuple[str, ...]
     model_version: str | None
+    # Who sent it, set by the server from the caller's identity, never from the body: a
+    # token's or a signed-in user's subject, or a keyed hash of an anonymous address.
+    source: str = "unknown"
 
     def __post_init__(self) -> None:
         for name in ("predicted", "actual"):

@@ -6,19 +6,31 @@ migrations when a store opens.
     postgresql://user:pass@host:5432/db
 
 A sample's life: `accepted` (trainable), `pending_review` (carries a tag the model does
-not know; waits for a person), `rejected`, or `duplicate` (the same title and tags came
-before; stored, never trained twice). A retrain batch claims accepted samples by
-writing its id on them in one transaction, so no sample is used twice or lost.
+not know; waits for a person), `rejected`, `duplicate` (the same title and tags came
+before; stored, never trained twice) or `withdrawn` (its source was taken out). Each
+sample records its source (who sent it), its time and the model version that answered.
+
+A retrain batch claims accepted samples by writing its id on them in one transaction,
+so no sample is used twice or lost, and no source fills more than its share of a batch
+(the rest of a flood waits for later batches). On PostgreSQL the claim locks the rows it
+takes and skips rows another worker holds, so two workers never share a sample.
+
+PostgreSQL is reached through a pool that checks each connection before handing it
+out, gives up on a connect after a timeout and reconnects with backoff: a database
+restart costs the requests in flight a StoreUnavailableError (503), never the process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from google.protobuf import text_format
@@ -28,9 +40,20 @@ from contract import features
 from serving.feedback.normalize import Feedback, FeedbackError, normalize_tag
 
 ACCEPTED, PENDING, REJECTED, DUPLICATE = "accepted", "pending_review", "rejected", "duplicate"
+WITHDRAWN = "withdrawn"
+STATUSES = (ACCEPTED, PENDING, REJECTED, DUPLICATE, WITHDRAWN)
 # How a retrain batch ended (retrain.outcome): the worker records it, the app counts it.
 BLESSED, NOT_BLESSED, FAILED = "blessed", "not_blessed", "failed"
 OUTCOMES = (BLESSED, NOT_BLESSED, FAILED)
+# A failed retrain gives its samples back for a later batch (the failure may have had
+# nothing to do with them); after this many failed batches a sample is no longer claimed.
+MAX_ATTEMPTS = 2
+# Defaults for what one source may hold: its share of one retrain batch, and how many of
+# its samples may wait for review at once.
+SOURCE_SHARE = 0.10
+REVIEW_PER_SOURCE = 50
+CONNECT_TIMEOUT_S = 5.0
+POOL_SIZE = 4
 
 # Each migration moves the schema from version N-1 to N. {id} is the dialect's
 # auto-increment primary key. Never edit one that has shipped: add the next.
@@ -53,8 +76,29 @@ MIGRATIONS: list[list[str]] = [
     [  # 2: an accepted unknown tag may stand for a tag the model knows
         "ALTER TABLE tag_review ADD COLUMN alias_of TEXT",
     ],
+    [  # 3: where samples came from, access tokens, withdrawn sources, worker leases
+        "ALTER TABLE feedback ADD COLUMN source TEXT NOT NULL DEFAULT 'unknown'",
+        "ALTER TABLE feedback ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX feedback_source ON feedback (source, status)",
+        "ALTER TABLE tag_review ADD COLUMN source TEXT",
+        "ALTER TABLE tag_review ADD COLUMN decided_by TEXT",
+        """CREATE TABLE api_token (
+            name TEXT PRIMARY KEY, role TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
+            created_at DOUBLE PRECISION NOT NULL, revoked_at DOUBLE PRECISION)""",
+        """CREATE TABLE source_withdrawal (
+            source TEXT NOT NULL, withdrawn_at DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL, samples INTEGER NOT NULL, withdrawn_by TEXT)""",
+        "CREATE TABLE setting (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "ALTER TABLE retrain ADD COLUMN worker TEXT",
+        "ALTER TABLE retrain ADD COLUMN lease_until DOUBLE PRECISION",
+    ],
 ]
 AUTO_ID = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgresql": "BIGSERIAL PRIMARY KEY"}
+MIGRATION_LOCK = 7_261_001  # pg_advisory_xact_lock key: one app migrates at a time
+
+
+class StoreUnavailableError(RuntimeError):
+    """The database cannot be reached or dropped the connection (HTTP 503: retry)."""
 
 
 def known_tags(schema_path: Path) -> frozenset[str]:
@@ -66,10 +110,11 @@ def known_tags(schema_path: Path) -> frozenset[str]:
 
 @dataclasses.dataclass(frozen=True)
 class Stored:
-    id: int
+    id: int | None  # None: refused, nothing stored
     status: str
     duplicate_of: int | None
     unknown_tags: tuple[str, ...]
+    refused: str | None = None  # why the source may not add this sample now
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,47 +122,70 @@ class Sample:
     id: int
     title: str
     actual: tuple[str, ...]
+    source: str = "unknown"
+
+
+def source_cap(batch_size: int, share: float) -> int:
+    """How many samples of one source a batch of at least batch_size may hold (share 1:
+    no cap)."""
+    return max(1, math.floor(share * batch_size)) if share < 1 else sys.maxsize
 
 
 class FeedbackStore:
-    """Thread-safe: one connection, one lock; writes are batched by the caller if needed."""
+    """Thread-safe. known: the tags of the schema the model is trained on."""
 
-    def __init__(self, url: str, known: frozenset[str]) -> None:
+    def __init__(
+        self, url: str, known: frozenset[str], review_per_source: int = REVIEW_PER_SOURCE
+    ) -> None:
         self.known = known
-        self.dialect, self._connection = _connect(url)
-        self._lock = threading.Lock()
+        self.review_per_source = review_per_source
+        self.dialect, self._backend = _connect(url)
         self.migrate()
+        self.release_known()
 
     # --- plumbing ----------------------------------------------------------------------
 
-    def _sql(self, statement: str) -> str:
-        return statement.replace("?", "%s") if self.dialect == "postgresql" else statement
-
-    def _execute(self, cursor, statement: str, params: Iterable = ()):
-        cursor.execute(self._sql(statement), tuple(params))
-        return cursor
-
-    def transaction(self) -> _Transaction:
+    def transaction(self) -> contextlib.AbstractContextManager[_Transaction]:
         """`with store.transaction() as t: t.run(sql, params)`: one transaction, committed
-        when the block ends and rolled back if it raises; one at a time per store."""
-        return _Transaction(self)
+        when the block ends and rolled back if it raises."""
+        return self._backend.transaction(self.dialect)
+
+    def ping(self) -> None:
+        """Raises StoreUnavailableError unless the database answers now."""
+        with self.transaction() as t:
+            t.run("SELECT 1").fetchone()
 
     def schema_version(self) -> int:
         with self.transaction() as t:
-            t.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = t.run("SELECT MAX(version) FROM schema_version").fetchone()
-        return row[0] or 0
+            return self._schema_version(t)
+
+    def _schema_version(self, t: _Transaction) -> int:
+        t.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        return t.run("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
 
     def migrate(self, target: int = len(MIGRATIONS)) -> None:
-        """Bring the schema to `target` (default: the newest), one version per transaction."""
-        for version in range(self.schema_version() + 1, target + 1):
+        """Bring the schema to `target` (default: the newest), one version per transaction.
+        Instances starting together wait for each other (an advisory lock on PostgreSQL,
+        SQLite's write lock), and each applies only what is still missing."""
+        for version in range(1, target + 1):
             with self.transaction() as t:
+                if self.dialect == "postgresql":
+                    t.run(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                if self._schema_version(t) >= version:
+                    continue
                 for statement in MIGRATIONS[version - 1]:
                     t.run(statement.format(id=AUTO_ID[self.dialect]))
                 t.run("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
+    def setting(self, name: str, make) -> str:
+        """A value shared by every instance on this store, made once by make()."""
+        with self.transaction() as t:
+            t.run("INSERT INTO setting (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                  (name, make()))  # fmt: skip
+            return t.run("SELECT value FROM setting WHERE name = ?", (name,)).fetchone()[0]
+
     def close(self) -> None:
-        self._connection.close()
+        self._backend.close()
 
     # --- writing feedback --------------------------------------------------------------
 
@@ -138,29 +206,51 @@ class FeedbackStore:
         return {tag: (status, alias) for tag, status, alias in rows.fetchall()}
 
     def _add(self, t, item: Feedback) -> Stored:
-        kept, waiting = self._resolve(t, item.actual, now=time.time())
+        unknown = [tag for tag in item.actual if tag not in self.known]
+        if unknown and self._waiting_from(t, item.source) >= self.review_per_source:
+            return Stored(None, PENDING, None, tuple(unknown),
+                          refused=f"{self.review_per_source} samples from this client already "
+                          "wait for review; send more once they are decided")  # fmt: skip
+        kept, waiting = self._resolve(t, item.actual, item.source, now=time.time())
         status = PENDING if waiting else (ACCEPTED if kept else REJECTED)
         # A pending sample keeps the tags that wait, so a decision can resolve them later.
-        key, actual_text = item.title_key, json.dumps(sorted(kept + waiting))
-        first = t.run(
-            "SELECT id FROM feedback WHERE title_key = ? AND actual = ? AND status <> ? "
-            "ORDER BY id LIMIT 1",
-            (key, actual_text, DUPLICATE),
-        ).fetchone()
-        duplicate_of = first[0] if first and status == ACCEPTED else None
+        actual_text = json.dumps(sorted(kept + waiting))
+        duplicate_of = None
+        if status == ACCEPTED:
+            duplicate_of = self._first_same(t, item.title_key, actual_text)
         if duplicate_of is not None:
             status = DUPLICATE
         row = t.run(
             "INSERT INTO feedback (title, title_key, predicted, actual, model_version, "
-            "received_at, status, duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (item.title, key, json.dumps(list(item.predicted)), actual_text,
-             item.model_version, time.time(), status, duplicate_of),
+            "received_at, status, duplicate_of, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
+            (item.title, item.title_key, json.dumps(list(item.predicted)), actual_text,
+             item.model_version, time.time(), status, duplicate_of, item.source),
         ).fetchone()  # fmt: skip
         return Stored(row[0], status, duplicate_of, tuple(waiting))
 
-    def _resolve(self, t, tags: Iterable[str], now: float) -> tuple[list[str], list[str]]:
+    def _first_same(self, t, title_key: str, actual_text: str, before: int | None = None):
+        """The first trainable sample with this title and these tags (before id `before`)."""
+        found = t.run(
+            "SELECT id FROM feedback WHERE title_key = ? AND actual = ? AND status IN (?, ?) "
+            + ("AND id < ? " if before is not None else "")
+            + "ORDER BY id LIMIT 1",
+            (title_key, actual_text, ACCEPTED, PENDING, *([before] if before is not None else [])),
+        ).fetchone()
+        return found[0] if found else None
+
+    def _waiting_from(self, t, source: str) -> int:
+        return t.run("SELECT COUNT(*) FROM feedback WHERE source = ? AND status = ?",
+                     (source, PENDING)).fetchone()[0]  # fmt: skip
+
+    def _resolve(
+        self, t, tags: Iterable[str], source: str | None, now: float
+    ) -> tuple[list[str], list[str]]:
         """(tags after review decisions, tags still waiting for one). New unknown tags
-        enter the review queue; rejected ones are dropped; aliases are followed."""
+        enter the review queue; rejected ones are dropped; aliases are followed. A tag
+        accepted without an alias waits until the schema has it: the model's tag
+        vocabulary changes only by a reviewed change to schema/schema.pbtxt and the tag
+        count (docs/feedback.md), never by a decision in the queue alone."""
         tags = list(tags)
         decided = self._decisions(t, [tag for tag in tags if tag not in self.known])
         kept, waiting = [], []
@@ -170,37 +260,71 @@ class FeedbackStore:
                 continue
             status, alias = decided.get(tag, (None, None))
             if status is None:
-                t.run("INSERT INTO tag_review (tag, status, first_seen) VALUES (?, ?, ?)",
-                      (tag, PENDING, now))  # fmt: skip
+                # Two instances may add the same new tag at once: the first row wins.
+                t.run("INSERT INTO tag_review (tag, status, first_seen, source) "
+                      "VALUES (?, ?, ?, ?) ON CONFLICT (tag) DO NOTHING",
+                      (tag, PENDING, now, source))  # fmt: skip
                 decided[tag] = (PENDING, None)
                 status = PENDING
-            if status == PENDING:
+            if status == ACCEPTED and alias:
+                kept.append(alias)
+            elif status in (PENDING, ACCEPTED):
                 waiting.append(tag)
-            elif status == ACCEPTED:
-                kept.append(alias or tag)
         return list(dict.fromkeys(kept)), waiting
 
     # --- review queue --------------------------------------------------------------------
 
-    def review_queue(self) -> list[dict]:
+    def review_queue(
+        self, status: str | None = None, after: str | None = None, limit: int = 50,
+        examples: int = 3,
+    ) -> tuple[list[dict], str | None]:  # fmt: skip
+        """One page of the queue in tag order: (rows, the `after` of the next page or
+        None). Each row has the samples waiting on the tag, how many sources sent them,
+        the sources that sent most, and a few example titles."""
+        where, params = ["1 = 1"], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if after is not None:
+            where.append("tag > ?")
+            params.append(after)
         with self.transaction() as t:
             rows = t.run(
-                "SELECT tag, status, alias_of, first_seen FROM tag_review ORDER BY first_seen"
-            ).fetchall()
-            pending = t.run("SELECT actual FROM feedback WHERE status = ?", (PENDING,)).fetchall()
-        waiting: dict[str, int] = {}
-        for (actual,) in pending:
+                "SELECT tag, status, alias_of, first_seen FROM tag_review WHERE "
+                + " AND ".join(where) + f" ORDER BY tag LIMIT {int(limit) + 1}", params,
+            ).fetchall()  # fmt: skip
+            page = rows[:limit]
+            pending = []
+            if page:
+                pending = t.run("SELECT title, actual, source FROM feedback WHERE status = ? "
+                                "ORDER BY id", (PENDING,)).fetchall()  # fmt: skip
+        on_page = {row[0] for row in page}
+        waiting: dict[str, list[tuple[str, str]]] = {tag: [] for tag in on_page}
+        for title, actual, source in pending:
             for tag in json.loads(actual):
-                waiting[tag] = waiting.get(tag, 0) + 1
-        return [
-            {"tag": tag, "status": status, "alias_of": alias, "first_seen": seen,
-             "samples_waiting": waiting.get(tag, 0)}
-            for tag, status, alias, seen in rows
-        ]  # fmt: skip
+                if tag in on_page:
+                    waiting[tag].append((title, source))
+        result = []
+        for tag, state, alias, seen in page:
+            sources: dict[str, int] = {}
+            for _, source in waiting[tag]:
+                sources[source] = sources.get(source, 0) + 1
+            top = sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            result.append({
+                "tag": tag, "status": state, "alias_of": alias, "first_seen": seen,
+                "in_schema": tag in self.known, "samples_waiting": len(waiting[tag]),
+                "sources": len(sources),
+                "top_sources": [{"source": s, "samples": n} for s, n in top],
+                "examples": list(dict.fromkeys(title for title, _ in waiting[tag]))[:examples],
+            })  # fmt: skip
+        return result, (page[-1][0] if len(rows) > limit else None)
 
-    def decide(self, tag: str, accept: bool, alias_of: str | None = None) -> int:
+    def decide(
+        self, tag: str, accept: bool, alias_of: str | None = None, by: str | None = None
+    ) -> int:
         """Accept (optionally as an alias of a known tag) or reject a tag in the queue;
-        re-resolves the samples waiting on it. Returns how many samples changed status."""
+        re-resolves the samples waiting on it. Returns how many samples changed status.
+        by: who decided, kept with the decision."""
         tag = normalize_tag(tag)
         if alias_of is not None:
             alias_of = normalize_tag(alias_of)
@@ -211,56 +335,169 @@ class FeedbackStore:
             if found is None:
                 raise KeyError(tag)
             t.run(
-                "UPDATE tag_review SET status = ?, alias_of = ?, decided_at = ? WHERE tag = ?",
-                (ACCEPTED if accept else REJECTED, alias_of, time.time(), tag),
+                "UPDATE tag_review SET status = ?, alias_of = ?, decided_at = ?, decided_by = ? "
+                "WHERE tag = ?",
+                (ACCEPTED if accept else REJECTED, alias_of, time.time(), by, tag),
             )
-            changed = 0
-            for sample_id, actual in t.run(
-                "SELECT id, actual FROM feedback WHERE status = ?", (PENDING,)
-            ).fetchall():
-                tags = json.loads(actual)
-                if tag not in tags:
-                    continue
-                kept, waiting = self._resolve(t, tags, now=time.time())
-                if waiting:
-                    continue
-                status = ACCEPTED if kept else REJECTED
-                t.run("UPDATE feedback SET status = ?, actual = ? WHERE id = ?",
-                      (status, json.dumps(sorted(kept)), sample_id))  # fmt: skip
-                changed += 1
+            return self._release(t, lambda tags: tag in tags)
+
+    def release_known(self) -> int:
+        """Re-resolve waiting samples whose tags the schema now has (a reviewed vocabulary
+        change adds them); returns how many were released."""
+        with self.transaction() as t:
+            return self._release(t, lambda tags: any(tag in self.known for tag in tags))
+
+    def _release(self, t, concerned) -> int:
+        """Re-resolve the pending samples that concerned(tags) picks, oldest first; the
+        duplicate check runs as it does for new feedback."""
+        changed = 0
+        for sample_id, title_key, actual in t.run(
+            "SELECT id, title_key, actual FROM feedback WHERE status = ? ORDER BY id", (PENDING,)
+        ).fetchall():
+            tags = json.loads(actual)
+            if not concerned(tags):
+                continue
+            kept, waiting = self._resolve(t, tags, None, now=time.time())
+            if waiting:
+                continue
+            actual_text = json.dumps(sorted(kept))
+            status, duplicate_of = (ACCEPTED if kept else REJECTED), None
+            if kept:
+                duplicate_of = self._first_same(t, title_key, actual_text, before=sample_id)
+                status = DUPLICATE if duplicate_of is not None else ACCEPTED
+            t.run("UPDATE feedback SET status = ?, actual = ?, duplicate_of = ? WHERE id = ?",
+                  (status, actual_text, duplicate_of, sample_id))  # fmt: skip
+            changed += 1
         return changed
+
+    # --- sources ---------------------------------------------------------------------------
+
+    def sources(self) -> list[dict]:
+        """Every source with its samples by status and when it last sent one, most first."""
+        with self.transaction() as t:
+            rows = t.run("SELECT source, status, COUNT(*), MAX(received_at) FROM feedback "
+                         "GROUP BY source, status").fetchall()  # fmt: skip
+        found: dict[str, dict] = {}
+        for source, status, count, last in rows:
+            entry = found.setdefault(source, {"source": source, "samples": 0, "last_seen": 0.0,
+                                              **{s: 0 for s in STATUSES}})  # fmt: skip
+            entry[status] = count
+            entry["samples"] += count
+            entry["last_seen"] = max(entry["last_seen"], last)
+        return sorted(found.values(), key=lambda e: (-e["samples"], e["source"]))
+
+    def withdraw_source(self, source: str, reason: str, by: str | None = None) -> dict:
+        """Take every sample of `source` out of training: waiting ones never get claimed,
+        and batches that already hold some are listed by withdrawn_in_batches() so
+        the worker replaces their spans. Returns counts of what was withdrawn."""
+        with self.transaction() as t:
+            waiting, claimed = t.run(
+                "SELECT SUM(CASE WHEN batch_id IS NULL THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN batch_id IS NULL THEN 0 ELSE 1 END) FROM feedback "
+                "WHERE source = ? AND status <> ?", (source, WITHDRAWN),
+            ).fetchone()  # fmt: skip
+            waiting, claimed = waiting or 0, claimed or 0
+            t.run("UPDATE feedback SET status = ? WHERE source = ? AND status <> ?",
+                  (WITHDRAWN, source, WITHDRAWN))  # fmt: skip
+            t.run("INSERT INTO source_withdrawal (source, withdrawn_at, reason, samples, "
+                  "withdrawn_by) VALUES (?, ?, ?, ?, ?)",
+                  (source, time.time(), reason, waiting + claimed, by))  # fmt: skip
+        return {"source": source, "waiting": waiting, "in_batches": claimed}
+
+    def withdrawn_in_batches(self) -> dict[int, set[int]]:
+        """Batches whose span has been written, and the ids of their withdrawn samples."""
+        with self.transaction() as t:
+            rows = t.run(
+                "SELECT f.batch_id, f.id FROM feedback f JOIN retrain r ON r.id = f.batch_id "
+                "WHERE f.status = ? AND r.span IS NOT NULL ORDER BY f.batch_id", (WITHDRAWN,),
+            ).fetchall()  # fmt: skip
+        found: dict[int, set[int]] = {}
+        for batch, sample_id in rows:
+            found.setdefault(batch, set()).add(sample_id)
+        return found
 
     # --- what the learning worker uses ---------------------------------------------------
 
-    def claimable(self) -> int:
-        """Accepted samples no retrain batch has claimed yet."""
-        with self.transaction() as t:
-            (count,) = t.run(
-                "SELECT COUNT(*) FROM feedback WHERE status = ? AND batch_id IS NULL", (ACCEPTED,)
-            ).fetchone()
-        return count
+    def _eligible(self, t, lock: bool) -> list[tuple[int, str]]:
+        suffix = " FOR UPDATE SKIP LOCKED" if lock and self.dialect == "postgresql" else ""
+        return t.run(
+            "SELECT id, source FROM feedback WHERE status = ? AND batch_id IS NULL "
+            "AND attempts < ? ORDER BY id" + suffix, (ACCEPTED, MAX_ATTEMPTS),
+        ).fetchall()  # fmt: skip
 
-    def claim(self) -> tuple[int, list[Sample]] | None:
-        """Open a retrain batch holding every claimable sample, in one transaction."""
+    @staticmethod
+    def _capped(rows: list[tuple[int, str]], cap: int) -> list[int]:
+        taken: dict[str, int] = {}
+        chosen = []
+        for sample_id, source in rows:
+            if taken.get(source, 0) < cap:
+                taken[source] = taken.get(source, 0) + 1
+                chosen.append(sample_id)
+        return chosen
+
+    def claimable(self, batch_size: int = 1, share: float = 1.0) -> int:
+        """Accepted, unclaimed samples a batch could take now, each source counted up to
+        its share of a batch of batch_size."""
         with self.transaction() as t:
-            ids = [row[0] for row in t.run(
-                "SELECT id FROM feedback WHERE status = ? AND batch_id IS NULL ORDER BY id",
-                (ACCEPTED,)).fetchall()]  # fmt: skip
-            if not ids:
+            rows = self._eligible(t, lock=False)
+        return len(self._capped(rows, source_cap(batch_size, share)))
+
+    def claim(
+        self, batch_size: int = 1, share: float = 1.0, worker: str = "", lease_s: float = 0
+    ) -> tuple[int, list[Sample]] | None:
+        """Open a retrain batch of at least batch_size samples, no source holding more
+        than share of it, in one transaction; None when not enough are claimable.
+        worker and lease_s: the batch is this worker's to finish until the lease ends."""
+        with self.transaction() as t:
+            ids = self._capped(self._eligible(t, lock=True), source_cap(batch_size, share))
+            if not ids or len(ids) < batch_size:
                 return None
+            now = time.time()
             (batch,) = t.run(
-                "INSERT INTO retrain (claimed_at, samples) VALUES (?, ?) RETURNING id",
-                (time.time(), len(ids)),
-            ).fetchone()
-            t.run("UPDATE feedback SET batch_id = ? WHERE status = ? AND batch_id IS NULL "
-                  f"AND id <= {int(ids[-1])}", (batch, ACCEPTED))  # fmt: skip
+                "INSERT INTO retrain (claimed_at, samples, worker, lease_until) "
+                "VALUES (?, ?, ?, ?) RETURNING id", (now, len(ids), worker, now + lease_s),
+            ).fetchone()  # fmt: skip
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                t.run(f"UPDATE feedback SET batch_id = ? WHERE id IN ({','.join('?' * len(part))})",
+                      (batch, *part))  # fmt: skip
         return batch, self.samples(batch)
 
-    def samples(self, batch: int) -> list[Sample]:
+    def take_unfinished(self, worker: str, lease_s: float) -> int | None:
+        """The oldest unfinished batch this worker may finish: its own, or one whose
+        lease has run out (its worker died); the lease is renewed to this worker."""
+        now = time.time()
         with self.transaction() as t:
-            rows = t.run("SELECT id, title, actual FROM feedback WHERE batch_id = ? ORDER BY id",
-                         (batch,)).fetchall()  # fmt: skip
-        return [Sample(i, title, tuple(json.loads(actual))) for i, title, actual in rows]
+            for (batch,) in t.run(
+                "SELECT id FROM retrain WHERE outcome IS NULL AND (worker = ? OR worker IS NULL "
+                "OR lease_until IS NULL OR lease_until < ?) ORDER BY id", (worker, now),
+            ).fetchall():  # fmt: skip
+                taken = t.run(
+                    "UPDATE retrain SET worker = ?, lease_until = ? WHERE id = ? AND outcome IS "
+                    "NULL AND (worker = ? OR worker IS NULL OR lease_until IS NULL OR "
+                    "lease_until < ?)", (worker, now + lease_s, batch, worker, now),
+                )  # fmt: skip
+                if taken.rowcount == 1:
+                    return batch
+        return None
+
+    def samples(self, batch: int) -> list[Sample]:
+        """The batch's samples still to be trained on (withdrawn ones left out)."""
+        with self.transaction() as t:
+            rows = t.run("SELECT id, title, actual, source FROM feedback WHERE batch_id = ? "
+                         "AND status = ? ORDER BY id", (batch, ACCEPTED)).fetchall()  # fmt: skip
+        return [Sample(i, title, tuple(json.loads(actual)), source)
+                for i, title, actual, source in rows]  # fmt: skip
+
+    def give_back(self, batch: int, sample_ids: Iterable[int]) -> None:
+        """Return samples of a batch for a later one (counted as an attempt)."""
+        ids = list(sample_ids)
+        with self.transaction() as t:
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                t.run("UPDATE feedback SET batch_id = NULL, attempts = attempts + 1 WHERE "
+                      f"batch_id = ? AND id IN ({','.join('?' * len(part))})",
+                      (batch, *part))  # fmt: skip
 
     def unfinished_batches(self) -> list[dict]:
         with self.transaction() as t:
@@ -291,45 +528,87 @@ class FeedbackStore:
     def counts(self) -> dict[str, int]:
         with self.transaction() as t:
             rows = t.run("SELECT status, COUNT(*) FROM feedback GROUP BY status").fetchall()
-        return {ACCEPTED: 0, PENDING: 0, REJECTED: 0, DUPLICATE: 0, **dict(rows)}
+        return {**{status: 0 for status in STATUSES}, **dict(rows)}
 
 
 class _Transaction:
-    def __init__(self, store: FeedbackStore) -> None:
-        self.store = store
+    """Statements of one transaction, written with `?` placeholders for both dialects."""
 
-    def __enter__(self) -> _Transaction:
-        self.store._lock.acquire()
-        self.cursor = self.store._connection.cursor()
-        if self.store.dialect == "sqlite":
-            self.cursor.execute("BEGIN IMMEDIATE")
-        return self
+    def __init__(self, cursor, dialect: str) -> None:
+        self.cursor, self.dialect = cursor, dialect
 
     def run(self, statement: str, params: Iterable = ()):
-        return self.store._execute(self.cursor, statement, params)
-
-    def __exit__(self, kind, value, traceback) -> None:
-        try:
-            if kind is None:
-                self.store._connection.commit()
-            else:
-                self.store._connection.rollback()
-        finally:
-            self.cursor.close()
-            self.store._lock.release()
+        if self.dialect == "postgresql":
+            statement = statement.replace("?", "%s")
+        self.cursor.execute(statement, tuple(params))
+        return self.cursor
 
 
-def _connect(url: str):
-    if url.startswith(("postgresql://", "postgres://")):
+class _Sqlite:
+    """One connection, one transaction at a time (SQLite has one writer anyway)."""
+
+    def __init__(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=FULL")  # a 201 means the sample is on disk
+        self.connection.execute("PRAGMA busy_timeout=10000")  # the worker shares the file
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def transaction(self, dialect: str) -> Iterator[_Transaction]:
+        with self.lock:
+            cursor = self.connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Transaction(cursor, dialect)
+                self.connection.commit()
+            except BaseException:
+                self.connection.rollback()
+                raise
+            finally:
+                cursor.close()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _Postgres:
+    def __init__(self, url: str) -> None:
         import psycopg  # only for this store kind
+        import psycopg_pool
 
-        return "postgresql", psycopg.connect(url)
+        self.errors = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+        self.pool = psycopg_pool.ConnectionPool(
+            url, min_size=1, max_size=POOL_SIZE, open=False, timeout=CONNECT_TIMEOUT_S,
+            check=psycopg_pool.ConnectionPool.check_connection,
+            kwargs={"connect_timeout": math.ceil(CONNECT_TIMEOUT_S)},
+            reconnect_timeout=24 * 3600,  # keep trying, backing off, for as long as it takes
+        )  # fmt: skip
+        try:
+            self.pool.open(wait=True, timeout=3 * CONNECT_TIMEOUT_S)
+        except self.errors as err:
+            self.pool.close()
+            raise StoreUnavailableError(f"cannot connect to the feedback store: {err}") from err
+
+    @contextlib.contextmanager
+    def transaction(self, dialect: str) -> Iterator[_Transaction]:
+        try:
+            # The pool's context commits when the block ends and rolls back if it raises;
+            # a connection found broken is discarded and replaced in the background.
+            with self.pool.connection() as connection, connection.cursor() as cursor:
+                yield _Transaction(cursor, dialect)
+        except self.errors as err:
+            raise StoreUnavailableError(f"the feedback store is unavailable: {err}") from err
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _connect(url: str) -> tuple[str, _Sqlite | _Postgres]:
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql", _Postgres(url)
     path = url.removeprefix("sqlite://").removeprefix("/") if url.startswith("sqlite://") else url
     if url.startswith("sqlite:///"):
         path = "/" + url.removeprefix("sqlite:///")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")  # a 201 means the sample is on disk
-    connection.execute("PRAGMA busy_timeout=10000")  # the worker and the app share the file
-    return "sqlite", connection
+    return "sqlite", _Sqlite(path)

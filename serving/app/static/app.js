@@ -10,11 +10,18 @@ function say(text) {
   $("status").textContent = text;
 }
 
-async function call(path, body) {
+// A reviewer's token (local sign-in) lives for this tab only; behind Identity-Aware
+// Proxy the proxy adds the identity and no token is needed.
+function headers(extra) {
+  const token = sessionStorage.getItem("token");
+  return token ? { ...extra, Authorization: "Bearer " + token } : extra;
+}
+
+async function call(path, body, method) {
   const reply = await fetch(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
+    method: method || "POST",
+    headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }),
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await reply.json().catch(() => ({ error: reply.statusText }));
   if (!reply.ok) throw new Error(data.error || reply.statusText);
@@ -100,6 +107,120 @@ $("send").addEventListener("click", async () => {
     say("Could not store the feedback: " + err.message);
   }
 });
+
+// --- the review view, shown to reviewers and operators only -----------------------------
+
+let after = null;
+
+function button(text, onClick, className) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  if (className) b.className = className;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+async function decide(row, item, action, alias) {
+  try {
+    const done = await call(
+      `/api/review/tags/${encodeURIComponent(row.tag)}:${action}`,
+      alias ? { alias_of: alias } : {},
+    );
+    const how = alias ? `as ${alias}` : done.awaiting_schema_change ? "(waits for the schema)" : "";
+    $("review-status").textContent =
+      `${row.tag}: ${action}ed ${how}, ${done.samples_released} samples released.`;
+    const next = item.nextElementSibling || item.previousElementSibling;
+    item.remove();
+    (next ? next.querySelector("button, input") : $("review-heading")).focus();
+  } catch (err) {
+    $("review-status").textContent = `Could not ${action} ${row.tag}: ${err.message}`;
+  }
+}
+
+function reviewItem(row) {
+  const item = document.createElement("li");
+  const heading = document.createElement("h3");
+  heading.textContent = row.tag;
+  const counts = document.createElement("p");
+  counts.className = "meta";
+  const top = row.top_sources.map((s) => `${s.source} (${s.samples})`).join(", ");
+  counts.textContent = `${row.samples_waiting} samples from ${row.sources} sources: ${top}`;
+  const examples = document.createElement("ul");
+  for (const title of row.examples) {
+    const li = document.createElement("li");
+    li.textContent = title;
+    examples.append(li);
+  }
+  const label = document.createElement("label");
+  const aliasId = "alias-" + row.tag;
+  label.htmlFor = aliasId;
+  label.textContent = `Alias of a known tag for ${row.tag}`;
+  const alias = document.createElement("input");
+  alias.id = aliasId;
+  alias.setAttribute("list", "known-tags");
+  alias.autocomplete = "off";
+  const actions = document.createElement("div");
+  actions.className = "row";
+  actions.append(
+    alias,
+    button("Accept as alias", () => {
+      if (!alias.value.trim()) {
+        $("review-status").textContent = "Type the known tag it stands for first.";
+        alias.focus();
+        return;
+      }
+      decide(row, item, "accept", alias.value.trim().toLowerCase());
+    }),
+    button("Accept as new tag", () => decide(row, item, "accept")),
+    button("Reject", () => decide(row, item, "reject"), "reject"),
+  );
+  item.append(heading, counts, examples, label, actions);
+  return item;
+}
+
+async function loadQueue() {
+  const query = new URLSearchParams({ status: "pending_review", limit: "20" });
+  if (after) query.set("after", after);
+  try {
+    const page = await call("/api/review/tags?" + query, undefined, "GET");
+    for (const row of page.tags) $("queue").append(reviewItem(row));
+    after = page.next;
+    $("more").hidden = !after;
+    if (!$("queue").children.length) $("review-status").textContent = "Nothing waits for review.";
+  } catch (err) {
+    $("review-status").textContent = "Could not load the review queue: " + err.message;
+  }
+}
+
+async function showReviewIfAllowed() {
+  try {
+    const me = await call("/api/whoami", undefined, "GET");
+    if (me.role !== "reviewer" && me.role !== "operator") return false;
+    $("review").hidden = false;
+    $("sign-in").hidden = true;
+    $("queue").replaceChildren();
+    after = null;
+    await loadQueue();
+    return true;
+  } catch (err) {
+    sessionStorage.removeItem("token");
+    return false;
+  }
+}
+
+$("more").addEventListener("click", loadQueue);
+
+$("token-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("token", $("token").value.trim());
+  $("token").value = "";
+  if (await showReviewIfAllowed()) $("review-heading").focus();
+  else say("That token is not a reviewer's.");
+});
+
+$("review-heading").tabIndex = -1;
+showReviewIfAllowed();
 
 fetch("/api/tags")
   .then((reply) => reply.json())
