@@ -34,6 +34,9 @@ WITHDRAWN_DIR = "withdrawn"
 # Manifest fields saying where a span came from: the file imported, or the feedback batch
 # (whose sample ids the manifest lists too). SpanExampleGen copies them to its artifact.
 SOURCE, FEEDBACK_BATCH, SAMPLE_IDS = "source", "feedback_batch", "sample_ids"
+# SOURCE of a span the learning worker wrote: ExampleGen puts such spans in training only.
+FEEDBACK_SOURCE = "feedback"
+REPLACES = "replaces"  # the withdrawn span a span was written to replace
 WITHDRAW_HINT = "take a bad span out with `python -m ingest.withdraw --span N --reason TEXT`"
 
 

@@ -1,7 +1,8 @@
 """The learning worker: when enough accepted feedback has come in, retrain.
 
 One batch at a time, each step recorded in the feedback store before the next starts:
-1. claim: every accepted, unclaimed sample gets the batch's id (one transaction);
+1. claim: accepted, unclaimed samples get the batch's id (one transaction), no source
+   more than its share of the batch (10 % by default; the rest waits for later batches);
 2. span: the batch's samples are written as the next data span, through the data
    import's own writer, with the batch id in its manifest;
 3. retrain: `local_runner.py` runs on every span (base data plus feedback); the
@@ -9,8 +10,16 @@ One batch at a time, each step recorded in the feedback store before the next st
 4. outcome: blessed, not_blessed or failed, with the version now serving.
 A worker killed anywhere resumes the unfinished batch when it starts again: a span
 already written for the batch is found by its manifest, never written twice, and the
-batch's samples stay its own, so each sample ends up in exactly one span. A batch that
-is not blessed keeps its samples: the worker does not retry the same data forever.
+batch's samples stay its own, so each sample ends up in exactly one span. Each batch is
+leased to the worker that claimed it (by --worker-id), so a second worker leaves it
+alone unless the lease has run out. A batch that is not blessed keeps its samples: the
+worker does not retry the same data forever. A failed batch's span is withdrawn and its
+samples are given back for a later batch, so one bad sample does not take the others
+with it (store.MAX_ATTEMPTS bounds how often a sample is tried).
+
+Only samples whose tags the schema has go into a span: a tag the pipeline does not know
+would stop every later run at the AnomaliesGate. Before any of this, spans holding
+samples of a withdrawn source are replaced by spans without them (ingest/withdraw.py).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +47,9 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass
 class Settings:
     every: int = 100  # retrain once this many accepted samples wait
+    share: float = store_module.SOURCE_SHARE  # of one batch, per source
+    worker_id: str = dataclasses.field(default_factory=socket.gethostname)
+    lease_s: float = 3 * 3600.0  # longer than a retrain takes; a dead worker's batch waits
     spans_dir: Path = dataclasses.field(default_factory=paths.spans_dir)
     metadata: Path = dataclasses.field(default_factory=paths.metadata_path)
     runner_args: tuple[str, ...] = ()  # passed on to local_runner.py
@@ -57,15 +70,22 @@ def span_of_batch(spans_dir: Path, batch: int) -> dict | None:
 class Worker:
     def __init__(self, store: FeedbackStore, settings: Settings) -> None:
         self.store, self.settings = store, settings
+        self.known = store.known
 
     def step(self) -> dict | None:
         """Finish an unfinished batch, or start one if enough samples wait; else None."""
-        unfinished = self.store.unfinished_batches()
-        if unfinished:
-            return self.finish(unfinished[0]["id"])
-        if self.store.claimable() < self.settings.every:
+        self.rewrite_withdrawn()
+        settings = self.settings
+        batch = self.store.take_unfinished(settings.worker_id, settings.lease_s)
+        if batch is not None:
+            return self.finish(batch)
+        if self.store.claimable(settings.every, settings.share) < settings.every:
             return None
-        batch, samples = self.store.claim()
+        claimed = self.store.claim(settings.every, settings.share, settings.worker_id,
+                                   settings.lease_s)  # fmt: skip
+        if claimed is None:  # another worker took them first
+            return None
+        batch, samples = claimed
         log.info("batch %d claimed %d samples", batch, len(samples))
         return self.finish(batch)
 
@@ -74,22 +94,50 @@ class Worker:
         self.store.record_span(batch, manifest["span"], manifest["sha256"])
         outcome, version, detail = self.retrain()
         if outcome == store_module.FAILED:
-            # Whatever broke, this span must not block every later run: take it out.
+            # Whatever broke, this span must not block every later run: take it out, and
+            # give its samples back for a later batch.
             withdraw(self.settings.spans_dir, manifest["span"], f"batch {batch}: {detail}")
+            self.store.give_back(batch, manifest[spans.SAMPLE_IDS])
         self.store.record_outcome(batch, outcome, version, detail)
         log.info("batch %d: span %d, %s (%s)", batch, manifest["span"], outcome, detail)
         return {"batch": batch, "span": manifest["span"], "outcome": outcome, "version": version}
 
-    def write_span(self, batch: int) -> dict:
+    def write_span(self, batch: int, replaces: int | None = None) -> dict:
         samples = self.store.samples(batch)
-        rows = [seed_tsv.Row(s.title, s.actual) for s in samples]
+        trainable = [s for s in samples if set(s.actual) <= self.known]
+        unknown = [s.id for s in samples if not set(s.actual) <= self.known]
+        if unknown:
+            log.warning("batch %d: %d samples have tags the schema lacks; given back",
+                        batch, len(unknown))  # fmt: skip
+            self.store.give_back(batch, unknown)
+        rows = [seed_tsv.Row(s.title, s.actual) for s in trainable]
         number = spans.next_span(self.settings.spans_dir)
+        extra = {spans.SOURCE: spans.FEEDBACK_SOURCE, spans.FEEDBACK_BATCH: batch,
+                 spans.SAMPLE_IDS: [s.id for s in trainable]}  # fmt: skip
+        if replaces is not None:
+            extra[spans.REPLACES] = replaces
         manifest, _ = spans.write_span(
-            self.settings.spans_dir, number, map(spans.to_example_bytes, rows),
-            {spans.SOURCE: "feedback", spans.FEEDBACK_BATCH: batch,
-             spans.SAMPLE_IDS: [s.id for s in samples]},
-        )  # fmt: skip
+            self.settings.spans_dir, number, map(spans.to_example_bytes, rows), extra
+        )
         return manifest
+
+    def rewrite_withdrawn(self) -> None:
+        """Replace each written span that holds samples of a withdrawn source by one
+        without them; the next run trains on the replacement."""
+        for batch, withdrawn_ids in self.store.withdrawn_in_batches().items():
+            manifest = span_of_batch(self.settings.spans_dir, batch)
+            if manifest is None or not withdrawn_ids & set(manifest[spans.SAMPLE_IDS]):
+                continue
+            old = manifest["span"]
+            reason = f"batch {batch}: {len(withdrawn_ids)} samples of withdrawn sources"
+            withdraw(self.settings.spans_dir, old, reason)
+            if self.store.samples(batch):
+                new = self.write_span(batch, replaces=old)
+                self.store.record_span(batch, new["span"], new["sha256"])
+                log.info("span %d replaced by span %d without withdrawn samples", old,
+                         new["span"])  # fmt: skip
+            else:
+                log.info("span %d withdrawn: every sample in it was withdrawn", old)
 
     def retrain(self) -> tuple[str, str | None, str]:
         """Run the local runner on every span; (outcome, version serving, the runner's
@@ -124,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)")  # fmt: skip
     p.add_argument("--every", type=int, default=Settings.every,
                    help="retrain when this many accepted samples wait")  # fmt: skip
+    p.add_argument("--source-share", type=float, default=Settings.share,
+                   help="the most of one batch that one source may hold (0-1)")  # fmt: skip
+    p.add_argument("--worker-id", default=socket.gethostname(),
+                   help="this worker's name, which its batches are leased to")  # fmt: skip
     p.add_argument("--poll-seconds", type=float, default=5.0)
     p.add_argument("--spans-dir", type=Path, default=paths.spans_dir())
     p.add_argument("--metadata", type=Path, default=paths.metadata_path())
@@ -134,8 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
-    worker = Worker(store, Settings(args.every, args.spans_dir, args.metadata,
-                                    tuple(args.runner_args), not args.cold_start))  # fmt: skip
+    settings = Settings(
+        every=args.every, share=args.source_share, worker_id=args.worker_id,
+        spans_dir=args.spans_dir, metadata=args.metadata, runner_args=tuple(args.runner_args),
+        warm_start=not args.cold_start,
+    )  # fmt: skip
+    worker = Worker(store, settings)
     print(f"learning worker: retrains every {args.every} accepted samples", flush=True)
     while True:
         done = worker.step()

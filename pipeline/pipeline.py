@@ -78,6 +78,7 @@ def create_pipeline(
         spans_dir=spans_dir,
         first_span=first,
         last_span=last,
+        feedback_split=SPLITS[0][0],  # training only: feedback never enters eval or test
         output_config=example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(
                 splits=[

@@ -1,9 +1,13 @@
 """ExampleGen over a range of data spans, with each span's content hash on the artifact.
 
 One Examples artifact per run holds every span in the requested range (default: all
-spans present), split by the hash of each whole example, so an example keeps its split
-(train, eval or test) in every run that reads it. StatisticsGen and ExampleValidator
-then judge all of them together, and a bad span stops the run before Transform.
+spans present). Imported spans are split by the hash of each whole example, so an
+example keeps its split (train, eval or test) in every run that reads it. Feedback
+spans (written by the learning worker) go to the training split only: what people send
+changes what the model learns, never what the Evaluator judges it on, so the blessing
+gate rests on a trusted evaluation set that feedback cannot enter. StatisticsGen and
+ExampleValidator then judge all of them together, and a bad span stops the run before
+Transform.
 
 Why not one span per run plus a resolver that gathers the validated ones: Vertex AI
 Pipelines compiles only the LatestArtifact and LatestBlessedModel resolver strategies,
@@ -18,7 +22,9 @@ half-copied span in a bucket fails the run instead of training on part of it.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
 import os
 from typing import Any
@@ -33,6 +39,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
 
 from contract import metadata_names as names
 from ingest import spans
@@ -40,6 +47,7 @@ from ingest import spans
 ALL_SPANS_PATTERN = spans.SPAN_DIR_FORMAT.format(span="*") + "/" + spans.DATA_FILE
 LAST = 2**31 - 1  # "no upper bound" for a span range
 PROVENANCE = (spans.SOURCE, spans.FEEDBACK_BATCH)  # copied from manifests to the artifact
+DEFAULT_FEEDBACK_SPLIT = "train"
 
 
 class SpanDataError(RuntimeError):
@@ -124,16 +132,19 @@ def check_feature_types(chosen: list[dict]) -> None:
         )
 
 
-def span_range_config(first: int, last: int) -> example_gen_pb2.CustomConfig:
+def span_range_config(
+    first: int, last: int, feedback_split: str = DEFAULT_FEEDBACK_SPLIT
+) -> example_gen_pb2.CustomConfig:
     packed = any_pb2.Any()
     packed.Pack(struct_pb2.Struct(fields={
         "first_span": struct_pb2.Value(number_value=first),
         "last_span": struct_pb2.Value(number_value=last),
+        "feedback_split": struct_pb2.Value(string_value=feedback_split),
     }))  # fmt: skip
     return example_gen_pb2.CustomConfig(custom_config=packed)
 
 
-def _span_range(exec_properties: dict[str, Any]) -> tuple[int, int]:
+def _custom_fields(exec_properties: dict[str, Any]) -> dict[str, struct_pb2.Value]:
     config = example_gen_pb2.CustomConfig()
     raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
     if raw:
@@ -141,10 +152,27 @@ def _span_range(exec_properties: dict[str, Any]) -> tuple[int, int]:
     bounds = struct_pb2.Struct()
     if config.HasField("custom_config"):
         config.custom_config.Unpack(bounds)
-    fields = dict(bounds.fields)
+    return dict(bounds.fields)
+
+
+def _span_range(exec_properties: dict[str, Any]) -> tuple[int, int]:
+    fields = _custom_fields(exec_properties)
     first = int(fields["first_span"].number_value) if "first_span" in fields else 0
     last = int(fields["last_span"].number_value) if "last_span" in fields else LAST
     return first, last
+
+
+def _feedback_split(exec_properties: dict[str, Any]) -> str:
+    fields = _custom_fields(exec_properties)
+    found = fields.get("feedback_split")
+    return found.string_value if found is not None else DEFAULT_FEEDBACK_SPLIT
+
+
+def split_of(example: tf.train.Example, buckets: list[int]) -> int:
+    """The split index of an imported example: the sha256 of the whole serialized
+    example, modulo the buckets (TFX ExampleGen's own rule, so splits are as before)."""
+    digest = hashlib.sha256(example.SerializeToString(deterministic=True)).hexdigest()
+    return bisect.bisect(buckets, int(digest, 16) % buckets[-1])
 
 
 def _chosen(exec_properties: dict[str, Any]) -> list[dict]:
@@ -153,20 +181,55 @@ def _chosen(exec_properties: dict[str, Any]) -> list[dict]:
     )
 
 
+@beam.ptransform_fn
+def _read(pipeline: beam.Pipeline, files: list[str]) -> beam.PCollection:
+    return (
+        pipeline
+        | "SpanFiles" >> beam.Create(files)
+        | "ReadSpans" >> beam.io.ReadAllFromTFRecord()
+        | "ToTFExample" >> beam.Map(tf.train.Example.FromString)
+    )
+
+
 class Executor(import_executor.Executor):
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         @beam.ptransform_fn
         def read_spans(pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern):
             del split_pattern  # the spans come from the range, not from the pattern
-            files = [s["path"] for s in _chosen(exec_properties)]
-            return (
-                pipeline
-                | "SpanFiles" >> beam.Create(files)
-                | "ReadSpans" >> beam.io.ReadAllFromTFRecord()
-                | "ToTFExample" >> beam.Map(tf.train.Example.FromString)
-            )
+            return pipeline | _read([s["path"] for s in _chosen(exec_properties)])
 
         return read_spans
+
+    def GenerateExamplesByBeam(
+        self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
+    ) -> dict[str, beam.PCollection]:
+        """Imported spans split by hash buckets; feedback spans into the feedback split."""
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
+        names = [split.name for split in output_config.split_config.splits]
+        buckets = list(
+            itertools.accumulate(s.hash_buckets for s in output_config.split_config.splits)
+        )
+        feedback_split = _feedback_split(exec_properties)
+        if feedback_split not in names:
+            raise ValueError(f"feedback split {feedback_split!r} is not one of {names}")
+        chosen = _chosen(exec_properties)
+        imported = [s["path"] for s in chosen if s.get(spans.SOURCE) != spans.FEEDBACK_SOURCE]
+        feedback = [s["path"] for s in chosen if s.get(spans.SOURCE) == spans.FEEDBACK_SOURCE]
+        if imported:
+            by_hash = beam.Partition(lambda example, n: split_of(example, buckets), len(names))
+            parts = pipeline | "Imported" >> _read(imported) | "SplitData" >> by_hash
+        else:
+            parts = [pipeline | f"NoImported[{name}]" >> beam.Create([]) for name in names]
+        result = dict(zip(names, parts, strict=True))
+        if feedback:
+            result[feedback_split] = (
+                result[feedback_split],
+                pipeline | "Feedback" >> _read(feedback),
+            ) | "WithFeedback" >> beam.Flatten()
+        return result
 
     def Do(
         self,
@@ -188,7 +251,8 @@ class Executor(import_executor.Executor):
 
 
 class SpanExampleGen(FileBasedExampleGen):
-    """ExampleGen reading data spans first_span..last_span (inclusive) of spans_dir."""
+    """ExampleGen reading data spans first_span..last_span (inclusive) of spans_dir;
+    feedback spans go to feedback_split only."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
@@ -198,6 +262,7 @@ class SpanExampleGen(FileBasedExampleGen):
         output_config: example_gen_pb2.Output,
         first_span: int = 0,
         last_span: int = LAST,
+        feedback_split: str = DEFAULT_FEEDBACK_SPLIT,
     ) -> None:
         super().__init__(
             input_base=spans_dir,
@@ -205,5 +270,5 @@ class SpanExampleGen(FileBasedExampleGen):
                 splits=[example_gen_pb2.Input.Split(name="all", pattern=ALL_SPANS_PATTERN)]
             ),
             output_config=output_config,
-            custom_config=span_range_config(first_span, last_span),
+            custom_config=span_range_config(first_span, last_span, feedback_split),
         )

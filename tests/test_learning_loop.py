@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from contract import serving_layout
+from contract import paths, serving_layout
 from ingest import spans
+from serving.feedback import tokens
+from serving.feedback.store import FeedbackStore, known_tags
 from tests.commands import REPO, run_module
 from tests.mlmd import INPUT, OUTPUT, Store
 from tests.model_server_process import app_server, model_server, wait_for
@@ -44,19 +46,55 @@ def loop(tmp_path_factory, first_pipeline_run):
         "--feedback", str(where["feedback"]), "--spans-dir", str(where["spans"]),
         "--metadata", str(where["metadata"]), "--", *pipeline_paths, *RUNNER,
     ]  # fmt: skip
+    store = FeedbackStore(str(where["feedback"]), known_tags(paths.schema_path()))
+    reviewer = {"Authorization": f"Bearer {tokens.create(store, 'loop-reviewer', 'reviewer')}"}
+    store.close()
+    # The app as behind the Ingress: many clients reach it through one trusted proxy, so
+    # each sample below comes from a source of its own (a batch caps each source's share).
     with (
         model_server("--model_name=tagger", f"--model_base_path={where['serving'] / 'tagger'}",
                      "--file_system_poll_wait_seconds=0.2", log_dir=root) as models,
         app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={where['feedback']}",
-                   f"--model-base-path={where['serving'] / 'tagger'}", log_dir=root) as app,
+                   f"--model-base-path={where['serving'] / 'tagger'}",
+                   "--trusted-proxy=127.0.0.1/32", log_dir=root) as app,
     ):  # fmt: skip
+        app.reviewer = reviewer
         yield root, where, app, worker_argv
+
+
+def client(n: int) -> dict[str, str]:
+    """The header the trusted proxy adds for the nth client."""
+    return {"X-Forwarded-For": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"}
 
 
 def start_worker(argv, log):
     # Its own session: killing it kills the pipeline run it started, as a crash would.
     return subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, env=os.environ.copy())  # fmt: skip
+
+
+def span_rows(spans_dir: Path, span: int) -> list[tuple[str, tuple[str, ...]]]:
+    import tensorflow as tf
+
+    rows = []
+    for record in tf.data.TFRecordDataset(str(spans.span_dir(spans_dir, span) / spans.DATA_FILE)):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        rows.append((feature["title"].bytes_list.value[0].decode(),
+                     tuple(t.decode() for t in feature["tags"].bytes_list.value)))  # fmt: skip
+    return rows
+
+
+def split_titles(examples_uri: str, split: str) -> set[str]:
+    import tensorflow as tf
+
+    files = tf.io.gfile.glob(f"{examples_uri}/Split-{split}/*")
+    return {
+        tf.train.Example.FromString(r.numpy())
+        .features.feature["title"]
+        .bytes_list.value[0]
+        .decode()
+        for r in tf.data.TFRecordDataset(files, compression_type="GZIP")
+    }
 
 
 def batches(database) -> list[tuple]:
@@ -70,10 +108,18 @@ def test_feedback_retrains_and_the_new_version_is_served(loop, data_slice):
     titles = [
         line.split("\t")[0] for line in (data_slice / "more.tsv").read_text().splitlines()[1:]
     ]
-    for i, title in enumerate(titles[:EVERY]):
+    # A few people use a spelling the model does not know; a reviewer makes it an alias.
+    for i, title in enumerate(titles[:3]):
+        sent = {"title": title, "actual": ["pythonic"], "model_version": first_version}
+        reply = app.post("/api/feedback", sent, headers=client(1000 + i))
+        assert reply.status == 201 and reply.json()["status"] == "pending_review"
+    decided = app.post("/api/review/tags/pythonic:accept", {"alias_of": "python"},
+                       headers=app.reviewer)  # fmt: skip
+    assert decided.json()["samples_released"] == 3
+    for i, title in enumerate(titles[3:EVERY]):
         sent = {"title": title, "actual": ["python", "list"][: 1 + i % 2],
                 "model_version": first_version}  # fmt: skip
-        reply = app.post("/api/feedback", sent)
+        reply = app.post("/api/feedback", sent, headers=client(i))
         assert reply.status == 201 and reply.json()["status"] == "accepted"
     nth_sample_at = time.monotonic()
 
@@ -113,12 +159,22 @@ def test_feedback_retrains_and_the_new_version_is_served(loop, data_slice):
     with sqlite3.connect(where["feedback"]) as db:
         ids = [i for (i,) in db.execute("SELECT id FROM feedback ORDER BY id")]
     assert feedback_spans[0][spans.SAMPLE_IDS] == ids
+    # The aliased samples were trained on as the known tag, so the schema's gate passed.
+    trained = span_rows(where["spans"], span)
+    assert {tags for title, tags in trained if title in titles[:3]} == {("python",)}
+    # Feedback went to training only: the evaluation data is the base span's alone.
+    (examples,) = Store(where["metadata"]).artifacts(
+        Store(where["metadata"]).execution(-1, "SpanExampleGen"), OUTPUT, "examples"
+    )
+    evaluated = split_titles(examples.uri, "eval") | split_titles(examples.uri, "test")
+    assert evaluated and not evaluated & {title for title, _ in trained}
+    assert {title for title, _ in trained} <= split_titles(examples.uri, "train")
 
     # The lineage command names the feedback span behind the served model.
     out = run_module("-m", "pipeline.lineage", "--metadata", str(where["metadata"])).stdout
     assert '"feedback_batch": 1' in out and feedback_spans[0]["sha256"] in out
     # The first scrape since the new version already has its quality, as published.
-    metrics = app.get("/metrics").body.decode()
+    metrics = app.metrics().body.decode()
     assert 'stackoverflow_tagger_retrain_runs_total{outcome="blessed"} 1' in metrics
     published = json.loads(Path(serving_layout.quality_path(
         str(where["serving"] / "tagger"), version)).read_text())["metrics"]  # fmt: skip
@@ -181,8 +237,9 @@ def test_an_unblessed_retrain_keeps_the_served_model_and_is_not_retried(loop, da
     titles = [
         line.split("\t")[0] for line in (data_slice / "more.tsv").read_text().splitlines()[1:]
     ]
-    for title in titles[EVERY : 2 * EVERY]:
-        assert app.post("/api/feedback", {"title": title, "actual": ["java"]}).status == 201
+    for n, title in enumerate(titles[EVERY : 2 * EVERY]):
+        sent = {"title": title, "actual": ["java"]}
+        assert app.post("/api/feedback", sent, headers=client(n)).status == 201
     # A floor no model reaches: the Evaluator blesses nothing.
     once = [*worker_argv[:3], "--once", *worker_argv[3:], "--floors", "auc=0.9999"]
     run = subprocess.run(once, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -200,18 +257,21 @@ def test_an_unblessed_retrain_keeps_the_served_model_and_is_not_retried(loop, da
     assert again.returncode == 0 and '"outcome"' not in again.stdout
     assert len(batches(where["feedback"])) == count
     assert 'stackoverflow_tagger_retrain_runs_total{outcome="not_blessed"} 1' in (
-        app.get("/metrics").body.decode()
+        app.metrics().body.decode()
     )
 
 
-def test_a_failed_retrain_is_recorded_and_its_span_withdrawn(loop, data_slice):
+def test_a_failed_retrain_is_recorded_its_span_withdrawn_and_its_samples_given_back(
+    loop, data_slice
+):
     root, where, app, worker_argv = loop
     served = app.post("/api/predict", {"title": "python dict"}).json()["model_version"]
     titles = [
         line.split("\t")[0] for line in (data_slice / "more.tsv").read_text().splitlines()[1:]
     ]
-    for title in titles[2 * EVERY : 3 * EVERY]:
-        assert app.post("/api/feedback", {"title": title, "actual": ["sql"]}).status == 201
+    for n, title in enumerate(titles[2 * EVERY : 3 * EVERY]):
+        sent = {"title": title, "actual": ["sql"]}
+        assert app.post("/api/feedback", sent, headers=client(n)).status == 201
     # A setting the runner refuses: the run fails before any component starts.
     once = [*worker_argv[:3], "--once", *worker_argv[3:], "--floors", "bogus=1"]
     run = subprocess.run(once, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -221,7 +281,12 @@ def test_a_failed_retrain_is_recorded_and_its_span_withdrawn(loop, data_slice):
     with sqlite3.connect(where["feedback"]) as db:
         (detail,) = db.execute("SELECT detail FROM retrain WHERE id = ?", (batch,)).fetchone()
     assert detail.startswith("nothing pushed: the run did not start")
-    # Its span is withdrawn, so it cannot block the next batch; the samples stay used.
+    # Its span is withdrawn, so it cannot block the next batch; its samples did nothing
+    # wrong and are given back for a later batch (one attempt counted).
     assert span not in spans.existing_spans(where["spans"])
     assert span in spans.existing_spans(where["spans"] / spans.WITHDRAWN_DIR)
     assert app.post("/api/predict", {"title": "python dict"}).json()["model_version"] == served
+    with sqlite3.connect(where["feedback"]) as db:
+        given_back = db.execute("SELECT batch_id, attempts FROM feedback WHERE actual = "
+                                "'[\"sql\"]'").fetchall()  # fmt: skip
+    assert given_back == [(None, 1)] * EVERY

@@ -130,3 +130,57 @@ def test_edited_module_code_changes_what_transform_and_trainer_are_cached_by(tmp
     for node in ("Transform", "Trainer"):
         config = json.loads(components[node].exec_properties["custom_config"])
         assert config["code_version"] == code_version()
+
+
+def _examples_gen_splits(spans_dir, out_dir) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """Run SpanExampleGen's executor as the pipeline configures it; (title, tags) by split."""
+    import tensorflow as tf
+    from google.protobuf import message
+    from tfx.proto import example_gen_pb2
+    from tfx.types import standard_artifacts
+    from tfx.utils import proto_utils
+
+    from pipeline.pipeline import SPLITS
+    from pipeline.span_example_gen import Executor, SpanExampleGen
+
+    component = SpanExampleGen(
+        spans_dir=str(spans_dir), feedback_split=SPLITS[0][0],
+        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+            splits=[example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b)
+                    for n, b in SPLITS])),
+    )  # fmt: skip
+    properties = {
+        k: proto_utils.proto_to_json(v) if isinstance(v, message.Message) else v
+        for k, v in component.exec_properties.items()
+    }
+    examples = standard_artifacts.Examples()
+    examples.uri = str(out_dir)
+    examples.split_names = '["train", "eval", "test"]'
+    Executor().Do({}, {"examples": [examples]}, properties)
+    found = {}
+    for name, _ in SPLITS:
+        files = tf.io.gfile.glob(f"{out_dir}/Split-{name}/*")
+        rows = []
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+            feature = tf.train.Example.FromString(record.numpy()).features.feature
+            rows.append((feature["title"].bytes_list.value[0].decode(),
+                         tuple(t.decode() for t in feature["tags"].bytes_list.value)))  # fmt: skip
+        found[name] = sorted(rows)
+    return found
+
+
+def test_feedback_changes_what_is_trained_on_never_what_is_evaluated(tmp_path):
+    from ingest import seed_tsv, spans
+
+    base = [seed_tsv.Row(f"how do I do thing {i} in python", ("python",)) for i in range(300)]
+    spans.write_span(tmp_path / "spans", 0, map(spans.to_example_bytes, base), {})
+    before = _examples_gen_splits(tmp_path / "spans", tmp_path / "before")
+    assert before["eval"] and before["test"]  # the slice has something to evaluate on
+    # Feedback that contradicts the evaluation set: its very titles, with another tag.
+    held_out = [title for title, _ in before["eval"] + before["test"]]
+    contradicting = [seed_tsv.Row(title, ("java",)) for title in held_out]
+    spans.write_span(tmp_path / "spans", 1, map(spans.to_example_bytes, contradicting),
+                     {spans.SOURCE: spans.FEEDBACK_SOURCE, spans.FEEDBACK_BATCH: 1})  # fmt: skip
+    after = _examples_gen_splits(tmp_path / "spans", tmp_path / "after")
+    assert after["eval"] == before["eval"] and after["test"] == before["test"]
+    assert sorted(after["train"]) == sorted(before["train"] + [(t, ("java",)) for t in held_out])
