@@ -176,7 +176,12 @@ def test_chart_renders_every_part_the_platform_needs(rendered):
     by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
     serving = by_name[("Deployment", "so-tagger-serving")]["spec"]["template"]["spec"]
     container = serving["containers"][0]
-    assert container["image"].startswith("tensorflow/serving:")
+    # TF Serving's official image as CD mirrors it into the project's registry (the only
+    # one Binary Authorization admits).
+    assert (
+        container["image"]
+        == f"europe-west4-docker.pkg.dev/so-tagger-{env}/so-tagger/serving:2.19.1"
+    )
     assert (
         container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{serving_layout.MODEL_NAME}"
     )
@@ -321,3 +326,125 @@ def test_ci_runs_the_same_test_command_as_ci_run():
         s for s in ci["jobs"]["test"]["steps"] if s.get("uses", "").startswith("actions/cache")
     )
     assert "requirements.lock" in cache["with"]["key"]
+
+
+def _jobs() -> dict[str, dict]:
+    """Every job of every workflow, as `file:job`."""
+    found = {}
+    for path in WORKFLOWS:
+        document = yaml.safe_load(path.read_text())
+        assert "id-token" not in (document.get("permissions") or {}), f"{path.name}: top level"
+        for name, job in document["jobs"].items():
+            found[f"{path.name}:{name}"] = job
+    return found
+
+
+def test_only_jobs_that_run_no_project_code_or_release_jobs_can_ask_for_a_token():
+    with_token = {name for name, job in _jobs().items()
+                  if (job.get("permissions") or {}).get("id-token") == "write"}  # fmt: skip
+    assert with_token == {
+        "ci.yml:data", "model-report.yml:data", "cd.yml:images", "cd.yml:deploy-test",
+        "cd.yml:deploy-prod", "deploy.yml:deploy",
+    }  # fmt: skip
+    jobs = _jobs()
+    for name in ("ci.yml:data", "model-report.yml:data"):  # no checkout: no project code
+        assert not any("checkout" in s.get("uses", "") for s in jobs[name]["steps"]), name
+    # The test job runs whatever a pull request changes: it has no token and no identity.
+    assert "id-token" not in (jobs["ci.yml:test"].get("permissions") or {})
+    assert not any("auth" in s.get("uses", "") for s in jobs["ci.yml:test"]["steps"])
+    for name in ("cd.yml:images", "deploy.yml:deploy"):  # the deploy identity, in an environment
+        assert jobs[name]["environment"]
+        (auth,) = [
+            s for s in jobs[name]["steps"] if "google-github-actions/auth" in s.get("uses", "")
+        ]
+        assert "GCP_DEPLOY_" in auth["with"]["workload_identity_provider"]
+    for name in ("ci.yml:data", "model-report.yml:data"):
+        (auth,) = [
+            s for s in jobs[name]["steps"] if "google-github-actions/auth" in s.get("uses", "")
+        ]
+        assert "GCP_CI_" in auth["with"]["workload_identity_provider"]
+
+
+def test_actions_are_pinned_by_full_commit_sha_with_the_version_beside_it():
+    uses = [line.strip() for path in WORKFLOWS for line in path.read_text().splitlines()
+            if line.strip().lstrip("- ").startswith("uses:")]  # fmt: skip
+    remote = [u for u in uses if "./" not in u]
+    assert remote
+    for line in remote:
+        assert re.fullmatch(r"-? ?uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", line), line
+
+
+def _terraform() -> str:
+    return "\n".join(p.read_text() for p in sorted((DEPLOY / "terraform").glob("*.tf")))
+
+
+def _resource(text: str, kind: str, name: str) -> str:
+    start = text.index(f'resource "{kind}" "{name}" {{')
+    end = text.index("\n}\n", start)
+    return text[start:end]
+
+
+def test_the_deploy_identity_trusts_only_release_workflows_on_tags_in_its_environment():
+    tf = _terraform()
+    provider = _resource(tf, "google_iam_workload_identity_pool_provider", "github_deploy")
+    assert "attribute_condition = local.deploy_condition" in provider
+    condition = tf[
+        tf.index("deploy_condition = join") : tf.index("])", tf.index("deploy_condition = join"))
+    ]
+    for claim in ('assertion.repository == \\"${var.github_repository}\\"',
+                  'assertion.environment == \\"${var.environment}\\"',
+                  'assertion.ref.startsWith(\\"refs/tags/v\\")',
+                  'assertion.job_workflow_ref.startsWith('):  # fmt: skip
+        assert claim in condition, claim
+    assert 'var.environment == "test" ? ["cd.yml", "deploy.yml"] : ["deploy.yml"]' in tf
+    binding = _resource(tf, "google_service_account_iam_member", "deploy_federation")
+    assert "google_iam_workload_identity_pool.github_deploy.name}/attribute.environment/" in binding
+    # CI's pool is another pool: no CI token carries the deploy pool's attributes.
+    ci_binding = _resource(tf, "google_service_account_iam_member", "ci_federation")
+    assert "github_ci.name" in ci_binding and "github_deploy" not in ci_binding
+    # CI may read the data set, and nothing else.
+    block = r'resource "[^"]+" "([^"]+)" \{(?:(?!\n\}\n).)*?google_service_account\.ci\.member'
+    assert [m.group(1) for m in re.finditer(block, tf, re.S)] == ["ci_reads_the_data"]
+    grant = _resource(tf, "google_storage_bucket_iam_member", "ci_reads_the_data")
+    assert "roles/storage.objectViewer" in grant and "/objects/data/" in grant
+
+
+def test_binary_authorization_admits_only_the_projects_registry():
+    tf = _terraform()
+    policy = _resource(tf, "google_binary_authorization_policy", "cluster")
+    assert 'evaluation_mode  = "ALWAYS_DENY"' in policy
+    assert "ENFORCED_BLOCK_AND_AUDIT_LOG" in policy
+    (pattern,) = re.findall(r'name_pattern = "([^"]+)"', policy)
+    assert pattern.startswith("${var.region}-docker.pkg.dev/${var.project_id}/")
+    assert 'evaluation_mode = "PROJECT_SINGLETON_POLICY_ENFORCE"' in tf  # the cluster uses it
+
+
+def test_the_public_side_is_https_only_behind_iap_and_metrics_stay_inside(rendered):
+    env, _, docs = rendered
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    ingress = by_kind[("Ingress", "so-tagger-app")]
+    ports = [p["backend"]["service"]["port"] for r in ingress["spec"]["rules"]
+             for p in r["http"]["paths"]]  # fmt: skip
+    assert ports == [{"name": "http"}]  # never the metrics port
+    frontend = by_kind[("FrontendConfig", "so-tagger-app")]["spec"]
+    assert frontend["redirectToHttps"]["enabled"] and frontend["sslPolicy"] == f"so-tagger-{env}"
+    assert ingress["metadata"]["annotations"]["networking.gke.io/v1beta1.FrontendConfig"] == (
+        "so-tagger-app")  # fmt: skip
+    backend = by_kind[("BackendConfig", "so-tagger-app")]["spec"]
+    assert backend["iap"]["enabled"] is True
+    assert any(h.startswith("Strict-Transport-Security: max-age=") for h in
+               backend["customResponseHeaders"]["headers"])  # fmt: skip
+    service = by_kind[("Service", "so-tagger-app")]
+    assert json.loads(service["metadata"]["annotations"]["cloud.google.com/backend-config"]) == {
+        "default": "so-tagger-app"}  # fmt: skip
+    app = by_kind[("Deployment", "so-tagger-app")]["spec"]["template"]
+    args = app["spec"]["containers"][0]["args"]
+    assert "--metrics-port=9102" in args and any(a.startswith("--iap-audience=") for a in args)
+    assert "--trusted-proxy=35.191.0.0/16" in args and "--proxy-hops=2" in args
+    assert app["metadata"]["annotations"]["prometheus.io/port"] == "9102"
+    policy = by_kind[("NetworkPolicy", "so-tagger-app")]["spec"]["ingress"]
+    open_to_all = [rule for rule in policy if "from" not in rule]
+    assert [p["port"] for rule in open_to_all for p in rule["ports"]] == [8080]
+    (scrapes,) = [rule for rule in policy if "from" in rule]
+    assert [p["port"] for p in scrapes["ports"]] == [9102]
+    assert scrapes["from"][0]["namespaceSelector"]["matchLabels"]

@@ -13,6 +13,8 @@ locals {
     "iamcredentials.googleapis.com", # Workload Identity Federation tokens
     "sts.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    "binaryauthorization.googleapis.com", # only the registry's images run (binauthz.tf)
+    "iap.googleapis.com",                 # Identity-Aware Proxy in front of the app (iap.tf)
   ]
 }
 

@@ -16,7 +16,12 @@ resource "google_service_account" "app" {
 
 resource "google_service_account" "ci" {
   account_id   = "so-tagger-ci"
-  display_name = "GitHub Actions CD, through Workload Identity Federation"
+  display_name = "GitHub Actions CI and pull requests: reads the data set, nothing else"
+}
+
+resource "google_service_account" "deploy" {
+  account_id   = "so-tagger-deploy"
+  display_name = "GitHub Actions CD of this environment: release workflows on v* tags only"
 }
 
 # --- the pipeline --------------------------------------------------------------------
@@ -90,60 +95,119 @@ resource "google_service_account_iam_member" "workload_identity" {
 }
 
 # --- CI/CD: GitHub Actions, no JSON keys ----------------------------------------------
-resource "google_iam_workload_identity_pool" "github" {
-  workload_identity_pool_id = "github"
-  display_name              = "GitHub Actions"
+# Two pools, so that no token can reach the other's identity: a principalSet names a pool,
+# and a CI token's attributes never come from the deploy pool's provider.
+locals {
+  github_issuer = "https://token.actions.githubusercontent.com"
+  # The release workflows whose jobs may deploy here: cd.yml builds and pushes the images
+  # (in the test environment), deploy.yml installs the release (in each environment).
+  deploy_workflows = var.environment == "test" ? ["cd.yml", "deploy.yml"] : ["deploy.yml"]
+  deploy_condition = join(" && ", [
+    "assertion.repository == \"${var.github_repository}\"",
+    "assertion.environment == \"${var.environment}\"",
+    "assertion.ref.startsWith(\"refs/tags/v\")",
+    "assertion.ref_type == \"tag\"",
+    "(${join(" || ", [for w in local.deploy_workflows :
+    "assertion.job_workflow_ref.startsWith(\"${var.github_repository}/.github/workflows/${w}@refs/tags/v\")"])})",
+  ])
+}
+
+resource "google_iam_workload_identity_pool" "github_ci" {
+  workload_identity_pool_id = "github-ci"
+  display_name              = "GitHub Actions CI"
   depends_on                = [google_project_service.enabled]
 }
 
-resource "google_iam_workload_identity_pool_provider" "github" {
+resource "google_iam_workload_identity_pool_provider" "github_ci" {
   # checkov:skip=CKV_GCP_125: the condition pins one repository (var.github_repository); checkov cannot resolve the variable
-  workload_identity_pool_id          = google_iam_workload_identity_pool.github.workload_identity_pool_id
+  workload_identity_pool_id          = google_iam_workload_identity_pool.github_ci.workload_identity_pool_id
   workload_identity_pool_provider_id = "github"
-  display_name                       = "GitHub OIDC"
+  display_name                       = "GitHub OIDC, any workflow"
   attribute_mapping = {
     "google.subject"       = "assertion.sub"
     "attribute.repository" = "assertion.repository"
-    "attribute.ref"        = "assertion.ref"
   }
-  # Only this repository's workflows can exchange their token.
+  # Any workflow of this repository: pull requests included, which is why the identity
+  # behind it can only read the data set.
   attribute_condition = "assertion.repository == \"${var.github_repository}\""
   oidc {
-    issuer_uri = "https://token.actions.githubusercontent.com"
+    issuer_uri = local.github_issuer
   }
 }
 
 resource "google_service_account_iam_member" "ci_federation" {
   service_account_id = google_service_account.ci.name
   role               = "roles/iam.workloadIdentityUser"
-  member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github.name}/attribute.repository/${var.github_repository}"
+  member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github_ci.name}/attribute.repository/${var.github_repository}"
 }
 
-resource "google_artifact_registry_repository_iam_member" "ci_push" {
+resource "google_storage_bucket_iam_member" "ci_reads_the_data" {
+  # The data set under data/ of the pipeline bucket, which the tests copy to ../shared.
+  bucket = google_storage_bucket.pipeline_root.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.ci.member
+  condition {
+    title      = "data-only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.pipeline_root.name}/objects/data/\")"
+  }
+}
+
+resource "google_iam_workload_identity_pool" "github_deploy" {
+  workload_identity_pool_id = "github-deploy"
+  display_name              = "GitHub Actions releases"
+  depends_on                = [google_project_service.enabled]
+}
+
+resource "google_iam_workload_identity_pool_provider" "github_deploy" {
+  # checkov:skip=CKV_GCP_125: the condition pins one repository (var.github_repository); checkov cannot resolve the variable
+  workload_identity_pool_id          = google_iam_workload_identity_pool.github_deploy.workload_identity_pool_id
+  workload_identity_pool_provider_id = "github"
+  display_name                       = "GitHub OIDC, release workflows"
+  attribute_mapping = {
+    "google.subject"         = "assertion.sub"
+    "attribute.repository"   = "assertion.repository"
+    "attribute.environment"  = "assertion.environment"
+    "attribute.workflow_ref" = "assertion.job_workflow_ref"
+  }
+  # Google refuses every other token: another branch, a pull request, another workflow,
+  # or a job outside this environment (whose reviewers approve prod releases).
+  attribute_condition = local.deploy_condition
+  oidc {
+    issuer_uri = local.github_issuer
+  }
+}
+
+resource "google_service_account_iam_member" "deploy_federation" {
+  service_account_id = google_service_account.deploy.name
+  role               = "roles/iam.workloadIdentityUser"
+  member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github_deploy.name}/attribute.environment/${var.environment}"
+}
+
+resource "google_artifact_registry_repository_iam_member" "deploy_push" {
   repository = google_artifact_registry_repository.images.name
   location   = var.region
   role       = "roles/artifactregistry.writer"
-  member     = google_service_account.ci.member
+  member     = google_service_account.deploy.member
 }
 
-resource "google_project_iam_member" "ci" {
+resource "google_project_iam_member" "deploy" {
   # Submit pipeline runs and deploy the chart to the cluster.
   for_each = toset(["roles/aiplatform.user", "roles/container.developer"])
   project  = var.project_id
   role     = each.value
-  member   = google_service_account.ci.member
+  member   = google_service_account.deploy.member
 }
 
-resource "google_storage_bucket_iam_member" "ci_pipeline_root" {
+resource "google_storage_bucket_iam_member" "deploy_pipeline_root" {
   # The compiled pipeline spec and the run's inputs are uploaded here.
   bucket = google_storage_bucket.pipeline_root.name
   role   = "roles/storage.objectAdmin"
-  member = google_service_account.ci.member
+  member = google_service_account.deploy.member
 }
 
-resource "google_service_account_iam_member" "ci_acts_as_pipeline" {
-  # Vertex runs the submitted pipeline as the pipeline account, not as CI.
+resource "google_service_account_iam_member" "deploy_acts_as_pipeline" {
+  # Vertex runs the submitted pipeline as the pipeline account, not as the deployer.
   service_account_id = google_service_account.pipeline.name
   role               = "roles/iam.serviceAccountUser"
-  member             = google_service_account.ci.member
+  member             = google_service_account.deploy.member
 }

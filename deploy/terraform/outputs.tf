@@ -12,6 +12,11 @@ output "models_base_path" {
   value       = "gs://${google_storage_bucket.models.name}/serving/tagger"
 }
 
+output "ssl_policy" {
+  description = "The chart's app.ingress.sslPolicy."
+  value       = google_compute_ssl_policy.app.name
+}
+
 output "cluster" {
   value = google_container_cluster.autopilot.name
 }
@@ -24,9 +29,18 @@ output "ci_service_account" {
   value = google_service_account.ci.email
 }
 
-output "workload_identity_provider" {
-  description = "For google-github-actions/auth's workload_identity_provider."
-  value       = google_iam_workload_identity_pool_provider.github.name
+output "ci_workload_identity_provider" {
+  description = "CI's workload_identity_provider (GitHub variable GCP_CI_WORKLOAD_IDENTITY_PROVIDER)."
+  value       = google_iam_workload_identity_pool_provider.github_ci.name
+}
+
+output "deploy_service_account" {
+  value = google_service_account.deploy.email
+}
+
+output "deploy_workload_identity_provider" {
+  description = "CD's workload_identity_provider (GCP_DEPLOY_WORKLOAD_IDENTITY_PROVIDER)."
+  value       = google_iam_workload_identity_pool_provider.github_deploy.name
 }
 
 output "feedback_database_url" {

@@ -23,6 +23,12 @@ variable "github_repository" {
   type        = string
 }
 
+variable "iap_members" {
+  description = "Who may pass Identity-Aware Proxy to reach the app (IAM members)."
+  type        = list(string)
+  default     = ["allAuthenticatedUsers"]
+}
+
 variable "kubernetes_namespace" {
   description = "Namespace the Helm release is installed in (Workload Identity bindings)."
   type        = string
