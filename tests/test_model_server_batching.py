@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from tests.model_server_process import model_server
+from tests.model_server_process import model_server, wait_for
 from tests.toy_model import save_toy_model
 
 TITLES = [
@@ -40,13 +40,14 @@ def models(tmp_path_factory, tagger_model):
     return root
 
 
-def batching_toy_server(models, name: str, parameters: str):
+def batching_toy_server(models, name: str, parameters: str, *more: str):
     """A server for the toy model with batching on, under the given BatchingParameters."""
     return model_server(
         "--model_name=toy",
         f"--model_base_path={models / 'toy'}",
         "--enable_batching",
         f"--batching_parameters_file={write(models / f'{name}.config', parameters)}",
+        *more,
         log_dir=models,
     )
 
@@ -199,3 +200,55 @@ def test_memory_stays_bounded_under_sustained_load(models):
         grown = process.memory_info().rss - warm
     # A leak of even 20 KB per request would show as 60 MB here.
     assert grown < 40 * 2**20, f"RSS grew {grown / 2**20:.1f} MB over 3000 requests"
+
+
+def test_a_batch_whose_requests_all_gave_up_is_not_run(models):
+    one_at_a_time = (
+        "max_batch_size { value: 1 } batch_timeout_micros { value: 0 }"
+        " num_batch_threads { value: 1 } max_enqueued_batches { value: 10 }"
+    )
+    monitoring = write(models / "monitoring.config", "prometheus_config { enable: true }")
+    with batching_toy_server(models, "deadline", one_at_a_time, "--rest_api_timeout_in_ms=1000",
+                             f"--monitoring_config_file={monitoring}") as server:  # fmt: skip
+        slow = {"signature_name": "slow", "instances": [400_000]}  # well over the deadline
+        with ThreadPoolExecutor(3) as pool:
+            replies = list(pool.map(lambda _: server.post("/v1/models/toy:predict", slow),
+                                    range(3)))  # fmt: skip
+        assert [r.status for r in replies] == [504, 504, 504]
+        # The first was running when its deadline passed; the two queued behind it had
+        # given up too by the time the thread was free, so they were never run.
+        wait_for(lambda: "processed_batch_size_count" in server.get(
+            "/monitoring/prometheus/metrics").body.decode(), 60, 0.5)  # fmt: skip
+        threading.Event().wait(5)  # time for two more runs, were they made
+        assert batch_metrics(server, "toy") == (1, 1.0)
+
+
+def test_requests_over_the_row_bound_are_refused_before_any_work(models):
+    with model_server("--model_name=toy", f"--model_base_path={models / 'toy'}",
+                      "--rest_api_max_rows=100", log_dir=models) as server:  # fmt: skip
+        rows = {"instances": [{"a": [1.0, 2.0], "b": 1}] * 101}
+        reply = server.post("/v1/models/toy:predict", rows)
+        assert reply.status == 400
+        assert reply.json() == {
+            "error": "Request has 101 rows, more than this server's limit of 100 "
+            "(--rest_api_max_rows)"
+        }
+        rows["instances"] = rows["instances"][:100]
+        assert len(server.post("/v1/models/toy:predict", rows).json()["predictions"]) == 100
+
+
+def test_a_passed_deadline_stops_the_work_not_just_the_wait(models):
+    with model_server("--model_name=toy", f"--model_base_path={models / 'toy'}",
+                      "--rest_api_timeout_in_ms=1000", log_dir=models) as server:  # fmt: skip
+        process = psutil.Process(server.process.pid)
+        # 8 slices of 1024 rows, each a loop of about 0.7 s: some 6 s of work in all.
+        slow = {"signature_name": "slow", "instances": [200_000] * 8192}
+        reply = server.post("/v1/models/toy:predict", slow)
+        assert reply.status == 504 and reply.json() == {"error": "Deadline Exceeded"}
+        threading.Event().wait(1.0)  # the slice that was running when the deadline passed
+        before = sum(process.cpu_times()[:2])
+        threading.Event().wait(3.0)
+        busy = sum(process.cpu_times()[:2]) - before
+        assert busy < 0.5, f"the server kept computing: {busy:.1f} s of CPU in 3 s"
+        fast = server.post("/v1/models/toy:predict", {"signature_name": "slow", "instances": [1]})
+        assert fast.status == 200

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import NoReturn
@@ -109,7 +110,20 @@ class RestApi:
             self._refuse_classify_regress(route, doc, signature)
         servable = self.manager.servable(route.model, route.version, route.label)
         fmt, inputs = json_codec.predict_inputs(doc, servable.input_dtypes(signature))
+        self._check_rows(inputs)
         return await self._predict(servable, signature, inputs, fmt)
+
+    def _check_rows(self, inputs: dict[str, np.ndarray]) -> None:
+        """This server's bound on rows per request (--rest_api_max_rows). TF Serving has
+        none without batching; with batching, the scheduler's max_batch_size rule comes
+        first, in TF Serving's words (batching.py)."""
+        limit = self.options.max_rows
+        rows = max((v.shape[0] for v in inputs.values() if v.ndim), default=0)
+        if limit and rows > limit and self.batcher is None:
+            raise invalid_argument(
+                f"Request has {rows} rows, more than this server's limit of {limit} "
+                "(--rest_api_max_rows)"
+            )
 
     async def _predict(
         self,
@@ -118,17 +132,23 @@ class RestApi:
         inputs: dict[str, np.ndarray],
         fmt: json_codec.Format,
     ) -> bytes:
-        """The model call and the JSON answer, both on a worker thread."""
+        """The model call and the JSON answer, both on a worker thread. A passed deadline
+        stops the work too: a batch whose requests have all given up is not run, and an
+        unbatched call stops between slices of its rows (Servable.run_until)."""
+        stop = threading.Event()
         if self.batcher is not None:
             call = self.batcher.run(servable, signature, inputs, fmt)
         else:
             call = asyncio.get_running_loop().run_in_executor(
                 self.requests,
-                lambda: json_codec.predict_response(servable.run(signature, inputs), fmt),
+                lambda: json_codec.predict_response(
+                    servable.run_until(signature, inputs, stop), fmt
+                ),
             )
         try:
             return await asyncio.wait_for(call, self.timeout)
         except TimeoutError:
+            stop.set()
             raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
 
     def _metadata(self, servable: Servable) -> bytes:

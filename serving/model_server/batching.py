@@ -157,6 +157,14 @@ class BatchScheduler:
             self._timer = loop.call_at(max(due, now + 1e-4), self._dispatch)
 
     async def _execute(self, batch: _Batch) -> None:
+        # Requests that gave up while the batch waited (their deadline passed) are not
+        # run: the batch shrinks to the ones still waiting, or is not run at all.
+        batch.tasks = [task for task in batch.tasks if not task.future.done()]
+        batch.rows = sum(task.rows for task in batch.tasks)
+        if not batch.tasks:
+            self._free += 1
+            self._dispatch()
+            return
         try:
             answers = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._call, batch

@@ -34,6 +34,7 @@ class Options:
     batching: BatchingParameters | None  # None: batching off
     metrics_path: str | None  # None: Prometheus endpoint off, as in TF Serving
     max_body_bytes: int
+    max_rows: int  # 0: no bound, as in TF Serving without batching
     rest_api_num_threads: int
     allow_labels_for_unavailable: bool
     intra_op_threads: int  # 0: TensorFlow's default
@@ -84,6 +85,14 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=64 << 20,
         help="larger request bodies get 413 (an addition: TF Serving has no such limit)",
+    )
+    flag(
+        "--rest_api_max_rows",
+        type=int,
+        default=10_000,
+        help="requests with more rows get 400 INVALID_ARGUMENT (an addition: without "
+        "batching TF Serving runs any number; with batching its max_batch_size rule applies "
+        "first); 0: no bound",
     )
     return p
 
@@ -153,6 +162,7 @@ def options(argv: list[str] | None = None) -> Options:
         batching=batching,
         metrics_path=metrics_path,
         max_body_bytes=args.rest_api_max_body_bytes,
+        max_rows=max(0, args.rest_api_max_rows),
         rest_api_num_threads=max(1, args.rest_api_num_threads),
         allow_labels_for_unavailable=args.allow_version_labels_for_unavailable_models,
         intra_op_threads=max(0, args.tensorflow_intra_op_parallelism),
