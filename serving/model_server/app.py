@@ -114,9 +114,9 @@ class RestApi:
         return await self._predict(servable, signature, inputs, fmt)
 
     def _check_rows(self, inputs: dict[str, np.ndarray]) -> None:
-        """This server's bound on rows per request (--rest_api_max_rows). TF Serving has
-        none without batching; with batching, the scheduler's max_batch_size rule comes
-        first, in TF Serving's words (batching.py)."""
+        """This server's bound on rows per unbatched request (--rest_api_max_rows). TF
+        Serving has none without batching; with batching on, the scheduler's
+        max_batch_size is the bound, in TF Serving's words (batching.py)."""
         limit = self.options.max_rows
         rows = max((v.shape[0] for v in inputs.values() if v.ndim), default=0)
         if limit and rows > limit and self.batcher is None:

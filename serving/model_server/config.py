@@ -90,9 +90,9 @@ def parser() -> argparse.ArgumentParser:
         "--rest_api_max_rows",
         type=int,
         default=10_000,
-        help="requests with more rows get 400 INVALID_ARGUMENT (an addition: without "
-        "batching TF Serving runs any number; with batching its max_batch_size rule applies "
-        "first); 0: no bound",
+        help="unbatched requests with more rows get 400 INVALID_ARGUMENT (an addition: "
+        "TF Serving runs any number; with batching on, max_batch_size is the bound, as in "
+        "TF Serving); 0: no bound",
     )
     return p
 
