@@ -20,12 +20,21 @@ def _errors(*codes: int) -> dict:
 
 # Who may call what (serving/app/api.py's route table is the rule; this documents it).
 _SECURITY = {
-    "components": {"securitySchemes": {
-        "bearer": {"type": "http", "scheme": "bearer",
-                   "description": "a token from `python -m serving.feedback token create`"},
-        "iap": {"type": "apiKey", "in": "header", "name": "x-goog-iap-jwt-assertion",
-                "description": "set by Identity-Aware Proxy on GKE"},
-    }},
+    "components": {
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a token from `python -m serving.feedback token create`",
+            },
+            "iap": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "x-goog-iap-jwt-assertion",
+                "description": "set by Identity-Aware Proxy on GKE",
+            },
+        }
+    },
 }
 _ANYONE = {"security": [{}, {"bearer": []}, {"iap": []}], "x-role": "anyone"}
 _REVIEWER = {"security": [{"bearer": []}, {"iap": []}], "x-role": "reviewer"}
