@@ -101,8 +101,10 @@ def main() -> None:
     with (
         model_server(f"--model_name={serving_layout.MODEL_NAME}", f"--model_base_path={serving}",
                      "--file_system_poll_wait_seconds=1", log_dir=args.work) as models,
+        # The bench is one trusted sender (the true tags): no rate limit, no source cap.
         app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={feedback}",
-                   f"--model-base-path={serving}", log_dir=args.work) as app,
+                   f"--model-base-path={serving}", "--feedback-burst=100000000",
+                   log_dir=args.work) as app,
     ):  # fmt: skip
         version = app.get("/api/ready").json()["model_version"]
         results.append({"feedback": 0, "version": version, "seconds": first_seconds,
@@ -118,7 +120,7 @@ def main() -> None:
                 assert set(pool.map(send, batch)) == {201}
             started = time.monotonic()
             worker = subprocess.run(
-                [python, "-m", "learning", "--every", "1", "--once",
+                [python, "-m", "learning", "--every", "1", "--once", "--source-share", "1",
                  "--feedback", str(feedback), *(["--cold-start"] * args.cold_start),
                  "--", *STEPS],
                 env=env, cwd=paths.CHECKOUT, capture_output=True, text=True,

@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--app-port", type=int, default=8080)
     p.add_argument("--model-port", type=int, default=8501)
+    p.add_argument("--metrics-port", type=int, default=9102, help="the app's /metrics")
     p.add_argument("--every", type=int, default=100, help="retrain after this many samples")
     args = p.parse_args(argv)
     if not paths.serving_model_dir().is_dir():
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                          "--rest_api_host=127.0.0.1", f"--model_name={serving_layout.MODEL_NAME}",
                          f"--model_base_path={paths.serving_model_dir()}"],
         "app": [app_python, "-m", "serving.app", f"--port={args.app_port}",
+                f"--metrics-port={args.metrics_port}",
                 f"--model-url=http://127.0.0.1:{args.model_port}"],
         "worker": [python, "-m", "learning", f"--every={args.every}"],
     }  # fmt: skip
@@ -51,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         children[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True)  # fmt: skip
     print(f"model server :{args.model_port}, app :{args.app_port}, worker; logs in {logs}")
-    print(f"open http://127.0.0.1:{args.app_port}/   (Ctrl-C stops all three)", flush=True)
+    print(f"open http://127.0.0.1:{args.app_port}/   (Ctrl-C stops all three)")
+    print("review queue: sign in on the page with a token from `builder/env.sh run python -m "
+          "serving.feedback token create --role reviewer --name NAME`", flush=True)  # fmt: skip
     stopping = []
     for number in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: it may arrive ignored
         signal.signal(number, lambda signum, _: stopping.append(signum))

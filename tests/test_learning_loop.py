@@ -199,11 +199,11 @@ def test_up_starts_all_three_and_ctrl_c_stops_them(tmp_path, tagger_model):
     from tests.model_server_process import Server, free_port
 
     shutil.copytree(tagger_model, tmp_path / "serving" / "tagger" / "5")
-    app_port, model_port = free_port(), free_port()
+    app_port, model_port, metrics_port = free_port(), free_port(), free_port()
     env = {**os.environ, "TAGGER_BUILD_DIR": str(tmp_path)}
     up = subprocess.Popen(
         [sys.executable, "-m", "serving.up", f"--app-port={app_port}",
-         f"--model-port={model_port}"],
+         f"--model-port={model_port}", f"--metrics-port={metrics_port}"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

@@ -354,7 +354,10 @@ def build_app(
         role, limit = policy.get(request.match_info.route, (None, None))
         if role is None:  # no identity needed (or no such endpoint: 404 follows)
             return
-        identity = await _blocking(identifier.identify, request.headers, request.remote)
+        if identifier.blocks(request.headers):
+            identity = await _blocking(identifier.identify, request.headers, request.remote)
+        else:  # an anonymous caller: one keyed hash, no thread hop
+            identity = identifier.identify(request.headers, request.remote)
         request["identity"] = identity
         if not tokens.may(identity.role, role):
             raise ApiError(403, f"this needs the {role} role; you have {identity.role}")

@@ -85,8 +85,13 @@ class Identifier:
         self._certs: tuple[float, dict] | None = None
         self._certs_lock = threading.Lock()
 
+    def blocks(self, headers) -> bool:
+        """Whether identify() may wait on the store or the network for these headers."""
+        return self.iap is not None or "Authorization" in headers
+
     def identify(self, headers, peer: str | None) -> Identity:
-        """Blocking (a token lookup or a key fetch): call it off the event loop."""
+        """May block (a token lookup, a key fetch; see blocks()): call it off the event
+        loop then."""
         if self.iap is not None:
             return self._iap(headers.get(IAP_HEADER))
         authorization = headers.get("Authorization")

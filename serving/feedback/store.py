@@ -419,11 +419,15 @@ class FeedbackStore:
     # --- what the learning worker uses ---------------------------------------------------
 
     def _eligible(self, t, lock: bool) -> list[tuple[int, str]]:
+        """(id, source) of samples a batch may take: accepted, unclaimed, not tried too
+        often, and with tags this store's schema has (the app may run a newer schema
+        than the pipeline; such samples wait until the pipeline's has their tags)."""
         suffix = " FOR UPDATE SKIP LOCKED" if lock and self.dialect == "postgresql" else ""
-        return t.run(
-            "SELECT id, source FROM feedback WHERE status = ? AND batch_id IS NULL "
+        rows = t.run(
+            "SELECT id, source, actual FROM feedback WHERE status = ? AND batch_id IS NULL "
             "AND attempts < ? ORDER BY id" + suffix, (ACCEPTED, MAX_ATTEMPTS),
         ).fetchall()  # fmt: skip
+        return [(i, source) for i, source, actual in rows if set(json.loads(actual)) <= self.known]
 
     @staticmethod
     def _capped(rows: list[tuple[int, str]], cap: int) -> list[int]:
