@@ -176,11 +176,15 @@ def test_a_sample_records_its_source_never_the_address(limited, stack, bearer):
     with sqlite3.connect(database) as db:
         stored = db.execute("SELECT * FROM feedback").fetchall()
     assert "192.0.2.44" not in repr(stored) and "127.0.0.1" not in repr(stored)
+    public.post("/api/predict", {"title": "python"})  # the app has seen version 7 serve
+    public.post("/api/feedback", {"title": "f", "actual": ["python"], "model_version": "6"})
     with sqlite3.connect(public_db) as db:
-        version, received = db.execute(
-            "SELECT model_version, received_at FROM feedback ORDER BY id DESC LIMIT 1"
+        claimed, served, received = db.execute(
+            "SELECT model_version, served_version, received_at FROM feedback "
+            "ORDER BY id DESC LIMIT 1"
         ).fetchone()
-    assert abs(received - time.time()) < 60 and version is None  # this one sent no version
+    # What the client says answered it, beside what the app was serving: never confused.
+    assert (claimed, served) == ("6", "7") and abs(received - time.time()) < 60
 
 
 def test_an_operator_lists_and_withdraws_a_source(stack, bearer):

@@ -190,7 +190,8 @@ class Api:
         except FeedbackError as err:
             self.metrics.feedback.inc("invalid")
             raise ApiError(400, str(err)) from None
-        item = dataclasses.replace(item, source=identity_of(request).source)
+        item = dataclasses.replace(item, source=identity_of(request).source,
+                                   served_version=self.model.last_version())  # fmt: skip
         stored = await self.writer.add(item)
         if stored.refused:
             self.metrics.feedback.inc("refused")

@@ -50,6 +50,10 @@ class ModelClient:
                 f"model server at {self.base} did not answer: {type(err).__name__} {err}"
             ) from None
 
+    def last_version(self) -> str | None:
+        """The version last seen serving, however old, without asking (None: never seen)."""
+        return self._version[1] if self._version else None
+
     async def version(self, fresh: bool = False) -> str:
         """The newest AVAILABLE version of the model."""
         if not fresh and self._version and time.monotonic() - self._version[0] < STATUS_TTL_SECONDS:

@@ -41,6 +41,9 @@ class Feedback:
     # Who sent it, set by the server from the caller's identity, never from the body: a
     # token's or a signed-in user's subject, or a keyed hash of an anonymous address.
     source: str = "unknown"
+    # The version the app was serving when the sample arrived (model_version is what the
+    # client says answered it); set by the server.
+    served_version: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("predicted", "actual"):

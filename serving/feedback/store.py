@@ -8,7 +8,8 @@ migrations when a store opens.
 A sample's life: `accepted` (trainable), `pending_review` (carries a tag the model does
 not know; waits for a person), `rejected`, `duplicate` (the same title and tags came
 before; stored, never trained twice) or `withdrawn` (its source was taken out). Each
-sample records its source (who sent it), its time and the model version that answered.
+sample records its source (who sent it), its time, the model version the client says
+answered it, and the version the app was serving when it arrived.
 
 A retrain batch claims accepted samples by writing its id on them in one transaction,
 so no sample is used twice or lost, and no source fills more than its share of a batch
@@ -79,6 +80,7 @@ MIGRATIONS: list[list[str]] = [
     [  # 3: where samples came from, access tokens, withdrawn sources, worker leases
         "ALTER TABLE feedback ADD COLUMN source TEXT NOT NULL DEFAULT 'unknown'",
         "ALTER TABLE feedback ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE feedback ADD COLUMN served_version TEXT",
         "CREATE INDEX feedback_source ON feedback (source, status)",
         "ALTER TABLE tag_review ADD COLUMN source TEXT",
         "ALTER TABLE tag_review ADD COLUMN decided_by TEXT",
@@ -222,10 +224,11 @@ class FeedbackStore:
             status = DUPLICATE
         row = t.run(
             "INSERT INTO feedback (title, title_key, predicted, actual, model_version, "
-            "received_at, status, duplicate_of, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "RETURNING id",
+            "received_at, status, duplicate_of, source, served_version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (item.title, item.title_key, json.dumps(list(item.predicted)), actual_text,
-             item.model_version, time.time(), status, duplicate_of, item.source),
+             item.model_version, time.time(), status, duplicate_of, item.source,
+             item.served_version),
         ).fetchone()  # fmt: skip
         return Stored(row[0], status, duplicate_of, tuple(waiting))
 
