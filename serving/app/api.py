@@ -340,6 +340,9 @@ def _routes(api: Api) -> list[tuple[str, str, Callable, str | None, str | None]]
     ]
 
 
+API = web.AppKey("api", Api)  # the app's Api, for the metrics app beside it
+
+
 def build_app(
     store: FeedbackStore, model: ModelClient, metrics: AppMetrics, identifier: Identifier,
     limits: dict[str, RateLimiter],
@@ -405,12 +408,12 @@ def build_app(
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
-    app["api"] = api
+    app[API] = api
     return app
 
 
 def build_metrics_app(app: web.Application) -> web.Application:
     """/metrics of `app`, to be served on the port the monitoring network reaches."""
     metrics_app = web.Application()
-    metrics_app.router.add_get("/metrics", app["api"].metrics_page)
+    metrics_app.router.add_get("/metrics", app[API].metrics_page)
     return metrics_app
