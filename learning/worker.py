@@ -17,9 +17,10 @@ worker does not retry the same data forever. A failed batch's span is withdrawn 
 samples are given back for a later batch, so one bad sample does not take the others
 with it (store.MAX_ATTEMPTS bounds how often a sample is tried).
 
-Only samples whose tags the schema has go into a span: a tag the pipeline does not know
-would stop every later run at the AnomaliesGate. Before any of this, spans holding
-samples of a withdrawn source are replaced by spans without them (ingest/withdraw.py).
+Only samples whose tags the worker's schema has are claimed, so only they go into a
+span: a tag the pipeline does not know would stop every later run at the AnomaliesGate.
+Before any of this, spans holding samples of a withdrawn source are replaced by spans
+without them (ingest/withdraw.py).
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ def span_of_batch(spans_dir: Path, batch: int) -> dict | None:
 class Worker:
     def __init__(self, store: FeedbackStore, settings: Settings) -> None:
         self.store, self.settings = store, settings
-        self.known = store.known
 
     def step(self) -> dict | None:
         """Finish an unfinished batch, or start one if enough samples wait; else None."""
@@ -103,13 +103,9 @@ class Worker:
         return {"batch": batch, "span": manifest["span"], "outcome": outcome, "version": version}
 
     def write_span(self, batch: int, replaces: int | None = None) -> dict:
-        samples = self.store.samples(batch)
-        trainable = [s for s in samples if set(s.actual) <= self.known]
-        unknown = [s.id for s in samples if not set(s.actual) <= self.known]
-        if unknown:
-            log.warning("batch %d: %d samples have tags the schema lacks; given back",
-                        batch, len(unknown))  # fmt: skip
-            self.store.give_back(batch, unknown)
+        # The batch holds only samples whose tags the worker's schema has: the store
+        # claims no others (FeedbackStore._eligible), so nothing here stops the gate.
+        trainable = self.store.samples(batch)
         rows = [seed_tsv.Row(s.title, s.actual) for s in trainable]
         number = spans.next_span(self.settings.spans_dir)
         extra = {spans.SOURCE: spans.FEEDBACK_SOURCE, spans.FEEDBACK_BATCH: batch,

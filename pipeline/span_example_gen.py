@@ -192,6 +192,8 @@ def _read(pipeline: beam.Pipeline, files: list[str]) -> beam.PCollection:
 
 
 class Executor(import_executor.Executor):
+    # GenerateExamplesByBeam below reads the spans itself (it splits imported and feedback
+    # spans differently); this reads them all, for callers of the base class's interface.
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         @beam.ptransform_fn
         def read_spans(pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern):

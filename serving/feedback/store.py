@@ -169,7 +169,7 @@ class FeedbackStore:
         """Bring the schema to `target` (default: the newest), one version per transaction.
         Instances starting together wait for each other (an advisory lock on PostgreSQL,
         SQLite's write lock), and each applies only what is still missing."""
-        for version in range(1, target + 1):
+        for version in range(self.schema_version() + 1, target + 1):
             with self.transaction() as t:
                 if self.dialect == "postgresql":
                     t.run(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
@@ -346,9 +346,15 @@ class FeedbackStore:
 
     def release_known(self) -> int:
         """Re-resolve waiting samples whose tags the schema now has (a reviewed vocabulary
-        change adds them); returns how many were released."""
+        change adds them); returns how many were released. Only the queue's undecided or
+        alias-less accepted tags can have joined the schema, so nothing else is read."""
         with self.transaction() as t:
-            return self._release(t, lambda tags: any(tag in self.known for tag in tags))
+            rows = t.run("SELECT tag FROM tag_review WHERE status IN (?, ?) AND alias_of IS NULL",
+                         (PENDING, ACCEPTED)).fetchall()  # fmt: skip
+            joined = {tag for (tag,) in rows if tag in self.known}
+            if not joined:
+                return 0
+            return self._release(t, lambda tags: not joined.isdisjoint(tags))
 
     def _release(self, t, concerned) -> int:
         """Re-resolve the pending samples that concerned(tags) picks, oldest first; the
