@@ -43,3 +43,13 @@ def read_quality_record(text: str | bytes) -> tuple[dict[str, float], float]:
     """(metrics by TFMA name, push time) from a quality file's text."""
     record = json.loads(text)
     return {str(k): float(v) for k, v in record["metrics"].items()}, float(record["pushed_at"])
+
+
+ROLLOUT_DIR = "rollout"
+
+
+def rollout_path(base_directory: str, version: str | int) -> str:
+    """What happened to a version once pushed (served as canary, promoted, rolled back),
+    written by the rollout controller beside the versions for the lineage command:
+    <base>/rollout/<version>.json, a JSON list of events."""
+    return f"{base_directory.rstrip('/')}/{ROLLOUT_DIR}/{version}.json"

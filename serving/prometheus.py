@@ -9,6 +9,7 @@ loads and batches record from threads.
 from __future__ import annotations
 
 import bisect
+import re
 import threading
 from collections import defaultdict
 
@@ -87,3 +88,41 @@ def gauge(name: str, help_text: str, samples: list[tuple[str, float]]) -> list[s
     """A gauge family's lines; each sample is (rendered labels or "", value)."""
     lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
     return lines + [f"{name}{labels} {_number(value)}" for labels, value in samples]
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of every sample on a page in this text format."""
+    samples = []
+    for line in text.splitlines():
+        match = _SAMPLE.match(line.strip())
+        if line.startswith("#") or match is None:
+            continue
+        name, labels, value = match.groups()
+        found = {k: v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+                 for k, v in _LABEL.findall(labels or "")}  # fmt: skip
+        samples.append((name, found, float(value)))
+    return samples
+
+
+def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """The q-quantile of a histogram from its cumulative (upper bound, count) buckets,
+    interpolated within a bucket as Prometheus's histogram_quantile does."""
+    buckets = sorted(buckets)
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            span = count - lower_count
+            return lower_bound + (bound - lower_bound) * (
+                (rank - lower_count) / span if span else 1
+            )
+        lower_bound, lower_count = bound, count
+    return lower_bound

@@ -11,11 +11,11 @@ import sqlite3
 import time
 
 import pytest
-from google.api_core import exceptions as google_exceptions
 
 from serving.app import metrics as app_metrics
 from serving.app import quality
 from serving.app.metrics import AppMetrics
+from tests import fake_gcs
 from tests.app_stack import bearer, error_of, publish_quality, served_model, stack, stored_rows
 from tests.model_server_process import app_server, free_port
 
@@ -231,35 +231,10 @@ def test_quality_is_read_from_the_file_the_pusher_publishes_and_retried_while_ab
     assert metrics.quality("8").metrics == {"micro_f1_score": 0.7}
 
 
-class FakeBucket:
-    """google.cloud.storage's Bucket at the client boundary: blobs by name."""
-
-    def __init__(self, objects: dict[str, bytes], name: str) -> None:
-        self.objects, self.name = objects, name
-
-    def blob(self, name: str):
-        bucket = self
-
-        class Blob:
-            def download_as_bytes(self, timeout: float) -> bytes:
-                assert timeout > 0
-                key = f"{bucket.name}/{name}"
-                if key not in bucket.objects:
-                    raise google_exceptions.NotFound(key)
-                return bucket.objects[key]
-
-        return Blob()
-
-
 def test_quality_under_a_gs_base_path_is_read_through_the_storage_client(monkeypatch):
     published = {"version": "3", "pushed_at": 5.0, "metrics": {"exact_match": 0.4}}
-    objects = {"models/serving/tagger/quality/3.json": json.dumps(published).encode()}
-
-    class FakeClient:
-        def bucket(self, name: str) -> FakeBucket:
-            return FakeBucket(objects, name)
-
-    monkeypatch.setattr(quality, "_storage_client", FakeClient)
+    gcs = fake_gcs.install(monkeypatch)
+    gcs.objects["models/serving/tagger/quality/3.json"] = json.dumps(published).encode()
     metrics = AppMetrics(model_base_path="gs://models/serving/tagger")
     assert metrics.quality("3") == quality.Quality({"exact_match": 0.4}, 5.0)
     assert "stackoverflow_tagger_accuracy_score 0.4\n" in metrics.render(

@@ -20,10 +20,15 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("pipeline/", ("contract", "modules", "ingest", "pipeline")),
     ("learning/", ("contract", "ingest", "pipeline", "serving.feedback", "learning")),
     ("serving/prometheus.py", ()),
+    ("serving/storage.py", ()),
+    ("serving/request_log/", ("contract", "serving.storage", "serving.request_log")),
+    ("serving/rollout/", ("contract", "serving.feedback", "serving.prometheus",
+                          "serving.storage", "serving.rollout")),
     ("serving/model_server/", ("contract", "serving.prometheus", "serving.model_server",
-                               "modules.encoder")),
+                               "serving.request_log", "modules.encoder")),
     ("serving/feedback/", ("contract", "serving.feedback")),
-    ("serving/app/", ("contract", "serving.feedback", "serving.prometheus", "serving.app")),
+    ("serving/app/", ("contract", "serving.feedback", "serving.prometheus", "serving.app",
+                      "serving.storage", "serving.request_log", "serving.rollout")),
     ("serving/up.py", ("contract",)),
     ("serving/__init__.py", ()),
 ]  # fmt: skip
@@ -33,7 +38,15 @@ FORBIDDEN = {"learning/": ("pipeline.pipeline",)}
 TRAINING_STACK = ("tensorflow", "tfx", "tfx_bsl", "tensorflow_transform", "ml_metadata",
                   "tensorflow_model_analysis", "tensorflow_data_validation", "apache_beam",
                   "keras", "keras_tuner", "sklearn", "numpy", "kfp")  # fmt: skip
-SLIM = ("serving/app/", "serving/feedback/", "serving/prometheus.py", "contract/")
+SLIM = (
+    "serving/app/",
+    "serving/feedback/",
+    "serving/prometheus.py",
+    "contract/",
+    "serving/storage.py",
+    "serving/rollout/",
+    "serving/request_log/",
+)
 
 
 def imported(tree: ast.AST) -> list[tuple[int, str]]:
@@ -116,7 +129,7 @@ def test_allowed_imports_are_not_flagged():
 def test_the_app_and_the_feedback_cli_run_from_their_own_lock_without_the_training_stack():
     """What the app image holds: serving/requirements.lock's virtualenv and the online code."""
     probe = (
-        "import sys, serving.app.__main__, serving.feedback.__main__\n"
+        "import sys, serving.app.__main__, serving.feedback.__main__, serving.rollout.__main__\n"
         f"heavy = {TRAINING_STACK + ('pipeline', 'modules', 'ingest', 'learning')!r}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
     )

@@ -25,6 +25,7 @@ from serving.app.limits import Rate, RateLimiter
 from serving.app.metrics import AppMetrics
 from serving.app.model_client import ModelClient
 from serving.feedback.store import FeedbackStore, known_tags
+from serving.request_log.writer import DEFAULT_RATE, MAX_BYTES, MAX_SECONDS, RequestLog
 
 # aiohttp's keep-alive timer starts when a connection opens and is cleared only once a
 # whole request has arrived, so it is also the deadline for sending headers: a client
@@ -66,6 +67,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--predict-burst", type=int, default=40)
     p.add_argument("--feedback-rate", type=float, default=0.2, help="per source, per second")
     p.add_argument("--feedback-burst", type=int, default=20)
+    p.add_argument(
+        "--request-log",
+        default=os.environ.get("TAGGER_REQUEST_LOG"),
+        help="directory or gs:// prefix for the sampled request log, TF Serving's "
+        "PredictionLog in TFRecord files (TAGGER_REQUEST_LOG; default: none)",
+    )
+    p.add_argument("--request-log-rate", type=float, default=DEFAULT_RATE,
+                   help="share of predictions logged")  # fmt: skip
+    p.add_argument("--request-log-max-bytes", type=int, default=MAX_BYTES,
+                   help="a log file is closed at this size")  # fmt: skip
+    p.add_argument("--request-log-max-seconds", type=float, default=MAX_SECONDS,
+                   help="or this long after its first record")  # fmt: skip
     p.add_argument("--review-per-source", type=int, default=50,
                    help="samples of one source that may wait for review at once")  # fmt: skip
     return p.parse_args(argv)
@@ -86,8 +99,16 @@ async def serve(args: argparse.Namespace) -> None:
         "predict": RateLimiter(Rate(args.predict_rate, args.predict_burst)),
         "feedback": RateLimiter(Rate(args.feedback_rate, args.feedback_burst)),
     }
+    request_log = None
+    if args.request_log:
+        request_log = RequestLog(
+            args.request_log,
+            args.request_log_rate,
+            args.request_log_max_bytes,
+            args.request_log_max_seconds,
+        )
     app = build_app(store, ModelClient(args.model_url, args.model_name, args.model_timeout),
-                    AppMetrics(args.model_base_path), identifier, limits)  # fmt: skip
+                    AppMetrics(args.model_base_path), identifier, limits, request_log)  # fmt: skip
     sites = [(app, args.host, args.port)]
     if args.metrics_port:
         sites.append((build_metrics_app(app), args.metrics_host or args.host, args.metrics_port))

@@ -15,6 +15,10 @@
     operator  POST /api/sources/{source}:withdraw {"reason"}
                                                     all of one source's samples out of
                                                     training, written spans included
+    operator  GET  /api/rollout                     the release: stable, canary, stage,
+                                                    every version's status, recent events
+    operator  POST /api/rollout:promote {"reason"?} the canary becomes stable now
+    operator  POST /api/rollout:rollback {"reason"} the canary is withdrawn and rejected
     anyone    GET  /api/health, /api/ready, /api/openapi.json, /  (the page)
 
 /metrics is served on its own port (`--metrics-port`), for the monitoring network: the
@@ -53,9 +57,13 @@ from serving.app.limits import RateLimiter
 from serving.app.metrics import AppMetrics
 from serving.app.model_client import ModelClient, ModelUnavailableError
 from serving.app.openapi import OPENAPI
+from serving.app.traffic import Live, Traffic
 from serving.feedback import tokens
 from serving.feedback.normalize import Feedback, FeedbackError, normalize_title, parse_feedback
 from serving.feedback.store import FeedbackStore, StoreUnavailableError
+from serving.request_log.records import prediction_log
+from serving.request_log.writer import RequestLog
+from serving.rollout.state import CANARY, SHADOW, STABLE, NothingToDoError, Releases
 
 MAX_BODY_BYTES = 16 * 1024
 BODY_TIMEOUT_S = 10.0  # a client that has not sent its whole body by then gets 408
@@ -64,6 +72,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 GROUP_COMMIT_MAX = 256  # samples in one commit
 GROUP_COMMIT_QUEUE = 2048  # requests waiting for a commit; beyond it, 503
 REVIEW_PAGE_MAX = 200
+ROLLOUT_EVENTS = 20  # the newest release events /api/rollout lists
 
 
 class ApiError(Exception):
@@ -78,6 +87,7 @@ STATUS_OF: dict[type[Exception], int] = {
     ModelUnavailableError: 503,
     StoreUnavailableError: 503,
     KeysUnavailableError: 503,
+    NothingToDoError: 409,
 }
 
 
@@ -158,9 +168,46 @@ def _blocking(call: Callable, *args):
 
 
 class Api:
-    def __init__(self, store: FeedbackStore, model: ModelClient, metrics: AppMetrics) -> None:
+    def __init__(self, store: FeedbackStore, model: ModelClient, metrics: AppMetrics,
+                 request_log: RequestLog | None = None) -> None:  # fmt: skip
         self.store, self.model, self.metrics = store, model, metrics
         self.writer = GroupCommit(store)
+        self.releases = Releases(store, model.model)
+        self.traffic = Traffic(model, self.releases)
+        self.request_log = request_log
+        self._shadows: set[asyncio.Task] = set()
+
+    async def _answer(self, version: str, title: str) -> dict:
+        started = time.perf_counter()
+        try:
+            _, row = await self.model.predict(title, version)
+        except ModelUnavailableError:
+            self.metrics.model_call(version, "error", time.perf_counter() - started)
+            raise
+        self.metrics.model_call(version, "ok", time.perf_counter() - started)
+        return row
+
+    async def _route_and_answer(self, source: str, title: str) -> tuple[Live, str, str, dict]:
+        """(release, label, version, row). A failed canary falls back to stable, and a
+        version unloaded since it was cached is looked up again, so label changes cost
+        no request."""
+        live = await self.traffic.live()
+        label, version = live.route(source)
+        try:
+            return live, label, version, await self._answer(version, title)
+        except ModelUnavailableError:
+            fresh = await self.traffic.live(fresh=True)
+            if label == CANARY or fresh.stable != version:
+                return fresh, STABLE, fresh.stable, await self._answer(fresh.stable, title)
+            raise
+
+    async def _shadow(self, canary: str, title: str, stable_tags: set[str]) -> None:
+        try:
+            row = await self._answer(canary, title)
+        except ModelUnavailableError:
+            return
+        agreed = {t["tag"] for t in decided(row)[0]} == stable_tags
+        self.metrics.shadow.inc(canary, "true" if agreed else "false")
 
     async def predict(self, request: web.Request) -> web.Response:
         document = await read_json(request, {"title"})
@@ -170,18 +217,23 @@ class Api:
             title = normalize_title(document["title"])
         except FeedbackError as err:
             raise ApiError(400, str(err)) from None
-        version, row = await self.model.predict(title)
-        threshold = row["threshold"]
-        # The model's own decision (at least one tag); a model exported before it had one
-        # is decided by its threshold alone.
-        predicted = row.get("predicted") or [s >= threshold for s in row["scores"]]
-        ranked = sorted(zip(row["tags"], row["scores"], predicted, strict=True),
-                        key=lambda p: -p[1])  # fmt: skip
-        ranked = [r for r in ranked if r[0]]  # unnamed columns never learn
-        above = [{"tag": t, "score": s} for t, s, chosen in ranked if chosen]
-        below = [{"tag": t, "score": s} for t, s, chosen in ranked if not chosen][:CANDIDATES]
+        live, label, version, row = await self._route_and_answer(identity_of(request).source, title)
+        above, below = decided(row)
+        if live.mode == SHADOW and live.canary and label == STABLE:
+            task = asyncio.create_task(self._shadow(live.canary, title, {t["tag"] for t in above}))
+            self._shadows.add(task)
+            task.add_done_callback(self._shadows.discard)
+        if self.request_log is not None and self.request_log.sampled():
+            self.request_log.put(prediction_log(self.model.model, version, label, title, row,
+                                                self.request_log.rate, time.time()))  # fmt: skip
         return web.json_response({"title": title, "tags": above, "candidates": below,
-                                  "threshold": threshold, "model_version": version})  # fmt: skip
+                                  "threshold": row["threshold"],
+                                  "model_version": version})  # fmt: skip
+
+    def served_version(self, source: str) -> str | None:
+        """The version that answers this client now (recorded with its feedback)."""
+        live = self.traffic.last()
+        return live.route(source)[1] if live else self.model.last_version()
 
     async def feedback(self, request: web.Request) -> web.Response:
         document = await read_json(request)
@@ -190,8 +242,8 @@ class Api:
         except FeedbackError as err:
             self.metrics.feedback.inc("invalid")
             raise ApiError(400, str(err)) from None
-        item = dataclasses.replace(item, source=identity_of(request).source,
-                                   served_version=self.model.last_version())  # fmt: skip
+        source = identity_of(request).source
+        item = dataclasses.replace(item, source=source, served_version=self.served_version(source))
         stored = await self.writer.add(item)
         if stored.refused:
             self.metrics.feedback.inc("refused")
@@ -270,24 +322,74 @@ class Api:
         version = await self.model.version(fresh=True)
         return web.json_response({"status": "ready", "model_version": version})
 
+    async def rollout_status(self, request: web.Request) -> web.Response:
+        release = await _blocking(self.releases.current)
+        statuses = await _blocking(self.releases.statuses)
+        events = await _blocking(self.releases.events)
+        live = self.traffic.last()
+        return web.json_response(
+            {
+                "release": dataclasses.asdict(release),
+                "versions": statuses,
+                "events": events[-ROLLOUT_EVENTS:],
+                "answering": dataclasses.asdict(live) if live else None,
+            }
+        )
+
+    async def rollout_act(self, request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        document = await read_json(request, {"reason"}, empty_ok=True)
+        reason = document.get("reason")
+        if reason is not None and (not isinstance(reason, str) or not reason.strip()):
+            raise ApiError(400, "reason must be a non-empty string")
+        who = identity_of(request).subject
+        if action == "promote":
+            release = await _blocking(lambda: self.releases.promote(who, reason or "operator"))
+        elif action == "rollback":
+            if reason is None:
+                raise ApiError(400, "say why in 'reason'")
+            release = await _blocking(lambda: self.releases.rollback(who, reason.strip()))
+        else:
+            raise ApiError(400, "use :promote or :rollback")
+        await self.traffic.live(fresh=True)  # this replica follows at once, others in TTL_S
+        return web.json_response({"release": dataclasses.asdict(release)})
+
     async def metrics_page(self, request: web.Request) -> web.Response:
         try:
-            version = await self.model.version()
+            live = await self.traffic.live()
         except ModelUnavailableError:
-            version = None
+            live = None
+        version = live.stable if live else None
         quality = None
         if version is not None:
             quality = await _blocking(self.metrics.quality, version)
         counts = await _blocking(self.store.counts)
         batches = await _blocking(self.store.batches)
-        return web.Response(text=self.metrics.render(version, quality, counts, batches),
-                            content_type="text/plain")  # fmt: skip
+        online = await _blocking(self.store.live_quality)
+        events = await _blocking(self.releases.event_counts)
+        logged = dict(self.request_log.counts) if self.request_log else None
+        text = self.metrics.render(version, quality, counts, batches, live=live, online=online,
+                                   events=events, logged=logged)  # fmt: skip
+        return web.Response(text=text, content_type="text/plain")
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(OPENAPI)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "index.html")
+
+
+def decided(row: dict) -> tuple[list[dict], list[dict]]:
+    """(the tags the model gives, the next candidates) from TF Serving's row. The model's
+    own decision (at least one tag); a model exported before it had one is decided by
+    its threshold alone. Unnamed columns never learn and are left out."""
+    threshold = row["threshold"]
+    predicted = row.get("predicted") or [s >= threshold for s in row["scores"]]
+    ranked = sorted(zip(row["tags"], row["scores"], predicted, strict=True), key=lambda p: -p[1])
+    ranked = [r for r in ranked if r[0]]
+    above = [{"tag": t, "score": s} for t, s, chosen in ranked if chosen]
+    below = [{"tag": t, "score": s} for t, s, chosen in ranked if not chosen][:CANDIDATES]
+    return above, below
 
 
 def identity_of(request: web.Request) -> Identity:
@@ -332,6 +434,8 @@ def _routes(api: Api) -> list[tuple[str, str, Callable, str | None, str | None]]
         ("GET", "/api/review/tags", api.review_queue, reviewer, None),
         ("POST", r"/api/review/tags/{tag:[^/:]+}:{action}", api.review_decide, reviewer, None),
         ("GET", "/api/sources", api.sources, operator, None),
+        ("GET", "/api/rollout", api.rollout_status, operator, None),
+        ("POST", r"/api/rollout:{action}", api.rollout_act, operator, None),
         ("POST", r"/api/sources/{source:[^/]+}:withdraw", api.withdraw_source, operator, None),
         ("GET", "/api/health", api.health, None, None),
         ("GET", "/api/ready", api.ready, None, None),
@@ -345,10 +449,11 @@ API = web.AppKey("api", Api)  # the app's Api, for the metrics app beside it
 
 def build_app(
     store: FeedbackStore, model: ModelClient, metrics: AppMetrics, identifier: Identifier,
-    limits: dict[str, RateLimiter],
+    limits: dict[str, RateLimiter], request_log: RequestLog | None = None,
 ) -> web.Application:  # fmt: skip
-    """The public app. limits: a RateLimiter for "predict" and for "feedback"."""
-    api = Api(store, model, metrics)
+    """The public app. limits: a RateLimiter for "predict" and for "feedback"; request_log:
+    where sampled predictions are logged (None: not logged)."""
+    api = Api(store, model, metrics, request_log)
     policy: dict[object, tuple[str | None, str | None]] = {}
 
     async def admit(request: web.Request) -> None:
@@ -403,6 +508,8 @@ def build_app(
 
     async def stop(app: web.Application) -> None:
         api.writer.task.cancel()
+        if request_log is not None:
+            await _blocking(request_log.close)
         await model.close()
         store.close()
 

@@ -12,7 +12,8 @@ import threading
 import time
 
 from serving.app.quality import Quality, read_published
-from serving.feedback.store import OUTCOMES
+from serving.app.traffic import Live
+from serving.feedback.store import OUTCOMES, LiveQuality
 from serving.prometheus import Counter, Histogram, gauge
 
 log = logging.getLogger(__name__)
@@ -42,12 +43,33 @@ class AppMetrics:
             "Feedback requests answered, by outcome.",
             ("outcome",),
         )
+        # Per version, for the rollout controller's checks (serving/rollout/controller.py).
+        self.model_calls = Counter(
+            "stackoverflow_tagger_model_calls_total",
+            "Calls to the model server, by version and outcome (ok, error).",
+            ("version", "outcome"),
+        )
+        self.model_latency = Histogram(
+            "stackoverflow_tagger_model_call_seconds",
+            "Wall time of calls to the model server, by version.",
+            ("version",),
+            LATENCY_BUCKETS_S,
+        )
+        self.shadow = Counter(
+            "stackoverflow_tagger_shadow_answers_total",
+            "Shadow answers of the canary, by whether it gave stable's tags.",
+            ("version", "agreed"),
+        )
         self._quality: dict[str, Quality] = {}
         self._missing: dict[str, float] = {}  # version -> when it was last found absent
         self._lock = threading.Lock()
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.observe(seconds, endpoint, str(status))
+
+    def model_call(self, version: str, outcome: str, seconds: float) -> None:
+        self.model_calls.inc(version, outcome)
+        self.model_latency.observe(seconds, version)
 
     def quality(self, version: str) -> Quality | None:
         """The version's published quality; read once, blocking (call it off the event
@@ -72,7 +94,9 @@ class AppMetrics:
 
     def render(
         self, version: str | None, quality: Quality | None, counts: dict[str, int],
-        batches: list[dict],
+        batches: list[dict], live: Live | None = None,
+        online: dict[str, LiveQuality] | None = None, events: dict[str, int] | None = None,
+        logged: dict[str, int] | None = None,
     ) -> str:  # fmt: skip
         lines: list[str] = []
         if version is not None:
@@ -98,4 +122,50 @@ class AppMetrics:
         for outcome, count in outcomes.items():
             runs.inc(outcome, amount=count)
         lines += runs.render() + self.feedback.render() + self.requests.render()
+        lines += self._release(live, events) + self._online(online or {})
+        if logged is not None:
+            written = Counter("stackoverflow_tagger_request_log_records_total",
+                              "Predictions sampled into the request log, by outcome.",
+                              ("outcome",))  # fmt: skip
+            for outcome, count in sorted(logged.items()):
+                written.inc(outcome, amount=count)
+            lines += written.render()
+        lines += self.model_calls.render() + self.model_latency.render() + self.shadow.render()
         return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _release(live: Live | None, events: dict[str, int] | None) -> list[str]:
+        lines: list[str] = []
+        if live is not None:
+            labels = [('{label="stable"}', float(live.stable))]
+            if live.canary:
+                labels.append(('{label="canary"}', float(live.canary)))
+            lines += gauge("stackoverflow_tagger_served_version",
+                           "The version each label names.", labels)  # fmt: skip
+            share = live.share if live.canary and live.mode == "canary" else 0.0
+            lines += gauge("stackoverflow_tagger_canary_share",
+                           "Share of clients the canary answers.", [("", share)])  # fmt: skip
+        if events is not None:
+            count = Counter("stackoverflow_tagger_rollout_events_total",
+                            "Release events, by action.", ("action",))  # fmt: skip
+            for action, n in sorted(events.items()):
+                count.inc(action, amount=n)
+            lines += count.render()
+        return lines
+
+    @staticmethod
+    def _online(online: dict[str, LiveQuality]) -> list[str]:
+        """Live quality: each version's decisions against its users' corrections."""
+        lines: list[str] = []
+        for name, what, value in (
+            ("precision", "precision", lambda q: q.precision),
+            ("recall", "recall", lambda q: q.recall),
+            ("f1", "F1 micro", lambda q: q.f1),
+            ("samples", "feedback samples behind", lambda q: q.samples),
+        ):
+            lines += gauge(
+                f"stackoverflow_tagger_live_{name}",
+                f"Live {what} of each served version, from feedback.",
+                [(f'{{version="{v}"}}', value(q)) for v, q in online.items()],
+            )
+        return lines

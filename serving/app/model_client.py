@@ -67,8 +67,33 @@ class ModelClient:
         self._version = (time.monotonic(), newest)
         return newest
 
-    async def predict(self, title: str) -> tuple[str, dict]:
-        """(version, the row TF Serving answered: scores, tags, threshold)."""
+    async def label_version(self, label: str) -> str | None:
+        """The AVAILABLE version a label names, or None when the label is not set."""
+        session = await self._http()
+        url = f"{self.base}/v1/models/{self.model}/labels/{label}"
+        try:
+            async with session.get(url) as reply:
+                document = await reply.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
+            raise ModelUnavailableError(
+                f"model server at {self.base} did not answer: {type(err).__name__} {err}"
+            ) from None
+        if reply.status in (400, 404):  # TF Serving: "Unrecognized servable version label"
+            return None
+        if reply.status != 200:
+            raise ModelUnavailableError(f"model server answered {reply.status}: {document}")
+        states = document.get("model_version_status", [])
+        return next((s["version"] for s in states if s.get("state") == "AVAILABLE"), None)
+
+    async def predict(self, title: str, version: str | None = None) -> tuple[str, dict]:
+        """(version, the row TF Serving answered: scores, tags, threshold). Without a
+        version: the newest AVAILABLE one."""
+        if version is not None:
+            reply = await self._call(
+                "POST", f"/v1/models/{self.model}/versions/{version}:predict",
+                {"instances": [title]},
+            )  # fmt: skip
+            return version, reply["predictions"][0]
         for fresh in (False, True):  # a cached version may have been unloaded since
             version = await self.version(fresh=fresh)
             try:

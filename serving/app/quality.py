@@ -6,12 +6,9 @@ or from a gs:// base path. The app needs neither TFMA nor ML Metadata for them.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 from contract import serving_layout
-
-GCS = "gs://"
-READ_TIMEOUT_S = 5.0
+from serving import storage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,35 +17,10 @@ class Quality:
     pushed_at: float  # Unix time
 
 
-@functools.cache
-def _storage_client():
-    """The Cloud Storage client (credentials from the environment, as on GKE)."""
-    from google.cloud import storage
-
-    return storage.Client()
-
-
-def _read(path: str) -> bytes | None:
-    if not path.startswith(GCS):
-        try:
-            with open(path, "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            return None
-    from google.api_core import exceptions
-
-    bucket, _, name = path.removeprefix(GCS).partition("/")
-    try:
-        blob = _storage_client().bucket(bucket).blob(name)
-        return blob.download_as_bytes(timeout=READ_TIMEOUT_S)
-    except exceptions.NotFound:
-        return None
-
-
 def read_published(base_path: str, version: str) -> Quality | None:
     """What the Pusher published for this version, or None when it published nothing.
     A file that exists but cannot be parsed is an error: it says the Pusher is broken."""
-    data = _read(serving_layout.quality_path(base_path, version))
+    data = storage.read(serving_layout.quality_path(base_path, version))
     if data is None:
         return None
     return Quality(*serving_layout.read_quality_record(data))

@@ -53,6 +53,8 @@ MAX_ATTEMPTS = 2
 # its samples may wait for review at once.
 SOURCE_SHARE = 0.10
 REVIEW_PER_SOURCE = 50
+# Samples of one source that count towards a version's live quality (the newest ones).
+LIVE_PER_SOURCE = 20
 CONNECT_TIMEOUT_S = 5.0
 POOL_SIZE = 4
 
@@ -94,9 +96,46 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE retrain ADD COLUMN worker TEXT",
         "ALTER TABLE retrain ADD COLUMN lease_until DOUBLE PRECISION",
     ],
+    [  # 4: releases: which versions are stable and canary, and what happened to each
+        """CREATE TABLE rollout (
+            model TEXT PRIMARY KEY, stable TEXT, canary TEXT, previous TEXT,
+            mode TEXT NOT NULL, share DOUBLE PRECISION NOT NULL, stage INTEGER NOT NULL,
+            stage_since DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE rollout_version (
+            model TEXT NOT NULL, version TEXT NOT NULL, status TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL, PRIMARY KEY (model, version))""",
+        """CREATE TABLE rollout_event (
+            id {id}, model TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, version TEXT NOT NULL,
+            action TEXT NOT NULL, reason TEXT NOT NULL, checks TEXT NOT NULL,
+            actor TEXT NOT NULL)""",
+        "CREATE INDEX feedback_served ON feedback (served_version, source)",
+    ],
 ]
 AUTO_ID = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgresql": "BIGSERIAL PRIMARY KEY"}
 MIGRATION_LOCK = 7_261_001  # pg_advisory_xact_lock key: one app migrates at a time
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveQuality:
+    """A served version's decisions against what people corrected them to."""
+
+    samples: int
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+    @property
+    def precision(self) -> float:
+        return self.true_positives / max(1, self.true_positives + self.false_positives)
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / max(1, self.true_positives + self.false_negatives)
+
+    @property
+    def f1(self) -> float:
+        tp = 2 * self.true_positives
+        return tp / max(1, tp + self.false_positives + self.false_negatives)
 
 
 class StoreUnavailableError(RuntimeError):
@@ -537,6 +576,28 @@ class FeedbackStore:
         keys = ("id", "samples", "span", "span_sha256", "outcome", "model_version", "claimed_at",
                 "finished_at")  # fmt: skip
         return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def live_quality(self, per_source: int = LIVE_PER_SOURCE) -> dict[str, LiveQuality]:
+        """For each version the app served, its decisions against the corrected tags of
+        the feedback naming it: withdrawn and rejected samples left out, and at most the
+        newest per_source samples of each source, so no one client sets a version's score."""
+        with self.transaction() as t:
+            rows = t.run(
+                "SELECT served_version, predicted, actual FROM (SELECT served_version, "
+                "predicted, actual, ROW_NUMBER() OVER (PARTITION BY served_version, source "
+                "ORDER BY id DESC) AS newest FROM feedback WHERE served_version IS NOT NULL "
+                "AND status NOT IN (?, ?)) AS ranked WHERE newest <= ?",
+                (WITHDRAWN, REJECTED, per_source),
+            ).fetchall()
+        found: dict[str, list[int]] = {}
+        for version, predicted_text, actual_text in rows:
+            predicted, actual = set(json.loads(predicted_text)), set(json.loads(actual_text))
+            counts = found.setdefault(version, [0, 0, 0, 0])
+            counts[0] += 1
+            counts[1] += len(predicted & actual)
+            counts[2] += len(predicted - actual)
+            counts[3] += len(actual - predicted)
+        return {version: LiveQuality(*c) for version, c in sorted(found.items())}
 
     def counts(self) -> dict[str, int]:
         with self.transaction() as t:

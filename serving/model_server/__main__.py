@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     if options.inter_op_threads:
         tf.config.threading.set_inter_op_parallelism_threads(options.inter_op_threads)
     metrics = ServerMetrics()
-    manager = ModelManager(options.models, on_load=metrics.record_load)
+    manager = ModelManager(
+        options.models, metrics.record_load, options.allow_labels_for_unavailable
+    )
     # Like TF Serving, load what is there before opening the port, and refuse a config
     # whose labels name versions that did not load, unless told to allow it.
     manager.poll()

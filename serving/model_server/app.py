@@ -24,9 +24,10 @@ from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
 from serving.model_server import json_codec, routing
 from serving.model_server.batching import BatchScheduler
-from serving.model_server.config import Options
+from serving.model_server.config import ConfigError, Options, read_model_config
 from serving.model_server.errors import Code, ServingError, invalid_argument
 from serving.model_server.metrics import ServerMetrics
+from serving.model_server.request_logging import RequestLoggers, record
 from serving.model_server.servable import DEFAULT_SIGNATURE, Servable
 from serving.model_server.versions import ModelManager
 
@@ -51,6 +52,8 @@ class RestApi:
             else None
         )
         self.timeout = options.timeout_ms / 1000 if options.timeout_ms > 0 else None
+        self.loggers = RequestLoggers(options.request_log_seconds)
+        self.loggers.configure(options.models)
 
     def _record_batch(self, model: str, rows: int) -> None:
         self.metrics.batch_size.observe(rows, model)
@@ -111,7 +114,15 @@ class RestApi:
         servable = self.manager.servable(route.model, route.version, route.label)
         fmt, inputs = json_codec.predict_inputs(doc, servable.input_dtypes(signature))
         self._check_rows(inputs)
-        return await self._predict(servable, signature, inputs, fmt)
+        answer = await self._predict(servable, signature, inputs, fmt)
+        if (request_log := self.loggers.sampled(route.model)) is not None:
+            at = time.time()
+            self.requests.submit(
+                lambda: request_log.put(
+                    record(servable, signature, inputs, answer, route.label, request_log.rate, at)
+                )
+            )
+        return answer
 
     def _check_rows(self, inputs: dict[str, np.ndarray]) -> None:
         """This server's bound on rows per unbatched request (--rest_api_max_rows). TF
@@ -218,6 +229,7 @@ class RestApi:
         if self.batcher is not None:
             await loop.run_in_executor(None, self.batcher.close)
         await loop.run_in_executor(None, self.requests.shutdown)
+        await loop.run_in_executor(None, self.loggers.close)
 
 
 def _too_large(size: int, limit: int) -> ServingError:
@@ -244,13 +256,32 @@ def build_app(options: Options, manager: ModelManager, metrics: ServerMetrics) -
         finally:
             loader.shutdown(wait=False, cancel_futures=True)
 
+    async def reread_config_forever() -> None:
+        """--model_config_file_poll_wait_seconds: the file is read again, and a file
+        that does not parse leaves the running config as it is, as in TF Serving."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(options.config_poll_seconds)
+            try:
+                models = await loop.run_in_executor(
+                    None, read_model_config, options.model_config_file
+                )
+            except ConfigError as e:
+                log.error("keeping the running model config: %s", e)
+                continue
+            manager.reconfigure(models)
+            api.loggers.configure(models)
+
     async def start_polling(app: web.Application) -> None:
         if options.poll_wait_seconds > 0:
             app["poller"] = asyncio.get_running_loop().create_task(poll_forever())
+        if options.model_config_file and options.config_poll_seconds > 0:
+            app["config_poller"] = asyncio.get_running_loop().create_task(reread_config_forever())
 
     async def stop(app: web.Application) -> None:
-        if "poller" in app:
-            app["poller"].cancel()
+        for task in ("poller", "config_poller"):
+            if task in app:
+                app[task].cancel()
         await api.close()
 
     app.on_startup.append(start_polling)

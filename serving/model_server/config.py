@@ -29,6 +29,9 @@ class Options:
     rest_api_host: str
     rest_api_port: int
     models: list[model_server_config_pb2.ModelConfig]
+    model_config_file: str  # "" when the model came from --model_base_path
+    config_poll_seconds: float  # 0: the config file is read once, as in TF Serving
+    request_log_seconds: float
     poll_wait_seconds: float
     timeout_ms: int
     batching: BatchingParameters | None  # None: batching off
@@ -67,6 +70,14 @@ def parser() -> argparse.ArgumentParser:
     flag("--model_name", default="default")
     flag("--model_base_path", default="")
     flag("--model_config_file", default="")
+    flag("--model_config_file_poll_wait_seconds", type=float, default=0.0)
+    flag(
+        "--request_log_max_seconds",
+        type=float,
+        default=60.0,
+        help="a logging_config's file is closed this long after its first record (an "
+        "addition: TF Serving's collectors decide for themselves)",
+    )
     flag("--file_system_poll_wait_seconds", type=float, default=1.0)
     flag("--enable_batching", type=_bool, nargs="?", const=True, default=False)
     flag("--batching_parameters_file", default="")
@@ -108,36 +119,51 @@ def _read_text_proto(path: str, proto: message.Message, flag: str) -> message.Me
         raise ConfigError(f"{flag}: {path} is not a valid {proto.DESCRIPTOR.name}: {e}") from None
 
 
-def options(argv: list[str] | None = None) -> Options:
-    args = parser().parse_args(argv)
-    if args.rest_api_port <= 0:
-        raise ConfigError("--rest_api_port is required: this server speaks TF Serving's REST API")
+def read_model_config(path: str) -> list[model_server_config_pb2.ModelConfig]:
+    """The models of a --model_config_file, checked as TF Serving checks them."""
+    server_config = _read_text_proto(
+        path, model_server_config_pb2.ModelServerConfig(), "--model_config_file"
+    )
+    models = list(server_config.model_config_list.config)
+    if not models:
+        raise ConfigError(f"--model_config_file: {path} lists no model")
+    check_models(models)
+    return models
 
-    if args.model_config_file:
-        server_config = _read_text_proto(
-            args.model_config_file,
-            model_server_config_pb2.ModelServerConfig(),
-            "--model_config_file",
-        )
-        models = list(server_config.model_config_list.config)
-        if not models:
-            raise ConfigError(f"--model_config_file: {args.model_config_file} lists no model")
-    elif args.model_base_path:
-        models = [
-            model_server_config_pb2.ModelConfig(
-                name=args.model_name, base_path=args.model_base_path, model_platform="tensorflow"
-            )
-        ]
-    else:
-        raise ConfigError("give --model_base_path (one model) or --model_config_file")
+
+def check_models(models: list[model_server_config_pb2.ModelConfig]) -> None:
     names = [m.name for m in models]
     for model in models:
         if not model.name or not model.base_path:
             raise ConfigError(f"every model needs a name and a base_path (got {names})")
         if model.model_platform not in ("", "tensorflow"):
             raise ConfigError(f"model {model.name}: platform {model.model_platform!r} unsupported")
+        sampling = model.logging_config.sampling_config.sampling_rate
+        if model.HasField("logging_config") and not 0 < sampling <= 1:
+            raise ConfigError(f"model {model.name}: logging sampling_rate must be in (0, 1]")
+        collector = model.logging_config.log_collector_config
+        if model.HasField("logging_config") and not collector.filename_prefix:
+            raise ConfigError(f"model {model.name}: logging needs a filename_prefix")
     if len(set(names)) != len(names):
         raise ConfigError(f"model names must be unique (got {names})")
+
+
+def options(argv: list[str] | None = None) -> Options:
+    args = parser().parse_args(argv)
+    if args.rest_api_port <= 0:
+        raise ConfigError("--rest_api_port is required: this server speaks TF Serving's REST API")
+
+    if args.model_config_file:
+        models = read_model_config(args.model_config_file)
+    elif args.model_base_path:
+        models = [
+            model_server_config_pb2.ModelConfig(
+                name=args.model_name, base_path=args.model_base_path, model_platform="tensorflow"
+            )
+        ]
+        check_models(models)
+    else:
+        raise ConfigError("give --model_base_path (one model) or --model_config_file")
 
     batching = None
     if args.enable_batching:
@@ -157,6 +183,9 @@ def options(argv: list[str] | None = None) -> Options:
         rest_api_host=args.rest_api_host,
         rest_api_port=args.rest_api_port,
         models=models,
+        model_config_file=args.model_config_file,
+        config_poll_seconds=max(0.0, args.model_config_file_poll_wait_seconds),
+        request_log_seconds=max(0.01, args.request_log_max_seconds),
         poll_wait_seconds=args.file_system_poll_wait_seconds,
         timeout_ms=args.rest_api_timeout_in_ms,
         batching=batching,

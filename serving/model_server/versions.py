@@ -90,6 +90,9 @@ class Model:
         self.name = config.name
         self.base_path = Path(config.base_path)
         self.labels = dict(config.version_labels)
+        # Labels of a re-read config wait here until every version they name is loaded,
+        # as TF Serving refuses a label for a version that is not available.
+        self.wanted_labels = dict(self.labels)
         self.records: dict[int, VersionRecord] = {}
         # Published servables. Replaced as a whole, never mutated, so readers need no lock.
         self.available: dict[int, Servable] = {}
@@ -100,10 +103,27 @@ class ModelManager:
         self,
         configs: list[model_server_config_pb2.ModelConfig],
         on_load: LoadListener | None = None,
+        allow_labels_for_unavailable: bool = False,
     ) -> None:
         self.models = {c.name: Model(c) for c in configs}
         self._on_load = on_load or (lambda path, ok, seconds: None)
+        self._allow_unavailable = allow_labels_for_unavailable
         self._lock = threading.Lock()  # guards records; one poll runs at a time
+
+    def reconfigure(self, configs: list[model_server_config_pb2.ModelConfig]) -> None:
+        """A re-read model config: models added and dropped, policies and labels changed.
+        Versions move at the next poll, with the same availability rules as at start;
+        a model whose base path changed starts again from nothing."""
+        models = {}
+        for config in configs:
+            model = self.models.get(config.name)
+            if model is None or model.config.base_path != config.base_path:
+                model = Model(config)
+                model.labels = {}
+            model.config = config
+            model.wanted_labels = dict(config.version_labels)
+            models[config.name] = model
+        self.models = models
 
     # --- requests ----------------------------------------------------------------------
 
@@ -188,6 +208,17 @@ class ModelManager:
                 continue
             if version not in on_disk or have_aspired:
                 self._unload(model, version)
+        self._apply_labels(model)
+
+    def _apply_labels(self, model: Model) -> None:
+        if model.wanted_labels == model.labels:
+            return
+        missing = {v for v in model.wanted_labels.values() if v not in model.available}
+        if missing and not self._allow_unavailable:
+            log.warning("Labels of %s wait for versions %s to load", model.name, sorted(missing))
+            return
+        model.labels = dict(model.wanted_labels)  # replaced whole: readers take no lock
+        log.info("Labels of %s are now %s", model.name, model.labels)
 
     def _load(self, model: Model, record: VersionRecord, path: Path) -> None:
         with self._lock:
