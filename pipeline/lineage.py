@@ -1,7 +1,9 @@
 """Where did the served model come from?  python -m pipeline.lineage [--metadata PATH]
 
 Prints, from ML Metadata, the latest pushed model's Trainer run, Transform graph, schema,
-data spans with their content hashes, and the Evaluator's overall metrics.
+data spans with their content hashes, the Evaluator's overall metrics, and what
+happened to it once pushed: the rollout controller's events (canary, promoted, rolled
+back, with their checks) from the record it keeps beside the versions.
 """
 
 from __future__ import annotations
@@ -11,8 +13,19 @@ import json
 import sys
 from pathlib import Path
 
-from contract import paths
+from tfx.dsl.io import fileio
+
+from contract import paths, serving_layout
 from pipeline import evaluation, metadata
+
+
+def rollout_events(destination: str, version: str) -> list[dict]:
+    """The controller's events for a pushed version ([] while it has none)."""
+    path = serving_layout.rollout_path(destination.rstrip("/").rsplit("/", 1)[0], version)
+    if not fileio.exists(path):
+        return []
+    with fileio.open(path) as f:
+        return json.loads(f.read())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lineage: error: {err}", file=sys.stderr)
         return 1
     found["evaluation"]["metrics"] = evaluation.overall(evaluation.load(found["evaluation"]["uri"]))
+    pushed = found["pushed_model"]
+    pushed["rollout"] = rollout_events(pushed["destination"], str(pushed["version"]))
     print(json.dumps(found, indent=2))
     return 0
 

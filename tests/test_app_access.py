@@ -10,8 +10,10 @@ import hashlib
 import hmac
 import http.server
 import json
+import os
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 
@@ -23,6 +25,7 @@ from serving.feedback import tokens
 from serving.feedback.normalize import parse_feedback
 from serving.feedback.store import FeedbackStore, known_tags
 from tests.app_stack import bearer, error_of, served_model, stack
+from tests.commands import REPO, app_python
 from tests.model_server_process import app_server, wait_for
 from tests.postgres_server import postgres_server
 
@@ -40,6 +43,9 @@ ENDPOINTS = [
     ("POST", "/api/review/tags/nosuchtag:accept", {"alias_of": "python"}, "reviewer"),
     ("GET", "/api/sources", None, "operator"),
     ("POST", "/api/sources/client:nobody:withdraw", {"reason": "test"}, "operator"),
+    ("GET", "/api/rollout", None, "operator"),
+    ("POST", "/api/rollout:promote", {}, "operator"),
+    ("POST", "/api/rollout:rollback", {"reason": "test"}, "operator"),
     ("GET", "/api/health", None, None),
     ("GET", "/api/ready", None, None),
     ("GET", "/api/openapi.json", None, None),
@@ -457,3 +463,22 @@ def test_two_apps_adding_the_same_new_tag_at_once(served_model, postgres, tmp_pa
         finally:
             store.close()
         assert [(r["tag"], r["samples_waiting"]) for r in rows] == [("ziglang", 16)]
+
+
+def test_the_rollout_command_acts_with_the_operators_token_and_no_other(stack, bearer):
+    app, _ = stack
+    url = f"http://127.0.0.1:{app.port}"
+
+    def rollout(role: str, *args: str):
+        token = bearer[role]["Authorization"].removeprefix("Bearer ")
+        env = {**os.environ, "TAGGER_TOKEN": token, "TAGGER_APP_URL": url}
+        return subprocess.run([app_python(), "-m", "serving.rollout", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    status = rollout("operator", "status")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["release"]["canary"] is None
+    refused = rollout("reviewer", "rollback", "--reason", "try")
+    assert refused.returncode != 0 and "403: this needs the operator role" in refused.stderr
+    nothing = rollout("operator", "promote")
+    assert nothing.returncode != 0 and "409: there is no canary to promote" in nothing.stderr

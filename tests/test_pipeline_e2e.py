@@ -296,9 +296,24 @@ def test_the_runner_prints_a_line_per_component_and_what_was_pushed(runs):
     assert "DataAnomaliesError" in open(log).read()
 
 
-def test_lineage_command_prints_spans_and_metrics(runs):
+def test_lineage_command_prints_spans_metrics_and_the_rollout_beside_the_pushed_model(runs):
     out = run_module("-m", "pipeline.lineage", "--metadata", str(runs.metadata)).stdout
     assert '"micro_f1_score"' in out and '"sha256"' in out
+    pushed = json.loads(out)["pushed_model"]
+    assert pushed["rollout"] == []  # no controller has seen it yet
+    # What the rollout controller writes beside the versions (serving/rollout/controller.py).
+    base, version = pushed["destination"].rstrip("/").rsplit("/", 1)
+    events = [{"at": 1.7e9, "version": version, "action": "rolled_back", "actor": "controller",
+               "reason": "live_f1: canary 0.210 (40), stable 0.640 (40), z -6.10",
+               "checks": []}]  # fmt: skip
+    path = Path(serving_layout.rollout_path(base, version))
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(events))
+    try:
+        out = run_module("-m", "pipeline.lineage", "--metadata", str(runs.metadata)).stdout
+    finally:
+        path.unlink()
+    assert json.loads(out)["pushed_model"]["rollout"] == events
 
 
 def test_quality_report_prints_headline_weakest_tags_and_slices_and_draws_them(runs, tmp_path):

@@ -144,6 +144,22 @@ class Controller:
     def tick(self) -> Release:
         s = self.settings
         release = self._start_new(self.releases.current())
+        if release.previous and time.time() - release.stage_since >= s.grace_s:
+            after = dataclasses.replace(release, previous=None)
+            if self.releases.change(release, after, None):
+                release = after
+        labelled = self._write_config(release)
+        if release.canary and labelled:
+            judged = self._judge(release)
+            if judged != release:
+                self._write_config(judged)
+            release = judged
+        self.publish()
+        return release
+
+    def _write_config(self, release: Release) -> bool:
+        """The model config for this release; True when the canary is labelled in it."""
+        s = self.settings
         available = available_versions(s.model_url, s.model)
         labels = {STABLE: release.stable} if release.stable else {}
         if release.canary and release.canary in available:
@@ -153,14 +169,7 @@ class Controller:
             text = models_config.render(s.model, s.base_path, versions, labels)
             if models_config.write_if_changed(s.config_path, text):
                 log.info("model config: versions %s, labels %s", sorted(versions), labels)
-        if release.canary and CANARY in labels:
-            release = self._judge(release)
-        if release.previous and time.time() - release.stage_since >= s.grace_s:
-            after = dataclasses.replace(release, previous=None)
-            if self.releases.change(release, after, None):
-                release = after
-        self.publish()
-        return release
+        return CANARY in labels
 
     def _versions_on_disk(self) -> list[str]:
         names = storage.children(self.settings.base_path)
