@@ -177,7 +177,8 @@ def test_a_canary_wrong_online_is_rolled_back_and_a_good_one_promoted(
 
 def test_live_f1_is_a_one_sided_two_proportion_test_with_a_minimum_count():
     limits = checks.Limits(min_feedback=30)
-    # F1 as 2TP / (2TP + FP + FN): 60/100 against 80/100 (by hand: pooled 0.7, z = -0.2 / sqrt(0.7 * 0.3 * 2 / 100) = -3.09).
+    # F1 as 2TP / (2TP + FP + FN): 60/100 against 80/100. By hand: pooled 0.7,
+    # z = -0.2 / sqrt(0.7 * 0.3 * 2 / 100) = -3.09.
     canary, stable = LiveQuality(30, 30, 20, 20), LiveQuality(30, 40, 10, 10)
     worse = checks.live_f1(canary, stable, limits)
     assert worse.status == checks.FAIL and "z -3.09" in worse.detail
