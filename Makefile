@@ -10,7 +10,7 @@ export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
 PATH_OF = $$(python -m contract.paths $(1))
 
-.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning bench-hostile bench-request-log lock lock-app clean
+.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning bench-hostile bench-request-log bench-drift lock lock-app clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -81,6 +81,9 @@ bench-hostile: env
 
 bench-request-log: env
 	@$(ENV) python bench/request_log.py
+
+bench-drift: env
+	@$(ENV) python bench/drift.py
 
 lock: env
 	@$(ENV) uv pip compile --system-certs requirements.in --generate-hashes --python-version 3.13 \

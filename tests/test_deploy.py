@@ -23,6 +23,8 @@ from contract import serving_layout
 from pipeline import configs
 from serving.app.metrics import QUALITY, AppMetrics
 from serving.app.quality import Quality
+from serving.app.traffic import Live
+from serving.feedback.store import LiveQuality
 from serving.model_server import config as server_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +129,13 @@ def exported_metric_names() -> set[str]:
     Evaluator result is known (as the Pusher publishes it)."""
     metrics = AppMetrics(model_base_path="/nonexistent")
     known = Quality({key: 0.5 for key in QUALITY.values()}, 0.0)
-    page = metrics.render("1", known, {"new": 1}, [{"outcome": "blessed"}])
+    # And once a canary runs, feedback names versions, the log writes, the monitor judged.
+    drift = {"skew": {"oov_share": 0.1}, "drift": {"oov_share": 0.1}, "domain_auc": 0.5,
+             "thresholds": {"skew": {"oov_share": 0.2}, "drift": {"oov_share": 0.2},
+                            "domain_auc": 0.56}, "windows_above": 0, "window_end": 1}  # fmt: skip
+    page = metrics.render("1", known, {"new": 1}, [{"outcome": "blessed"}],
+                          live=Live("1", "2", "canary", 0.1), online={"2": LiveQuality(1, 1, 0, 0)},
+                          events={"promoted": 1}, logged={"written": 1}, monitor=drift)  # fmt: skip
     return set(re.findall(r"^# TYPE (\S+)", page, re.M))
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.commands import REPO, app_python, run_module
 
-PROJECT = ("contract", "modules", "ingest", "pipeline", "learning", "serving")
+PROJECT = ("contract", "modules", "ingest", "pipeline", "learning", "serving", "monitoring")
 RUNNERS = ("local_runner", "vertex_runner")
 # Part (a path prefix, most specific first) -> what of the project it may import.
 RULES: list[tuple[str, tuple[str, ...]]] = [
@@ -19,6 +19,7 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("ingest/", ("contract", "ingest")),
     ("pipeline/", ("contract", "modules", "ingest", "pipeline")),
     ("learning/", ("contract", "ingest", "pipeline", "serving.feedback", "learning")),
+    ("monitoring/", ("contract", "modules", "ingest", "monitoring")),
     ("serving/prometheus.py", ()),
     ("serving/storage.py", ()),
     ("serving/request_log/", ("contract", "serving.storage", "serving.request_log")),

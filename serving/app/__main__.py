@@ -79,6 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="a log file is closed at this size")  # fmt: skip
     p.add_argument("--request-log-max-seconds", type=float, default=MAX_SECONDS,
                    help="or this long after its first record")  # fmt: skip
+    p.add_argument("--monitor-record", default=os.environ.get("TAGGER_MONITOR_RECORD"),
+                   help="the drift monitor's latest.json (file or gs://), exported as "
+                   "gauges (TAGGER_MONITOR_RECORD)")  # fmt: skip
     p.add_argument("--review-per-source", type=int, default=50,
                    help="samples of one source that may wait for review at once")  # fmt: skip
     return p.parse_args(argv)
@@ -108,7 +111,8 @@ async def serve(args: argparse.Namespace) -> None:
             args.request_log_max_seconds,
         )
     app = build_app(store, ModelClient(args.model_url, args.model_name, args.model_timeout),
-                    AppMetrics(args.model_base_path), identifier, limits, request_log)  # fmt: skip
+                    AppMetrics(args.model_base_path, args.monitor_record), identifier, limits,
+                    request_log)  # fmt: skip
     sites = [(app, args.host, args.port)]
     if args.metrics_port:
         sites.append((build_metrics_app(app), args.metrics_host or args.host, args.metrics_port))

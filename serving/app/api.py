@@ -368,8 +368,9 @@ class Api:
         online = await _blocking(self.store.live_quality)
         events = await _blocking(self.releases.event_counts)
         logged = dict(self.request_log.counts) if self.request_log else None
+        monitor = await _blocking(self.metrics.monitor_record)
         text = self.metrics.render(version, quality, counts, batches, live=live, online=online,
-                                   events=events, logged=logged)  # fmt: skip
+                                   events=events, logged=logged, monitor=monitor)  # fmt: skip
         return web.Response(text=text, content_type="text/plain")
 
     async def openapi(self, request: web.Request) -> web.Response:

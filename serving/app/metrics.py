@@ -7,10 +7,12 @@ version, before that scrape answers, so an alert rule never sees the series vani
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 
+from serving import storage
 from serving.app.quality import Quality, read_published
 from serving.app.traffic import Live
 from serving.feedback.store import OUTCOMES, LiveQuality
@@ -30,8 +32,9 @@ RETRY_SECONDS = 10.0
 
 
 class AppMetrics:
-    def __init__(self, model_base_path: str) -> None:
+    def __init__(self, model_base_path: str, monitor_record: str | None = None) -> None:
         self.model_base_path = model_base_path
+        self.monitor_path = monitor_record
         self.requests = Histogram(
             "stackoverflow_tagger_request_latency_seconds",
             "Wall time of API requests, by endpoint and status.",
@@ -67,6 +70,18 @@ class AppMetrics:
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.observe(seconds, endpoint, str(status))
 
+    def monitor_record(self) -> dict | None:
+        """The drift monitor's latest record, or None (none yet, unreadable, or off).
+        Blocking: call it off the event loop."""
+        if not self.monitor_path:
+            return None
+        try:
+            data = storage.read(self.monitor_path)
+            return json.loads(data) if data else None
+        except Exception:  # noqa: BLE001 - a missing or broken record: no drift gauges
+            log.warning("drift record %s unreadable", self.monitor_path, exc_info=True)
+            return None
+
     def model_call(self, version: str, outcome: str, seconds: float) -> None:
         self.model_calls.inc(version, outcome)
         self.model_latency.observe(seconds, version)
@@ -96,7 +111,7 @@ class AppMetrics:
         self, version: str | None, quality: Quality | None, counts: dict[str, int],
         batches: list[dict], live: Live | None = None,
         online: dict[str, LiveQuality] | None = None, events: dict[str, int] | None = None,
-        logged: dict[str, int] | None = None,
+        logged: dict[str, int] | None = None, monitor: dict | None = None,
     ) -> str:  # fmt: skip
         lines: list[str] = []
         if version is not None:
@@ -131,6 +146,7 @@ class AppMetrics:
                 written.inc(outcome, amount=count)
             lines += written.render()
         lines += self.model_calls.render() + self.model_latency.render() + self.shadow.render()
+        lines += self._monitor(monitor) if monitor else []
         return "\n".join(lines) + "\n"
 
     @staticmethod
@@ -152,6 +168,33 @@ class AppMetrics:
                 count.inc(action, amount=n)
             lines += count.render()
         return lines
+
+    @staticmethod
+    def _monitor(record: dict) -> list[str]:
+        """The drift monitor's latest window (monitoring/job.py writes the record)."""
+        distances, thresholds = [], []
+        for kind in ("skew", "drift"):
+            for feature, value in sorted(record[kind].items()):
+                labels = f'{{kind="{kind}",feature="{feature}"}}'
+                distances.append((labels, value))
+                thresholds.append((labels, record["thresholds"][kind][feature]))
+        return (
+            gauge("stackoverflow_tagger_drift_distance",
+                  "TFDV distance of the latest window (L-infinity or Jensen-Shannon).",
+                  distances)
+            + gauge("stackoverflow_tagger_drift_threshold", "Calibrated threshold.", thresholds)
+            + gauge("stackoverflow_tagger_drift_domain_auc",
+                    "ROC AUC of a classifier telling the window's titles from training's.",
+                    [("", record["domain_auc"])])
+            + gauge("stackoverflow_tagger_drift_domain_auc_threshold", "Calibrated threshold.",
+                    [("", record["thresholds"]["domain_auc"])])
+            + gauge("stackoverflow_tagger_drift_windows_above",
+                    "Windows in a row with something above its threshold.",
+                    [("", record["windows_above"])])
+            + gauge("stackoverflow_tagger_drift_last_window_end",
+                    "End of the latest judged window (Unix time).",
+                    [("", record["window_end"])])
+        )  # fmt: skip
 
     @staticmethod
     def _online(online: dict[str, LiveQuality]) -> list[str]:
