@@ -28,7 +28,7 @@ EPOCHS = 15
 THRESHOLD = 0.3
 
 
-def build_tagger_model(tsv: Path, export_dir: Path) -> Path:
+def build_tagger_model(tsv: Path, export_dir: Path, epochs: int = EPOCHS) -> Path:
     """Fit and export a tagger on the rows of a seed-format TSV file."""
     with open(tsv, "rb") as f:
         rows = list(seed_tsv.read_rows(f, seed_tsv.ParseReport()))
@@ -61,6 +61,6 @@ def build_tagger_model(tsv: Path, export_dir: Path) -> Path:
     net = model.build(
         **network(hidden_units=64, dropout=0.1, learning_rate=0.01, wide_step_scale=1.0)
     )
-    net.fit(inputs, labels, batch_size=64, epochs=EPOCHS, verbose=0)
+    net.fit(inputs, labels, batch_size=64, epochs=epochs, verbose=0)
     trainer.export(net, tft_output, THRESHOLD, str(export_dir))
     return export_dir

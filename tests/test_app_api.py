@@ -17,6 +17,7 @@ from serving.app import quality
 from serving.app.metrics import AppMetrics
 from tests import fake_gcs
 from tests.app_stack import bearer, error_of, publish_quality, served_model, stack, stored_rows
+from tests.commands import app_python, run_module
 from tests.model_server_process import app_server, free_port
 
 __all__ = ["bearer", "served_model", "stack"]  # fixtures
@@ -241,3 +242,17 @@ def test_quality_under_a_gs_base_path_is_read_through_the_storage_client(monkeyp
         "3", metrics.quality("3"), {}, []
     )
     assert metrics.quality("4") is None  # no such object: unknown, not an error
+
+
+def test_the_deployment_smoke_test_checks_tags_and_the_version_answering(stack):
+    app, _ = stack
+    url = f"http://127.0.0.1:{app.port}"
+    passed = run_module("-m", "serving.smoke", url, "--expect-version", "7", python=app_python())
+    assert passed.stdout.startswith("smoke: version 7 answered: ")
+    wrong = run_module("-m", "serving.smoke", url, "--expect-version", "8", check=False,
+                       python=app_python())  # fmt: skip
+    assert wrong.returncode == 1
+    assert "version 7 answered, not the deployed 8" in wrong.stderr
+    down = run_module("-m", "serving.smoke", "http://127.0.0.1:9", check=False,
+                      python=app_python())  # fmt: skip
+    assert down.returncode == 1 and "did not answer" in down.stderr

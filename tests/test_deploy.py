@@ -72,10 +72,21 @@ def test_compose_file_is_valid_and_wires_the_stack():
     flags = serving["command"]
     assert "--enable_batching=true" in flags
     assert any(f.startswith("--monitoring_config_file=") for f in flags)
-    # TF Serving reads the base path the worker's Pusher writes to.
-    base = next(f.split("=", 1)[1] for f in flags if f.startswith("--model_base_path="))
+    # TF Serving reads the model config the rollout controller writes, which names the
+    # base path the worker's Pusher writes to.
+    config = next(f.split("=", 1)[1] for f in flags if f.startswith("--model_config_file="))
+    assert "--model_config_file_poll_wait_seconds=15" in flags
+    rollout = stack["rollout"]
+    assert rollout["image"].startswith("so-tagger/app:")
+    assert rollout["command"][:2] == ["serving.rollout", "run"]
+    assert f"--config-file={config}" in rollout["command"]
+    assert "--app-metrics=http://app:9102/metrics" in rollout["command"]
+    base = rollout["environment"]["TAGGER_MODEL_BASE_PATH"]
     app_env = stack["app"]["environment"]
     assert base == f"{app_env['TAGGER_BUILD_DIR']}/serving/{serving_layout.MODEL_NAME}"
+    # The app logs requests where the monitor reads them, and exports its verdict.
+    assert app_env["TAGGER_REQUEST_LOG"] in stack["monitor"]["command"][0]
+    assert app_env["TAGGER_MONITOR_RECORD"].startswith(app_env["TAGGER_BUILD_DIR"])
     assert app_env["TAGGER_MODEL_URL"] == "http://tf-serving:8501"
     assert app_env["TAGGER_MODEL_BASE_PATH"] == base  # the Pusher publishes quality there
     assert "@postgres:5432/" in app_env["TAGGER_FEEDBACK_URL"]
@@ -194,11 +205,25 @@ def test_chart_renders_every_part_the_platform_needs(rendered):
         container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{serving_layout.MODEL_NAME}"
     )
     assert container["resources"]["requests"]["cpu"]
-    assert any(a.startswith("--model_base_path=gs://") for a in container["args"])
+    # TF Serving serves what the model config says; the rollout controller writes it, for
+    # the base path the Pusher writes to and the app reads quality from.
+    config = next(a for a in container["args"] if a.startswith("--model_config_file="))
+    assert config.startswith("--model_config_file=gs://")
+    rollout = by_name[("Deployment", "so-tagger-rollout")]["spec"]
+    assert rollout["replicas"] == 1 and rollout["strategy"]["type"] == "Recreate"
+    (controller,) = rollout["template"]["spec"]["containers"]
+    assert controller["args"][:2] == ["serving.rollout", "run"]
+    assert f"--config-file={config.split('=', 1)[1]}" in controller["args"]
+    assert "--app-metrics=http://so-tagger-app-replicas:9102/metrics" in controller["args"]
+    assert by_name[("Service", "so-tagger-app-replicas")]["spec"]["clusterIP"] == "None"
+    served_from = next(a for a in controller["args"] if a.startswith("--model-base-path="))
     app = by_name[("Deployment", "so-tagger-app")]["spec"]["template"]["spec"]["containers"][0]
     app_env = {e["name"]: e.get("value") for e in app["env"]}
-    served_from = next(a for a in container["args"] if a.startswith("--model_base_path="))
     assert app_env["TAGGER_MODEL_BASE_PATH"] == served_from.split("=", 1)[1]
+    assert (
+        app_env["TAGGER_REQUEST_LOG"].startswith("gs://")
+        and "--request-log-rate=0.1" in app["args"]
+    )
     assert (
         app["image"]
         == f"europe-west4-docker.pkg.dev/so-tagger-{env}/so-tagger/app@{RELEASE_DIGEST}"
@@ -214,8 +239,8 @@ def test_chart_renders_every_part_the_platform_needs(rendered):
     assert "python -m ingest --span 0" in seed["args"][0]
     assert f"gs://so-tagger-{env}-so-tagger-{env}-pipeline/data/" in seed["args"][0]
     models = f"gs://so-tagger-{env}-so-tagger-{env}-models/serving/{serving_layout.MODEL_NAME}"
-    assert f"--model_base_path={models}" in container["args"]  # Terraform's bucket name
-    for name in ("so-tagger-app", "so-tagger-worker"):
+    assert f"--model-base-path={models}" in controller["args"]  # Terraform's bucket name
+    for name in ("so-tagger-app", "so-tagger-worker", "so-tagger-rollout"):
         env_vars = by_name[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["env"]
         url = next(e for e in env_vars if e["name"] == "TAGGER_FEEDBACK_URL")
         assert url["valueFrom"]["secretKeyRef"]["key"] == "url"

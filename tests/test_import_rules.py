@@ -22,6 +22,7 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("monitoring/", ("contract", "modules", "ingest", "monitoring")),
     ("serving/prometheus.py", ()),
     ("serving/storage.py", ()),
+    ("serving/smoke.py", ()),
     ("serving/request_log/", ("contract", "serving.storage", "serving.request_log")),
     ("serving/rollout/", ("contract", "serving.feedback", "serving.prometheus",
                           "serving.storage", "serving.rollout")),

@@ -17,7 +17,7 @@ from contract import paths
 from ingest import seed_tsv
 from serving.feedback.store import FeedbackStore, LiveQuality, known_tags
 from serving.rollout import checks, models_config
-from serving.rollout.controller import Controller, Settings, parse_stages
+from serving.rollout.controller import Controller, Settings, parse_stages, replicas
 from serving.rollout.state import CANARY, REJECTED, RETIRED, SHADOW, STABLE, Releases
 from tests.model_server_process import app_server, model_server, wait_for
 from tests.tagger_model import build_tagger_model
@@ -36,7 +36,7 @@ def wrong_tagger(tmp_path_factory, data_slice) -> Path:
     shifted = [t + b"\t" + g for t, g in zip(titles, tags[1:] + tags[:1], strict=True)]
     out = tmp_path_factory.mktemp("wrong")
     (out / "train.tsv").write_bytes(header + b"".join(shifted))
-    return build_tagger_model(out / "train.tsv", out / "model")
+    return build_tagger_model(out / "train.tsv", out / "model", epochs=5)
 
 
 def true_tags(data_slice: Path) -> list[tuple[str, tuple[str, ...]]]:
@@ -201,3 +201,9 @@ def test_the_other_checks_against_hand_counted_evidence():
     with pytest.raises(ValueError, match="stage"):
         parse_stages("shadow,2")
     assert parse_stages("shadow,0.1") == ((SHADOW, 0.0), (CANARY, 0.1))
+
+
+def test_the_controller_scrapes_each_address_a_name_has_once():
+    # "localhost" has an IPv4 and an IPv6 address for one process: counted once.
+    assert replicas("http://localhost:9102/metrics") == ["http://127.0.0.1:9102/metrics"]
+    assert replicas("http://127.0.0.1:9/m") == ["http://127.0.0.1:9/m"]

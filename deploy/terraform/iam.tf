@@ -14,6 +14,11 @@ resource "google_service_account" "app" {
   display_name = "The tagging app: Cloud SQL client, reads published model quality"
 }
 
+resource "google_service_account" "rollout" {
+  account_id   = "so-tagger-rollout"
+  display_name = "The rollout controller: writes the model config and rollout records"
+}
+
 resource "google_service_account" "ci" {
   account_id   = "so-tagger-ci"
   display_name = "GitHub Actions CI and pull requests: reads the data set, nothing else"
@@ -65,6 +70,35 @@ resource "google_storage_bucket_iam_member" "app_models" {
   member = google_service_account.app.member
 }
 
+resource "google_storage_bucket_iam_member" "app_request_log" {
+  # The sampled request log: new objects under requests/, never a change to a model.
+  bucket = google_storage_bucket.models.name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.app.member
+  condition {
+    title      = "request-log-only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.models.name}/objects/requests/\")"
+  }
+}
+
+# --- the rollout controller ----------------------------------------------------------
+resource "google_storage_bucket_iam_member" "rollout_models" {
+  # Lists the pushed versions and replaces serving/models.config and serving/tagger/rollout/*.
+  bucket = google_storage_bucket.models.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.rollout.member
+  condition {
+    title      = "serving-only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.models.name}/objects/serving/\") || resource.name == \"projects/_/buckets/${google_storage_bucket.models.name}\""
+  }
+}
+
+resource "google_project_iam_member" "rollout_sql" {
+  project = var.project_id
+  role    = "roles/cloudsql.client"
+  member  = google_service_account.rollout.member
+}
+
 resource "google_project_iam_member" "app_sql" {
   project = var.project_id
   role    = "roles/cloudsql.client"
@@ -83,6 +117,7 @@ locals {
     serving = { account = google_service_account.serving.name, ksa = "tf-serving" }
     app     = { account = google_service_account.app.name, ksa = "so-tagger-app" }
     worker  = { account = google_service_account.pipeline.name, ksa = "so-tagger-worker" }
+    rollout = { account = google_service_account.rollout.name, ksa = "so-tagger-rollout" }
   }
 }
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import socket
 import time
+import urllib.parse
 import urllib.request
 from collections import defaultdict
 
@@ -87,11 +89,34 @@ class Evidence:
         return prometheus.quantile(list(self.latency.get(version, {}).items()), 0.99)
 
 
+def replicas(url: str) -> list[str]:
+    """The URL once for each address its host resolves to: a Kubernetes headless Service
+    names every app replica, and each keeps its own counters."""
+    parts = urllib.parse.urlsplit(url)
+    addresses: list[str] = []
+    # One family only: "localhost" has an IPv4 and an IPv6 address for the same process.
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            found = socket.getaddrinfo(parts.hostname, parts.port or 80, family, socket.SOCK_STREAM)
+        except OSError:
+            continue
+        addresses = sorted({info[4][0] for info in found})
+        break
+    if not addresses:
+        return [url]
+    port = f":{parts.port}" if parts.port else ""
+    return [
+        urllib.parse.urlunsplit(parts._replace(netloc=f"[{a}]{port}" if ":" in a else f"{a}{port}"))
+        for a in addresses
+    ]
+
+
 def scrape(urls: list[str]) -> Evidence:
+    """Totals over every replica behind each URL."""
     calls: dict = defaultdict(float)
     latency: dict = defaultdict(lambda: defaultdict(float))
     shadow: dict = defaultdict(float)
-    for url in urls:
+    for url in (u for given in urls for u in replicas(given)):
         with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as reply:
             page = reply.read().decode()
         for name, labels, value in prometheus.parse(page):
