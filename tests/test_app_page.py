@@ -19,6 +19,7 @@ from contract import paths
 from serving.feedback import tokens
 from serving.feedback.normalize import parse_feedback
 from serving.feedback.store import FeedbackStore, known_tags
+from serving.rollout.state import Event, Release, Releases
 from tests.model_server_process import app_server, model_server
 
 INJECTION = '<img src=x onerror="window.pwned=1">'
@@ -188,3 +189,41 @@ def test_a_reviewer_decides_the_queue_with_the_keyboard_alone(page, reviewer_tok
     assert decided == {"ziglang": "accepted:python:page-reviewer",
                        "zzspam": "rejected::page-reviewer"}  # fmt: skip
     assert browser.execute_script("return window.pwned === undefined")
+
+
+def test_an_operator_sees_the_release_and_rolls_the_canary_back_with_a_reason(page):
+    browser, database = page
+    store = FeedbackStore(f"sqlite:///{database}", known_tags(paths.schema_path()))
+    try:
+        token = tokens.create(store, "page-operator", "operator")
+        releases = Releases(store, "tagger")
+        before = releases.current()
+        canary = Release(stable="1", canary="2", mode="canary", share=0.1, stage=1,
+                         stage_since=1.7e9)  # fmt: skip
+        assert releases.change(before, canary, Event("2", "canary", "newly pushed"))
+    finally:
+        store.close()
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(browser.current_url)
+    assert not browser.find_element(By.ID, "release").is_displayed()  # not for anyone
+    browser.execute_script(f"sessionStorage.setItem('token', {json.dumps(token)})")
+    browser.get(browser.current_url)
+    WebDriverWait(browser, 20).until(ec.visibility_of_element_located((By.ID, "release")))
+    assert browser.find_element(By.ID, "release-canary").text == "2"
+    assert browser.find_element(By.ID, "release-mode").text == "canary for 10 % of clients"
+    assert "version 2 canary by controller: newly pushed" in browser.find_element(
+        By.ID, "release-events").text  # fmt: skip
+    browser.find_element(By.ID, "rollback").click()
+    assert "Say why" in browser.find_element(By.ID, "release-status").text
+    browser.find_element(By.ID, "release-reason").send_keys("users report wrong tags")
+    browser.find_element(By.ID, "rollback").click()
+    WebDriverWait(browser, 20).until(
+        ec.text_to_be_present_in_element((By.ID, "release-status"), "Rolled back.")
+    )
+    assert browser.find_element(By.ID, "release-canary").text == "none"
+    with sqlite3.connect(database) as db:
+        (row,) = db.execute("SELECT version, action, reason, actor FROM rollout_event "
+                            "WHERE action = 'rolled_back'").fetchall()  # fmt: skip
+        status = db.execute("SELECT status FROM rollout_version WHERE version = '2'").fetchone()
+    assert row == ("2", "rolled_back", "users report wrong tags", "page-operator")
+    assert status == ("rejected",)

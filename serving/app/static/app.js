@@ -193,9 +193,52 @@ async function loadQueue() {
   }
 }
 
+// --- the release view, shown to operators only ----------------------------------------
+async function loadRelease() {
+  const state = await call("/api/rollout", undefined, "GET");
+  const release = state.release;
+  $("release-stable").textContent = release.stable || "none";
+  $("release-canary").textContent = release.canary || "none";
+  $("release-mode").textContent =
+    release.mode === "canary" ? `canary for ${Math.round(release.share * 100)} % of clients` : release.mode;
+  $("promote").disabled = $("rollback").disabled = !release.canary;
+  const list = $("release-events");
+  list.replaceChildren();
+  for (const event of state.events.slice().reverse()) {
+    const item = document.createElement("li");
+    const when = new Date(event.at * 1000).toISOString().replace("T", " ").slice(0, 19);
+    item.textContent = `${when} version ${event.version} ${event.action} by ${event.actor}: ${event.reason}`;
+    list.append(item);
+  }
+}
+
+async function act(action) {
+  const reason = $("release-reason").value.trim();
+  if (action === "rollback" && !reason) {
+    $("release-status").textContent = "Say why the canary is rolled back.";
+    $("release-reason").focus();
+    return;
+  }
+  try {
+    await call(`/api/rollout:${action}`, reason ? { reason } : {});
+    $("release-status").textContent = action === "promote" ? "Promoted." : "Rolled back.";
+    $("release-reason").value = "";
+    await loadRelease();
+  } catch (err) {
+    $("release-status").textContent = `Could not ${action}: ${err.message}`;
+  }
+}
+
+$("promote").addEventListener("click", () => act("promote"));
+$("rollback").addEventListener("click", () => act("rollback"));
+
 async function showReviewIfAllowed() {
   try {
     const me = await call("/api/whoami", undefined, "GET");
+    if (me.role === "operator") {
+      $("release").hidden = false;
+      await loadRelease();
+    }
     if (me.role !== "reviewer" && me.role !== "operator") return false;
     $("review").hidden = false;
     $("sign-in").hidden = true;
