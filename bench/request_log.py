@@ -3,14 +3,17 @@
 
     make bench-request-log      (after `make`; serves the newest version in build/serving)
 
-One model server; three app processes in front of it, measured in turns, single-title
-predictions at concurrency 1 and 8. Client, apps and model server share the cores.
+One model server and three app processes in front of it, all running at once; the
+requests go to them in turns (ROUNDS rounds of a slice each), so that drift in the
+machine's speed falls on every setting alike. Single-title predictions at concurrency 1
+and 8. Client, apps and model server share the cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from ingest import seed_tsv
 from tests.model_server_process import app_server, model_server
 
 SETTINGS = (("off", None), ("10 %", "0.1"), ("100 %", "1"))
+ROUNDS = 5
 
 
 def main() -> None:
@@ -29,28 +33,15 @@ def main() -> None:
     with open(paths.data_dir() / "train.tsv", "rb") as f:
         rows = list(seed_tsv.read_rows(f, seed_tsv.ParseReport()))
     titles = [{"title": r.title} for r in rows[: args.requests]]
-    points: dict[tuple[str, int], tuple[float, float]] = {}
+    size = len(titles) // ROUNDS
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        with model_server(f"--model_name={serving_layout.MODEL_NAME}",
-                          f"--model_base_path={paths.serving_model_dir()}",
-                          log_dir=tmp) as models:  # fmt: skip
-            for name, rate in SETTINGS:
-                logging = [f"--request-log={tmp / 'log'}", f"--request-log-rate={rate}"]
-                with app_server(f"--model-url=http://127.0.0.1:{models.port}",
-                                f"--feedback=sqlite:///{tmp / f'{rate}.db'}",
-                                "--predict-burst=100000000", *(logging if rate else []),
-                                log_dir=tmp) as app:  # fmt: skip
-                    url = f"http://127.0.0.1:{app.port}/api/predict"
-                    for concurrency in (1, 8):
-                        asyncio.run(load(url, titles[:100], concurrency))  # warm up
-                        latencies, statuses = asyncio.run(load(url, titles, concurrency))
-                        assert set(statuses) == {200}, set(statuses)
-                        points[(name, concurrency)] = quantiles(latencies)
-                        print(f"logging {name:>5}, concurrency {concurrency}: p50 "
-                              f"{points[(name, concurrency)][0]:.2f} ms", flush=True)  # fmt: skip
-        logged = sum(f.stat().st_size for f in (tmp / "log").glob("*.tfrecord"))
-    print(f"\n/api/predict, {args.requests} single-title requests per point (ms)")
+        points = measure(tmp, titles, size)
+        # The apps have closed their last files.
+        logged = list((tmp / "log").rglob("*.tfrecord"))
+        megabytes = sum(f.stat().st_size for f in logged) / 1e6
+    print(f"\n/api/predict, {size * ROUNDS} single-title requests per point, in {ROUNDS} "
+          "rounds (ms)")  # fmt: skip
     print(f"{'logging':>8} {'c':>3} {'p50':>7} {'p99':>7}   {'vs off p50':>10} {'vs off p99':>10}")
     for concurrency in (1, 8):
         base = points[("off", concurrency)]
@@ -58,7 +49,38 @@ def main() -> None:
             p50, p99 = points[(name, concurrency)]
             print(f"{name:>8} {concurrency:>3} {p50:>7.2f} {p99:>7.2f}   "
                   f"{p50 - base[0]:>+10.2f} {p99 - base[1]:>+10.2f}")  # fmt: skip
-    print(f"(log files written: {logged / 1e6:.1f} MB in total)")
+    print(f"(request log: {len(logged)} files, {megabytes:.1f} MB)")
+
+
+def measure(tmp: Path, titles: list[dict], size: int) -> dict:
+    """(setting, concurrency) -> (p50, p99) in ms."""
+    with contextlib.ExitStack() as stack:
+        models = stack.enter_context(model_server(
+            f"--model_name={serving_layout.MODEL_NAME}",
+            f"--model_base_path={paths.serving_model_dir()}", log_dir=tmp))  # fmt: skip
+        urls = {}
+        for name, rate in SETTINGS:
+            logging = [f"--request-log={tmp / 'log' / str(rate)}", f"--request-log-rate={rate}"]
+            app = stack.enter_context(app_server(
+                f"--model-url=http://127.0.0.1:{models.port}",
+                f"--feedback=sqlite:///{tmp / f'{rate}.db'}", "--predict-burst=100000000",
+                *(logging if rate else []), log_dir=tmp))  # fmt: skip
+            urls[name] = f"http://127.0.0.1:{app.port}/api/predict"
+            asyncio.run(load(urls[name], titles[:100], 4))  # warm up
+        points = {}
+        for concurrency in (1, 8):
+            latencies: dict[str, list[float]] = {name: [] for name, _ in SETTINGS}
+            for r in range(ROUNDS):
+                for name, _ in SETTINGS:
+                    got, statuses = asyncio.run(
+                        load(urls[name], titles[r * size : (r + 1) * size], concurrency)
+                    )
+                    assert set(statuses) == {200}, set(statuses)
+                    latencies[name] += got
+            for name, _ in SETTINGS:
+                points[(name, concurrency)] = quantiles(latencies[name])
+            print(f"concurrency {concurrency} measured", flush=True)
+        return points
 
 
 if __name__ == "__main__":
