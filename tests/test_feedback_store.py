@@ -15,7 +15,8 @@ from contract import paths
 from serving.feedback import store as store_module
 from serving.feedback import tokens
 from serving.feedback.normalize import Feedback, FeedbackError, parse_feedback
-from serving.feedback.store import FeedbackStore, known_tags
+from serving.feedback.store import FeedbackStore, LiveQuality, known_tags
+from serving.rollout.state import Event, NothingToDoError, Release, Releases
 from tests.commands import app_python, run_module
 from tests.postgres_server import postgres_server
 
@@ -379,3 +380,46 @@ def test_the_token_and_source_commands(tmp_path):
     feedback_cli("--feedback", url, "token", "revoke", "ops")
     missing = feedback_cli("--feedback", url, "token", "revoke", "ops", check=False)
     assert missing.returncode == 1 and "no active token named 'ops'" in missing.stderr
+
+
+def test_live_quality_counts_each_served_versions_decisions_against_the_corrections(store):
+    def served(version, source, predicted, actual, title):
+        item = dataclasses.replace(feedback(title, actual, predicted=predicted), source=source,
+                                   served_version=version)  # fmt: skip
+        return store.add(item)
+
+    served("3", "a", ["python"], ["python", "pandas"], "read csv with pandas")  # TP 1, FN 1
+    served("3", "b", ["java", "python"], ["python"], "sort a list")  # TP 1, FP 1
+    served("4", "a", ["java"], ["python"], "list comprehension")  # FP 1, FN 1
+    withdrawn = served("4", "c", ["python"], ["python"], "merge two dicts")
+    store.withdraw_source("c", "test")
+    for i in range(25):  # one source beyond its cap: only its newest 20 count
+        served("5", "flood", [], ["python"], f"question number {i}")
+    live = store.live_quality()
+    assert live["3"] == LiveQuality(samples=2, true_positives=2, false_positives=1,
+                                    false_negatives=1)  # fmt: skip
+    assert live["3"].f1 == pytest.approx(4 / 6) and live["3"].precision == pytest.approx(2 / 3)
+    assert live["4"] == LiveQuality(1, 0, 1, 1) and withdrawn.id is not None
+    assert live["5"].samples == 20 and live["5"].recall == 0.0
+
+
+def test_the_release_moves_only_from_the_state_its_writer_saw(store):
+    releases = Releases(store, "tagger")
+    start = releases.current()
+    assert start == Release() and releases.event_counts()["promoted"] == 0
+    adopted = Release(stable="3", stage_since=1.0)
+    assert releases.change(start, adopted, Event("3", "adopted", "first"))
+    canary = Release(stable="3", canary="4", mode="shadow", stage_since=2.0)
+    assert releases.change(adopted, canary, Event("4", "canary", "pushed"))
+    assert not releases.change(adopted, Release(stable="9"), None)  # someone moved it first
+    assert releases.current() == canary
+    promoted = releases.promote("ops@example.com", "looks right")
+    assert (promoted.stable, promoted.canary, promoted.previous) == ("4", None, "3")
+    assert releases.statuses() == {"3": "retired", "4": "stable"}
+    with pytest.raises(NothingToDoError, match="no canary to roll back"):
+        releases.rollback("ops@example.com", "nothing there")
+    events = releases.events()
+    assert [(e["version"], e["action"], e["actor"]) for e in events] == [
+        ("3", "adopted", "controller"), ("4", "canary", "controller"),
+        ("4", "promoted", "ops@example.com")]  # fmt: skip
+    assert releases.events("3")[0]["reason"] == "first"

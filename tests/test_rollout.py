@@ -152,6 +152,11 @@ def test_a_canary_wrong_online_is_rolled_back_and_a_good_one_promoted(
     assert not [a for a in users.answers if a[2] == "8" and a[0] > rolled_back_at + 2]
     assert any(a[2] == "8" for a in users.answers), "the canary did answer some clients"
 
+    start = timeline[0]["at"]
+    for e in timeline:  # the release's timeline, for a reader running with -s
+        print(f"{e['at'] - start:6.1f} s  version {e['version']} {e['action']}: {e['reason']}")
+    answered = {v: sum(1 for a in users.answers if a[2] == v) for v in ("7", "8", "9")}
+    print(f"replies {len(users.answers)}, all 200/201; answered by version: {answered}")
     actions = [(e["version"], e["action"]) for e in timeline]
     assert actions == [("7", "adopted"), ("8", "canary"), ("8", "rolled_back"), ("9", "canary"),
                        ("9", "stage"), ("9", "promoted")]  # fmt: skip

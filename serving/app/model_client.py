@@ -68,7 +68,9 @@ class ModelClient:
         return newest
 
     async def label_version(self, label: str) -> str | None:
-        """The AVAILABLE version a label names, or None when the label is not set."""
+        """The version a label names, or None when the label is not set. A label whose
+        version is not AVAILABLE raises ModelUnavailableError: it must not be taken for
+        "no label", which would send the label's traffic to the newest version."""
         session = await self._http()
         url = f"{self.base}/v1/models/{self.model}/labels/{label}"
         try:
@@ -83,7 +85,10 @@ class ModelClient:
         if reply.status != 200:
             raise ModelUnavailableError(f"model server answered {reply.status}: {document}")
         states = document.get("model_version_status", [])
-        return next((s["version"] for s in states if s.get("state") == "AVAILABLE"), None)
+        found = next((s["version"] for s in states if s.get("state") == "AVAILABLE"), None)
+        if found is None:
+            raise ModelUnavailableError(f"the version labelled {label} is not AVAILABLE")
+        return found
 
     async def predict(self, title: str, version: str | None = None) -> tuple[str, dict]:
         """(version, the row TF Serving answered: scores, tags, threshold). Without a

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import time
 
-from serving.app.model_client import ModelClient
+from serving.app.model_client import ModelClient, ModelUnavailableError
 from serving.rollout.state import CANARY, STABLE, Release, Releases
 
 TTL_S = 1.0
@@ -66,10 +66,17 @@ class Traffic:
                 live = Live(await self.model.version(fresh=True))
             else:
                 release = await self._release()
-                canary = await self.model.label_version(CANARY) if release.canary else None
+                canary = await self._canary() if release.canary else None
                 live = Live(stable, canary, release.mode, release.share)
             self._live = (time.monotonic(), live)
             return live
+
+    async def _canary(self) -> str | None:
+        """The canary's version, or None while it is not labelled or not loaded."""
+        try:
+            return await self.model.label_version(CANARY)
+        except ModelUnavailableError:
+            return None
 
     async def _release(self) -> Release:
         try:
