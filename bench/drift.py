@@ -67,7 +67,7 @@ def streams(window: int) -> dict[str, list[str]]:
     }
 
 
-def write_log(directory: Path, model_dir: Path, titles: list[str], window: int) -> None:
+def write_log(directory: Path, model_dir: str, titles: list[str], window: int) -> None:
     """The stream as the app's request log: one window of WINDOW_S per `window` titles."""
     from monitoring.baseline import model_outputs
     from serving.request_log import records
@@ -80,7 +80,8 @@ def write_log(directory: Path, model_dir: Path, titles: list[str], window: int) 
         row = {"scores": scores[i].tolist(), "tags": tags, "threshold": 0.5,
                "predicted": predicted[i].tolist()}  # fmt: skip
         at = start + (i // window) * WINDOW_S + (i % window) * WINDOW_S / window
-        log.put(records.prediction_log(serving_layout.MODEL_NAME, model_dir.name, "stable",
+        version = model_dir.rstrip("/").rsplit("/", 1)[-1]
+        log.put(records.prediction_log(serving_layout.MODEL_NAME, version, "stable",
                                        title, row, 1.0, at))  # fmt: skip
     log.close()
 
@@ -92,7 +93,7 @@ def main() -> None:
 
     thresholds = compare.Thresholds.load(THRESHOLDS)
     window = thresholds.window_requests
-    model_dir = baseline.newest_version(paths.serving_model_dir())
+    model_dir = baseline.newest_version(str(paths.serving_model_dir()))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, titles in streams(window).items():
@@ -100,8 +101,9 @@ def main() -> None:
             logs, out = Path(tmp) / name / "logs", Path(tmp) / name / "out"
             with quiet_imports():
                 write_log(logs, model_dir, titles, window)
-                results = job.run(str(logs), paths.serving_model_dir(), paths.spans_dir(), out,
-                                  thresholds, WINDOW_S, now=4e9)  # fmt: skip
+                results = job.run(str(logs), str(paths.serving_model_dir()),
+                                  str(paths.spans_dir()), str(out), thresholds, WINDOW_S,
+                                  now=4e9)  # fmt: skip
             shift = None if name == "normal" else PREFIX
             normal = results if shift is None else results[:shift]
             false_alarms = sum(r["alarm"] for r in normal)

@@ -22,9 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m monitoring", description=__doc__.split("\n")[0])
     p.add_argument("--logs", required=True, help="the request log: a directory or gs:// prefix")
     p.add_argument("--window-seconds", type=int, default=600)
-    p.add_argument("--out", type=Path, default=paths.build_dir() / "monitoring")
-    p.add_argument("--model-base-path", type=Path, default=paths.serving_model_dir())
-    p.add_argument("--spans", type=Path, default=paths.spans_dir())
+    p.add_argument("--out", default=str(paths.build_dir() / "monitoring"),
+                   help="where records go: a directory or gs:// prefix")  # fmt: skip
+    p.add_argument("--model-base-path", default=str(paths.serving_model_dir()))
+    p.add_argument("--spans", default=str(paths.spans_dir()))
     p.add_argument("--thresholds", type=Path, default=THRESHOLDS)
     p.add_argument("--metadata", default=str(paths.metadata_path()),
                    help="ML Metadata store to record windows in ('' for none)")  # fmt: skip
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         state = "ALARM" if r["alarm"] else ("above" if r["above"] else "ok")
         print(f"window {r['window_start']}: {r['requests']} requests, {state} "
               f"{' '.join(r['above'])}".rstrip(), flush=True)  # fmt: skip
-    print(f"{len(results)} windows judged; latest in {args.out / 'latest.json'}")
+    print(f"{len(results)} windows judged; latest in {args.out.rstrip('/')}/latest.json")
     return 0
 
 

@@ -4,7 +4,7 @@ the outputs the served version gives them, described as the windows are."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
+import re
 
 import numpy as np
 import pandas as pd
@@ -18,10 +18,11 @@ SAMPLE = 5000
 BATCH = 256
 
 
-def span_titles(spans_dir: Path) -> list[str]:
-    """Every title of every span (ExampleGen's input), in span order."""
-    files = [str(spans.span_dir(spans_dir, n) / spans.DATA_FILE)
-             for n in spans.existing_spans(spans_dir)]  # fmt: skip
+def span_titles(spans_dir: str) -> list[str]:
+    """Every title of every span (ExampleGen's input), in span order; local or gs://."""
+    pattern = f"{spans_dir.rstrip('/')}/{spans.SPAN_DIR_FORMAT.format(span='*')}/{spans.DATA_FILE}"
+    files = sorted(tf.io.gfile.glob(pattern),
+                   key=lambda f: int(re.search(r"span-(\d+)/[^/]+$", f).group(1)))  # fmt: skip
     spec = {features.TITLE: tf.io.FixedLenFeature([], tf.string)}
     titles = []
     for raw in tf.data.TFRecordDataset(files).batch(1024):
@@ -34,14 +35,16 @@ def sample(titles: list[str], size: int = SAMPLE, seed: int = 0) -> list[str]:
     return random.Random(seed).sample(titles, min(size, len(titles)))
 
 
-def newest_version(base_path: Path) -> Path:
-    versions = [p for p in base_path.iterdir() if serving_layout.version_number(p.name) is not None]
-    return max(versions, key=lambda p: int(p.name))
+def newest_version(base_path: str) -> str:
+    """The newest version directory under a TF Serving base path (local or gs://)."""
+    names = [n.rstrip("/") for n in tf.io.gfile.listdir(base_path)]
+    numbers = [v for v in map(serving_layout.version_number, names) if v is not None]
+    return f"{base_path.rstrip('/')}/{max(numbers)}"
 
 
-def model_outputs(model_dir: Path, titles: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def model_outputs(model_dir: str, titles: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(scores, predicted, tag names) of the SavedModel's serving signature, as served."""
-    serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     scores, predicted, tags = [], [], []
     for start in range(0, len(titles), BATCH):
         out = serve(**{features.SERVING_INPUT: tf.constant(titles[start : start + BATCH])})
@@ -51,6 +54,6 @@ def model_outputs(model_dir: Path, titles: list[str]) -> tuple[np.ndarray, np.nd
     return np.concatenate(scores), np.concatenate(predicted), tags
 
 
-def described(model_dir: Path, titles: list[str]) -> pd.DataFrame:
+def described(model_dir: str, titles: list[str]) -> pd.DataFrame:
     scores, predicted, tags = model_outputs(model_dir, titles)
     return describe(titles, scores, predicted, tags, vocabulary(model_dir))

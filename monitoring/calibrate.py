@@ -49,8 +49,8 @@ def measure(frames, base_stats, base_titles, schema) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m monitoring.calibrate", description=__doc__)
-    p.add_argument("--model-base-path", type=Path, default=paths.serving_model_dir())
-    p.add_argument("--spans", type=Path, default=paths.spans_dir())
+    p.add_argument("--model-base-path", default=str(paths.serving_model_dir()))
+    p.add_argument("--spans", default=str(paths.spans_dir()))
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "thresholds.json")
     args = p.parse_args(argv)
     with quiet_imports():
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "how": f"python -m monitoring.calibrate: the largest distance over {CHUNKS} windows "
                f"of {WINDOW} training titles outside the baseline sample and {CHUNKS} windows "
                f"of the first half of unlabeled.tsv, times {MARGIN}; model version "
-               f"{model_dir.name}",
+               f"{model_dir.rsplit('/', 1)[-1]}",
         "window_requests": WINDOW,
         "skew": {f: round(v * MARGIN, 4) for f, v in observed[compare.SKEW].items()},
         "drift": {f: round(v * MARGIN, 4) for f, v in observed[compare.DRIFT].items()},

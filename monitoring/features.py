@@ -17,7 +17,6 @@ sides are described the same way.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,9 +29,10 @@ CATEGORICAL = ("top_tag",)
 CODE_TOKEN = re.compile(r"[(){}\[\]<>=;$@\\]|\w\.\w|\w_\w|[a-z][A-Z]|::|->|/\w")
 
 
-def vocabulary(model_dir: Path) -> frozenset[str]:
+def vocabulary(model_dir: str) -> frozenset[str]:
     """The served model's term vocabulary (Transform's asset inside the SavedModel)."""
-    return frozenset((model_dir / "assets" / "terms").read_text().split("\n"))
+    with tf.io.gfile.GFile(f"{model_dir.rstrip('/')}/assets/terms") as f:
+        return frozenset(f.read().split("\n"))
 
 
 def _oov_shares(titles: list[str], vocab: frozenset[str]) -> list[float]:

@@ -47,11 +47,11 @@ def test_normal_traffic_stays_quiet_and_a_garbled_stream_alarms_on_its_second_wi
     rng = random.Random(0)
     stream = held_out[: 2 * WINDOW] + [noisy(t, rng) for t in held_out[: 2 * WINDOW]]
     logs, out = root / "logs", root / "out"
-    write_log(logs, base / "1", stream, WINDOW)
+    write_log(logs, str(base / "1"), stream, WINDOW)
     thresholds = dataclasses.replace(compare.Thresholds.load(THRESHOLDS), window_requests=WINDOW)
     recorded = []
-    results = job.run(str(logs), base, root / "spans", out, thresholds, WINDOW_S, now=4e9,
-                      record=recorded.append)  # fmt: skip
+    results = job.run(str(logs), str(base), str(root / "spans"), str(out), thresholds, WINDOW_S,
+                      now=4e9, record=recorded.append)  # fmt: skip
     assert [r["requests"] for r in results] == [WINDOW] * 4
     assert [r["alarm"] for r in results] == [False, False, False, True], [
         r["above"] for r in results
@@ -65,7 +65,8 @@ def test_normal_traffic_stays_quiet_and_a_garbled_stream_alarms_on_its_second_wi
     assert all("domain_auc" in r["above"] and "skew:oov_share" in r["above"] for r in shifted)
     assert json.loads((out / "latest.json").read_text()) == results[-1] == recorded[-1]
     # Run again: nothing new to judge, and the judged windows stay as they were.
-    assert job.run(str(logs), base, root / "spans", out, thresholds, WINDOW_S, now=4e9) == []
+    assert job.run(str(logs), str(base), str(root / "spans"), str(out), thresholds, WINDOW_S,
+                   now=4e9) == []  # fmt: skip
 
     # What the app exports and the rollout controller reads.
     page = AppMetrics("/nonexistent", str(out / "latest.json"))
@@ -111,3 +112,49 @@ def test_the_features_of_a_title_by_hand():
     assert frame["predicted_tags"].tolist() == [2, 1]
     assert frame["top_score"].tolist() == pytest.approx([0.9, 0.6])
     assert features.SERVING_INPUT == "title"
+
+
+class FakePipelineJob:
+    """aiplatform.PipelineJob at the client boundary: what it was made with and asked."""
+
+    made: list[FakePipelineJob] = []
+
+    def __init__(self, **kwargs) -> None:
+        self.kwargs, self.calls = kwargs, []
+        FakePipelineJob.made.append(self)
+
+    def create_schedule(self, **kwargs):
+        self.calls.append(("create_schedule", kwargs))
+        return type("Schedule", (), {"resource_name": "projects/1/schedules/9"})()
+
+
+def test_the_monitor_compiles_for_vertex_and_is_scheduled_there(tmp_path, monkeypatch, capsys):
+    from google.cloud import aiplatform
+
+    from monitoring import vertex
+
+    monkeypatch.setattr(aiplatform, "PipelineJob", FakePipelineJob)
+    monkeypatch.setattr(aiplatform, "init", lambda **kw: None)
+    FakePipelineJob.made = []
+    out = tmp_path / "monitor.json"
+    buckets = ["--logs=gs://m/requests", "--out=gs://m/monitoring", "--spans=gs://p/spans",
+               "--model-base-path=gs://m/serving/tagger"]  # fmt: skip
+    cloud = ["--project=proj", "--region=europe-west4", "--pipeline-root=gs://p/root",
+             "--service-account=pipeline@proj.iam.gserviceaccount.com"]  # fmt: skip
+    assert vertex.main(["--image=registry/pipeline@sha256:abc", *buckets, f"--output={out}",
+                        "--schedule=*/10 * * * *", *cloud]) == 0  # fmt: skip
+    spec = json.loads(out.read_text())
+    (executor,) = spec["deploymentSpec"]["executors"].values()
+    container = executor["container"]
+    assert container["image"] == "registry/pipeline@sha256:abc"
+    assert container["command"] == ["python", "-m", "monitoring"]
+    assert container["args"] == [*buckets[:1], "--window-seconds=600", *buckets[1:2],
+                                 buckets[3], buckets[2], "--metadata="]  # fmt: skip
+    (task,) = spec["root"]["dag"]["tasks"].values()
+    assert task["cachingOptions"].get("enableCache", False) is False
+    (job,) = FakePipelineJob.made
+    assert job.kwargs["enable_caching"] is False and job.kwargs["template_path"] == str(out)
+    assert job.calls == [("create_schedule", {
+        "cron": "*/10 * * * *", "display_name": "so-tagger-drift-monitor-schedule",
+        "service_account": "pipeline@proj.iam.gserviceaccount.com"})]  # fmt: skip
+    assert "schedule projects/1/schedules/9: */10 * * * *" in capsys.readouterr().out

@@ -93,6 +93,17 @@ resource "google_storage_bucket_iam_member" "rollout_models" {
   }
 }
 
+resource "google_storage_bucket_iam_member" "rollout_monitor" {
+  # The drift monitor's verdict, a promotion check.
+  bucket = google_storage_bucket.models.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.rollout.member
+  condition {
+    title      = "monitor-record-only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.models.name}/objects/monitoring/\")"
+  }
+}
+
 resource "google_project_iam_member" "rollout_sql" {
   project = var.project_id
   role    = "roles/cloudsql.client"
