@@ -344,7 +344,8 @@ class Api:
             raise ApiError(400, "reason must be a non-empty string")
         who = identity_of(request).subject
         if action == "promote":
-            release = await _blocking(lambda: self.releases.promote(who, reason or "operator"))
+            why = reason.strip() if reason else "promoted by an operator"
+            release = await _blocking(lambda: self.releases.promote(who, why))
         elif action == "rollback":
             if reason is None:
                 raise ApiError(400, "say why in 'reason'")

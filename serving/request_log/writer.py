@@ -49,7 +49,8 @@ class RequestLog:
             raise ValueError(f"the sampling rate is a share of requests, 0 to 1 (got {rate})")
         self.destination, self.rate, self.name = destination.rstrip("/"), rate, name
         self.max_bytes, self.max_seconds = max_bytes, max_seconds
-        self.counts = {"written": 0, "dropped": 0}
+        self.counts = {"written": 0, "dropped": 0}  # read by /metrics; see _count
+        self._counts_lock = threading.Lock()
         self._draw = draw
         self._queue: queue.Queue = queue.Queue(queue_size)
         self._origin = f"{socket.gethostname()}-{os.getpid()}"
@@ -66,7 +67,11 @@ class RequestLog:
         try:
             self._queue.put_nowait(record)
         except queue.Full:
-            self.counts["dropped"] += 1
+            self._count("dropped", 1)
+
+    def _count(self, outcome: str, n: int) -> None:
+        with self._counts_lock:  # the caller's thread and the writer's both count
+            self.counts[outcome] += n
 
     def close(self) -> None:
         """Writes what is collected and stops the thread."""
@@ -91,11 +96,11 @@ class RequestLog:
                 item is _STOP or len(buffer) >= self.max_bytes or time.time() >= deadline
             )
             if due and self._write(buffer, opened):
-                self.counts["written"] += records
+                self._count("written", records)
                 buffer, records = bytearray(), 0
             elif due and len(buffer) >= KEEP_FILES * self.max_bytes:
                 log.error("request log: dropping %d records that could not be written", records)
-                self.counts["dropped"] += records
+                self._count("dropped", records)
                 buffer, records = bytearray(), 0
             elif due:
                 deadline = time.time() + RETRY_S
