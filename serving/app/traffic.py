@@ -39,9 +39,6 @@ class Live:
             return CANARY, self.canary
         return STABLE, self.stable
 
-    def versions(self) -> set[str]:
-        return {v for v in (self.stable, self.canary) if v}
-
 
 def bucket(source: str) -> float:
     """A client's place in [0, 1): the same for every replica and every stage."""
