@@ -20,6 +20,7 @@ from contract import features, paths, serving_layout
 from ingest import spans
 from modules import encoder, model, trainer
 from pipeline import adopt_tuning, evaluation, metadata
+from tests import graph_ops
 from tests.commands import run_module
 from tests.mlmd import COMPLETE, INPUT, OUTPUT, Store, prop, spans_read
 from tests.pipeline_runs import ENCODER_RUN, TUNE_ARGS, Runs, tree_digest
@@ -255,6 +256,24 @@ def test_the_encoder_setting_embeds_titles_in_transform_and_serves_raw_titles(st
     out = served.signatures["serving_default"](title=titles)
     assert out[features.OUTPUT_SCORES].shape == (2, features.NUM_TAGS)
     assert out[features.OUTPUT_PREDICTED].numpy().any(axis=1).all()
+
+
+def test_the_pushed_default_model_needs_core_tensorflow_ops_only_and_the_encoders_does_not(
+    runs, store
+):
+    """What stock TF Serving can load: every op of the graph registered by TensorFlow
+    alone. The encoder setting's model is the case the check must catch."""
+    base = runs.serving / serving_layout.MODEL_NAME
+    versions = [p for p in base.iterdir() if serving_layout.version_number(p.name) is not None]
+    pushed = max(versions, key=lambda p: int(p.name))
+    ops = graph_ops.saved_model_ops(pushed)
+    assert {"StringSplitV2", "MatMul", "LookupTableFindV2"} <= ops  # the graph was read
+    assert graph_ops.not_in_core_tensorflow(ops) == []
+    (trained,) = store.artifacts(store.execution(ENCODER_RUN, "Trainer"), OUTPUT, "model")
+    encoder_ops = graph_ops.saved_model_ops(Path(trained.uri) / "Format-Serving")
+    text_ops = {"CaseFoldUTF8", "NormalizeUTF8", "RegexSplitWithOffsets",
+                "WordpieceTokenizeWithOffsets"}  # fmt: skip
+    assert text_ops <= set(graph_ops.not_in_core_tensorflow(encoder_ops))
 
 
 def test_tuned_values_are_adopted_only_when_their_model_was_blessed(runs, store, tmp_path):
