@@ -70,40 +70,36 @@ resource "google_storage_bucket_iam_member" "app_models" {
   member = google_service_account.app.member
 }
 
-resource "google_storage_bucket_iam_member" "app_request_log" {
-  # The sampled request log: new objects under requests/, never a change to a model.
-  bucket = google_storage_bucket.models.name
-  role   = "roles/storage.objectCreator"
-  member = google_service_account.app.member
+# Grants limited to one prefix of the models bucket (IAM conditions on object names).
+locals {
+  models_objects = "projects/_/buckets/${google_storage_bucket.models.name}/objects"
+  models_prefix_grants = {
+    # The sampled request log: new objects under requests/, never a change to a model.
+    app_request_log = { member = google_service_account.app.member, role = "roles/storage.objectCreator", prefix = "requests/", list = false }
+    # The rollout controller lists the pushed versions and replaces serving/models.config
+    # and serving/tagger/rollout/*.
+    rollout_models = { member = google_service_account.rollout.member, role = "roles/storage.objectUser", prefix = "serving/", list = true }
+    # ... and reads the drift monitor's verdict, a promotion check.
+    rollout_monitor = { member = google_service_account.rollout.member, role = "roles/storage.objectViewer", prefix = "monitoring/", list = false }
+  }
+}
+
+resource "google_storage_bucket_iam_member" "models_prefix" {
+  for_each = local.models_prefix_grants
+  bucket   = google_storage_bucket.models.name
+  role     = each.value.role
+  member   = each.value.member
   condition {
-    title      = "request-log-only"
-    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.models.name}/objects/requests/\")"
+    title = "${each.key}-${trimsuffix(each.value.prefix, "/")}-only"
+    # Listing is asked of the bucket itself, which no object prefix matches.
+    expression = join(" || ", concat(
+      ["resource.name.startsWith(\"${local.models_objects}/${each.value.prefix}\")"],
+      each.value.list ? ["resource.name == \"projects/_/buckets/${google_storage_bucket.models.name}\""] : [],
+    ))
   }
 }
 
 # --- the rollout controller ----------------------------------------------------------
-resource "google_storage_bucket_iam_member" "rollout_models" {
-  # Lists the pushed versions and replaces serving/models.config and serving/tagger/rollout/*.
-  bucket = google_storage_bucket.models.name
-  role   = "roles/storage.objectUser"
-  member = google_service_account.rollout.member
-  condition {
-    title      = "serving-only"
-    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.models.name}/objects/serving/\") || resource.name == \"projects/_/buckets/${google_storage_bucket.models.name}\""
-  }
-}
-
-resource "google_storage_bucket_iam_member" "rollout_monitor" {
-  # The drift monitor's verdict, a promotion check.
-  bucket = google_storage_bucket.models.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.rollout.member
-  condition {
-    title      = "monitor-record-only"
-    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.models.name}/objects/monitoring/\")"
-  }
-}
-
 resource "google_project_iam_member" "rollout_sql" {
   project = var.project_id
   role    = "roles/cloudsql.client"
