@@ -6,7 +6,8 @@ trains without it (its ExampleGen fingerprint changes, nothing is cached stale).
 number is never reused: import corrected data as a new span (`python -m ingest --span
 next`). Models already trained on it keep that fact in their lineage.
 
-For spans in a bucket (Vertex AI), do the same with the storage tool, e.g.
+For spans in a bucket (Vertex AI) the learning worker withdraws its own spans the same
+way (learning/span_store.py); by hand, use the storage tool, e.g.
 `gcloud storage mv gs://BUCKET/spans/span-N gs://BUCKET/spans/withdrawn/span-N`.
 """
 
@@ -24,6 +25,13 @@ from ingest import spans
 RECORD_FILE = "WITHDRAWN.json"
 
 
+def record(span: int, reason: str, manifest: dict) -> str:
+    """The text of RECORD_FILE: which span, why, when, and the manifest it had."""
+    withdrawn_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    fields = {"span": span, "reason": reason, "withdrawn_at": withdrawn_at, "manifest": manifest}
+    return json.dumps(fields, indent=2) + "\n"
+
+
 def withdraw(spans_dir: Path, span: int, reason: str) -> Path:
     """Move span `span` out of the spans read by the pipeline; returns its new place."""
     source = spans.span_dir(spans_dir, span)
@@ -31,13 +39,7 @@ def withdraw(spans_dir: Path, span: int, reason: str) -> Path:
         raise FileNotFoundError(f"no span {span} under {spans_dir}")
     target = spans.span_dir(spans_dir / spans.WITHDRAWN_DIR, span)
     target.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "span": span,
-        "reason": reason,
-        "withdrawn_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "manifest": spans.read_manifest(spans_dir, span),
-    }
-    (source / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    (source / RECORD_FILE).write_text(record(span, reason, spans.read_manifest(spans_dir, span)))
     source.rename(target)  # one rename: a run sees the span whole or not at all
     return target
 

@@ -5,11 +5,14 @@ One batch at a time, each step recorded in the feedback store before the next st
    more than its share of the batch (10 % by default; the rest waits for later batches);
 2. span: the batch's samples are written as the next data span, through the data
    import's own writer, with the batch id in its manifest;
-3. retrain: `local_runner.py` runs on every span (base data plus feedback); the
-   Evaluator decides and a blessed model is pushed where the model server polls;
+3. retrain: the pipeline runs on every span (base data plus feedback), locally with
+   `local_runner.py`, or with --vertex as a Vertex AI PipelineJob over the spans in the
+   data bucket (learning/retrain.py); the Evaluator decides and a blessed model is
+   pushed where the model server polls;
 4. outcome: blessed, not_blessed or failed, with the version now serving.
 A worker killed anywhere resumes the unfinished batch when it starts again: a span
-already written for the batch is found by its manifest, never written twice, and the
+already written for the batch is found by its manifest, never written twice (and a
+Vertex AI job already submitted for it is found by its name and followed), and the
 batch's samples stay its own, so each sample ends up in exactly one span. Each batch is
 leased to the worker that claimed it (by --worker-id), so a second worker leaves it
 alone unless the lease has run out. A batch that is not blessed keeps its samples: the
@@ -29,16 +32,13 @@ import dataclasses
 import json
 import logging
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from contract import metadata_names as names
 from contract import paths
 from ingest import seed_tsv, spans
-from ingest.withdraw import withdraw
-from pipeline import metadata
+from learning import span_store
+from learning.retrain import LocalRetrain, VertexRetrain
 from serving.feedback import store as store_module
 from serving.feedback.store import FeedbackStore, known_tags
 
@@ -53,24 +53,32 @@ class Settings:
     lease_s: float = 3 * 3600.0  # longer than a retrain takes; a dead worker's batch waits
     spans_dir: Path = dataclasses.field(default_factory=paths.spans_dir)
     metadata: Path = dataclasses.field(default_factory=paths.metadata_path)
-    runner_args: tuple[str, ...] = ()  # passed on to local_runner.py
+    runner_args: tuple[str, ...] = ()  # passed on to local_runner.py (vertex_runner.py)
     # Start each retrain from the served model's weights: the Trainer then needs a few
     # epochs instead of a full training, at the same quality (README: Continuous learning).
     warm_start: bool = True
 
 
-def span_of_batch(spans_dir: Path, batch: int) -> dict | None:
+def span_of_batch(location: Path | str, batch: int) -> dict | None:
     """The manifest of the span already written for this batch, if any."""
-    for number in spans.existing_spans(spans_dir):
-        manifest = spans.read_manifest(spans_dir, number)
-        if manifest.get(spans.FEEDBACK_BATCH) == batch:
-            return manifest
-    return None
+    return _written_for(span_store.at(location), batch)
+
+
+def _written_for(store: span_store.LocalSpans | span_store.BucketSpans, batch: int) -> dict | None:
+    return next((m for m in store.manifests() if m.get(spans.FEEDBACK_BATCH) == batch), None)
 
 
 class Worker:
-    def __init__(self, store: FeedbackStore, settings: Settings) -> None:
+    """retrain: how the pipeline runs (learning/retrain.py); by default the local runner
+    on settings.spans_dir. The spans live where that runner reads them."""
+
+    def __init__(self, store: FeedbackStore, settings: Settings,
+                 retrain: LocalRetrain | VertexRetrain | None = None) -> None:  # fmt: skip
         self.store, self.settings = store, settings
+        self.retrain = retrain or LocalRetrain(
+            settings.spans_dir, settings.metadata, settings.runner_args, settings.warm_start
+        )
+        self.spans = span_store.at(self.retrain.spans_location)
 
     def step(self) -> dict | None:
         """Finish an unfinished batch, or start one if enough samples wait; else None."""
@@ -90,13 +98,13 @@ class Worker:
         return self.finish(batch)
 
     def finish(self, batch: int) -> dict:
-        manifest = span_of_batch(self.settings.spans_dir, batch) or self.write_span(batch)
+        manifest = _written_for(self.spans, batch) or self.write_span(batch)
         self.store.record_span(batch, manifest["span"], manifest["sha256"])
-        outcome, version, detail = self.retrain()
+        outcome, version, detail = self.retrain.run(batch, manifest)
         if outcome == store_module.FAILED:
             # Whatever broke, this span must not block every later run: take it out, and
             # give its samples back for a later batch.
-            withdraw(self.settings.spans_dir, manifest["span"], f"batch {batch}: {detail}")
+            self.spans.withdraw(manifest["span"], f"batch {batch}: {detail}")
             self.store.give_back(batch, manifest[spans.SAMPLE_IDS])
         self.store.record_outcome(batch, outcome, version, detail)
         log.info("batch %d: span %d, %s (%s)", batch, manifest["span"], outcome, detail)
@@ -107,26 +115,22 @@ class Worker:
         # claims no others (FeedbackStore._eligible), so nothing here stops the gate.
         trainable = self.store.samples(batch)
         rows = [seed_tsv.Row(s.title, s.actual) for s in trainable]
-        number = spans.next_span(self.settings.spans_dir)
         extra = {spans.SOURCE: spans.FEEDBACK_SOURCE, spans.FEEDBACK_BATCH: batch,
                  spans.SAMPLE_IDS: [s.id for s in trainable]}  # fmt: skip
         if replaces is not None:
             extra[spans.REPLACES] = replaces
-        manifest, _ = spans.write_span(
-            self.settings.spans_dir, number, map(spans.to_example_bytes, rows), extra
-        )
-        return manifest
+        return self.spans.write(map(spans.to_example_bytes, rows), extra)
 
     def rewrite_withdrawn(self) -> None:
         """Replace each written span that holds samples of a withdrawn source by one
         without them; the next run trains on the replacement."""
         for batch, withdrawn_ids in self.store.withdrawn_in_batches().items():
-            manifest = span_of_batch(self.settings.spans_dir, batch)
+            manifest = _written_for(self.spans, batch)
             if manifest is None or not withdrawn_ids & set(manifest[spans.SAMPLE_IDS]):
                 continue
             old = manifest["span"]
             reason = f"batch {batch}: {len(withdrawn_ids)} samples of withdrawn sources"
-            withdraw(self.settings.spans_dir, old, reason)
+            self.spans.withdraw(old, reason)
             if self.store.samples(batch):
                 new = self.write_span(batch, replaces=old)
                 self.store.record_span(batch, new["span"], new["sha256"])
@@ -134,30 +138,6 @@ class Worker:
                          new["span"])  # fmt: skip
             else:
                 log.info("span %d withdrawn: every sample in it was withdrawn", old)
-
-    def retrain(self) -> tuple[str, str | None, str]:
-        """Run the local runner on every span; (outcome, version serving, the runner's
-        last line). The runner is started as a user starts it, never imported: what it
-        did is read from ML Metadata afterwards."""
-        started_ms = int(time.time() * 1000)
-        argv = [sys.executable, str(paths.CHECKOUT / "local_runner.py"),
-                "--spans-dir", str(self.settings.spans_dir),
-                "--metadata", str(self.settings.metadata), *self.settings.runner_args]  # fmt: skip
-        if self.settings.warm_start:
-            argv.append("--warm-start")
-        run = subprocess.run(argv, capture_output=True, text=True)
-        log.info("pipeline run exited %d:\n%s%s", run.returncode, run.stdout, run.stderr)
-        # The runner's last line says what it pushed, or where and why it stopped.
-        lines = run.stdout.strip().splitlines() or run.stderr.strip().splitlines()
-        summary = lines[-1].strip() if lines else f"exit {run.returncode}"
-        if run.returncode != 0:
-            return store_module.FAILED, None, summary
-        store = metadata.sqlite_store(str(self.settings.metadata))
-        pushed = metadata.pushed_model(store, metadata.this_run(store, started_ms))
-        version = metadata.value(pushed.custom_properties, names.PUSHED_VERSION)
-        blessed = metadata.is_blessed(metadata.blessing_of(store, pushed))
-        outcome = store_module.BLESSED if blessed else store_module.NOT_BLESSED
-        return outcome, version, summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--once", action="store_true", help="one step, then exit")
     p.add_argument("--cold-start", action="store_true",
                    help="train each model from scratch instead of from the served one")  # fmt: skip
-    p.add_argument("runner_args", nargs="*", help="after --: arguments for local_runner.py")
+    p.add_argument("--vertex", action="store_true",
+                   help="retrain as a Vertex AI PipelineJob over the spans in the data bucket; "
+                   "the arguments after -- are then vertex_runner.py's")  # fmt: skip
+    p.add_argument("--job-poll-seconds", type=float, default=20.0,
+                   help="with --vertex: how often the running job is looked at")  # fmt: skip
+    p.add_argument("runner_args", nargs="*",
+                   help="after --: arguments for local_runner.py (vertex_runner.py)")  # fmt: skip
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
@@ -187,8 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         spans_dir=args.spans_dir, metadata=args.metadata, runner_args=tuple(args.runner_args),
         warm_start=not args.cold_start,
     )  # fmt: skip
-    worker = Worker(store, settings)
-    print(f"learning worker: retrains every {args.every} accepted samples", flush=True)
+    retrain = None
+    if args.vertex:
+        retrain = VertexRetrain(settings.runner_args, settings.warm_start,
+                                poll_seconds=args.job_poll_seconds)  # fmt: skip
+    worker = Worker(store, settings, retrain)
+    where = "on Vertex AI" if args.vertex else "locally"
+    print(f"learning worker: retrains {where} every {args.every} accepted samples, spans in "
+          f"{worker.spans.location}", flush=True)  # fmt: skip
     while True:
         done = worker.step()
         if done is not None:

@@ -67,6 +67,19 @@ def write(path: str, data: bytes) -> None:
         raise
 
 
+def delete(path: str) -> None:
+    """Remove the file at path; nothing to do when there is none."""
+    if not path.startswith(GCS):
+        Path(path).unlink(missing_ok=True)
+        return
+    from google.api_core import exceptions
+
+    try:
+        _blob(path).delete(timeout=TIMEOUT_S)
+    except exceptions.NotFound:
+        pass
+
+
 def children(base: str) -> list[str]:
     """Names directly under base: files and directories, without the prefix."""
     if not base.startswith(GCS):

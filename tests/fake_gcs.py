@@ -29,6 +29,11 @@ class FakeGcs:
                 assert timeout > 0
                 gcs.objects[self.key] = bytes(data)
 
+            def delete(self, timeout: float) -> None:
+                assert timeout > 0
+                if gcs.objects.pop(self.key, None) is None:
+                    raise exceptions.NotFound(self.key)
+
         class Bucket:
             def blob(self, blob_name: str) -> Blob:
                 return Blob(blob_name)

@@ -10,8 +10,6 @@ Vertex AI client is faked, for --submit and --schedule.
 from __future__ import annotations
 
 import json
-import types
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,10 @@ from google.protobuf import json_format
 
 import vertex_runner
 from contract import paths, serving_layout
-from pipeline import configs
+from ingest import seed_tsv, spans
+from learning import span_store
+from pipeline import configs, vertex_jobs
+from tests import fake_aiplatform, fake_gcs
 from tests.commands import REPO, run_module
 from tests.model_server_process import model_server
 from tests.vertex_launcher import Launcher, load_job
@@ -187,64 +188,20 @@ def test_missing_locations_are_named():
 # --- submitting, with only the Vertex AI client faked --------------------------------------
 
 
-class FakePipelineJob:
-    """google.cloud.aiplatform.PipelineJob at its boundary: records what it was asked."""
-
-    made: list[FakePipelineJob] = []
-    resource_name = "projects/1/locations/europe-west4/pipelineJobs/so-tagger-123"
-
-    def __init__(self, **kwargs) -> None:
-        self.kwargs, self.calls = kwargs, []
-        FakePipelineJob.made.append(self)
-
-    def submit(self, **kwargs) -> None:
-        self.calls.append(("submit", kwargs))
-
-    def create_schedule(self, **kwargs):
-        self.calls.append(("create_schedule", kwargs))
-        return types.SimpleNamespace(resource_name="projects/1/schedules/7")
-
-    @classmethod
-    def get(cls, resource_name: str):
-        now = datetime(2026, 1, 1)
-        task = types.SimpleNamespace(
-            task_name="Trainer",
-            state=types.SimpleNamespace(name="SUCCEEDED"),
-            start_time=now,
-            end_time=now + timedelta(seconds=42),
-        )
-        pushed = {"pushed": 1, "pushed_version": "17", "pushed_destination": "gs://m/tagger/17"}
-        artifact = types.SimpleNamespace(metadata=pushed)
-        pusher = types.SimpleNamespace(
-            task_name="AtomicPusher",
-            state=types.SimpleNamespace(name="SUCCEEDED"),
-            start_time=now,
-            end_time=now + timedelta(seconds=3),
-            outputs={"pushed_model": types.SimpleNamespace(artifacts=[artifact])},
-        )
-        state = types.SimpleNamespace(name="PIPELINE_STATE_SUCCEEDED")
-        return types.SimpleNamespace(
-            resource_name=resource_name, task_details=[task, pusher], state=state
-        )
-
-
 @pytest.fixture
-def fake_aiplatform(monkeypatch):
-    from google.cloud import aiplatform
-
-    inits = []
-    FakePipelineJob.made = []
-    monkeypatch.setattr(aiplatform, "PipelineJob", FakePipelineJob)
-    monkeypatch.setattr(aiplatform, "init", lambda **kw: inits.append(kw))
+def fake_vertex(monkeypatch):
     monkeypatch.setattr(vertex_runner, "compile_pipeline", lambda args: args.output)
-    return inits
+    return fake_aiplatform.install(
+        monkeypatch,
+        lambda job: (fake_aiplatform.pushed("17", "gs://m/tagger/17"), vertex_jobs.SUCCEEDED, ""),
+    )
 
 
-def test_submit_and_wait_call_the_aiplatform_client(fake_aiplatform, tmp_path, capsys):
+def test_submit_and_wait_call_the_aiplatform_client(fake_vertex, tmp_path, capsys):
     out = tmp_path / "job.json"
     assert vertex_runner.main(["compile", *CLOUD, "--output", str(out), "--submit", "--wait"]) == 0
-    assert fake_aiplatform == [{"project": "proj", "location": "europe-west4"}]
-    (job,) = FakePipelineJob.made
+    assert fake_vertex.inits == [{"project": "proj", "location": "europe-west4"}]
+    (job,) = fake_vertex.made
     assert job.kwargs == {
         "display_name": "so-tagger", "template_path": str(out),
         "pipeline_root": "gs://proj-root/p", "enable_caching": True,
@@ -252,18 +209,18 @@ def test_submit_and_wait_call_the_aiplatform_client(fake_aiplatform, tmp_path, c
     }  # fmt: skip
     assert job.calls == [("submit", {"service_account": "pipeline@proj.iam.gserviceaccount.com"})]
     printed = capsys.readouterr().out
-    assert f"submitted {FakePipelineJob.resource_name}" in printed
+    assert "submitted projects/proj/locations/europe-west4/pipelineJobs/so-tagger-123" in printed
     assert ("https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/"
             "so-tagger-123?project=proj") in printed  # fmt: skip
     assert "  Trainer                          ran          42.0 s" in printed
     assert "ended: PIPELINE_STATE_SUCCEEDED; pushed version 17 to gs://m/tagger/17" in printed
 
 
-def test_schedule_calls_the_aiplatform_client(fake_aiplatform, tmp_path, capsys):
+def test_schedule_calls_the_aiplatform_client(fake_vertex, tmp_path, capsys):
     out = tmp_path / "job.json"
     assert vertex_runner.main(["compile", *CLOUD, "--output", str(out),
                                "--schedule", "0 3 * * 1", "--no-cache"]) == 0  # fmt: skip
-    (job,) = FakePipelineJob.made
+    (job,) = fake_vertex.made
     assert job.kwargs["enable_caching"] is False
     assert job.calls == [("create_schedule", {
         "cron": "0 3 * * 1", "display_name": "so-tagger-schedule",
@@ -274,9 +231,32 @@ def test_schedule_calls_the_aiplatform_client(fake_aiplatform, tmp_path, capsys)
 # --- the compiled tasks, run as Vertex would run them ---------------------------------------
 
 
-def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(tmp_path, data_slice):
+def feedback_span_as_the_worker_writes_it(monkeypatch, spans_dir: Path) -> dict:
+    """A feedback span written into a bucket by the learning worker's bucket writer, then
+    copied object by object to spans_dir: the layout the compiled job reads there."""
+    gcs = fake_gcs.install(monkeypatch)
+    rows = [seed_tsv.Row(f"how to sort a dict by value {i}", ["python"]) for i in range(20)]
+    extra = {spans.SOURCE: spans.FEEDBACK_SOURCE, spans.FEEDBACK_BATCH: 1,
+             spans.SAMPLE_IDS: list(range(20))}  # fmt: skip
+    bucket = span_store.BucketSpans("gs://proj-data/spans")
+    (span_0,) = span_store.LocalSpans(spans_dir).manifests()
+    for name in (spans.DATA_FILE, spans.MANIFEST_FILE):  # the base span is in the bucket too
+        gcs.objects[f"proj-data/spans/span-0/{name}"] = (spans_dir / "span-0" / name).read_bytes()
+    manifest = bucket.write(map(spans.to_example_bytes, rows), extra)
+    for key, data in gcs.objects.items():
+        target = spans_dir / key.removeprefix("proj-data/spans/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    assert span_0["span"] == 0
+    return manifest
+
+
+def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(
+    tmp_path, data_slice, monkeypatch
+):
     spans_dir, serving = tmp_path / "spans", tmp_path / "serving"
     run_module("-m", "ingest", "--data-dir", str(data_slice), "--spans-dir", str(spans_dir))
+    feedback = feedback_span_as_the_worker_writes_it(monkeypatch, spans_dir)
     job = compile_job(
         tmp_path, "--pipeline-root", str(tmp_path / "root"), "--data-root", str(spans_dir),
         "--serving-base", str(serving), "--image", IMAGE, "--beam-runner", "DirectRunner",
@@ -294,7 +274,10 @@ def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(tmp_path, d
     assert all(not t.outputs["model" if "model-resolver" in n else "model_blessing"]
                for n, t in first.items() if n in RESOLVER_TASKS)  # fmt: skip
     examples = first["SpanExampleGen"].outputs["examples"][0].metadata
-    assert json.loads(examples["spans"])[0]["span"] == 0
+    read = json.loads(examples["spans"])
+    assert [s["span"] for s in read] == [0, 1]
+    assert read[1]["sha256"] == feedback["sha256"] and read[1]["examples"] == 20
+    assert read[1][spans.SOURCE] == spans.FEEDBACK_SOURCE and read[1][spans.FEEDBACK_BATCH] == 1
     pushed = first["AtomicPusher"].outputs["pushed_model"][0].metadata
     assert pushed["pushed"] == 1
     version = pushed["pushed_version"]

@@ -4,12 +4,22 @@ source is withdrawn, and samples the schema cannot take given back, never writte
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
 
-from contract import paths
-from ingest import spans
+import pytest
+
+from contract import paths, serving_layout
+from ingest import seed_tsv, spans
+from learning.retrain import VertexRetrain
 from learning.worker import Settings, Worker, span_of_batch
+from pipeline import vertex_jobs
+from pipeline.vertex_jobs import SUCCEEDED
 from serving.feedback.normalize import parse_feedback
 from serving.feedback.store import FeedbackStore, known_tags
+from tests import fake_aiplatform, fake_gcs
 
 KNOWN = known_tags(paths.schema_path())
 
@@ -65,3 +75,162 @@ def test_samples_with_tags_the_pipelines_schema_lacks_wait_and_are_never_written
     _, newer = worker_on(tmp_path, KNOWN | {"rust"})
     assert [s.id for s in newer.claim()[1]] == [held]
     newer.close()
+
+
+# --- retraining on Vertex AI: only the aiplatform and Cloud Storage clients are faked ------
+
+DATA_ROOT, SERVING_BASE = "gs://proj-data/spans", "gs://proj-models/serving"
+VERTEX_ARGS = (
+    "--project", "proj", "--region", "europe-west4", "--pipeline-root", "gs://proj-root/p",
+    "--data-root", DATA_ROOT, "--serving-base", SERVING_BASE,
+    "--image", "europe-west4-docker.pkg.dev/proj/tagger/pipeline@sha256:" + "ab" * 32,
+    "--service-account", "pipeline@proj.iam.gserviceaccount.com",
+)  # fmt: skip
+
+
+def vertex_worker(tmp_path, gcs) -> tuple[Worker, FeedbackStore]:
+    """A worker retraining on Vertex AI, with the base data already in the bucket as span 0
+    (uploaded as a local import wrote it)."""
+    base = tmp_path / "base"
+    spans.write_span(base, 0, [spans.to_example_bytes(seed_tsv.Row("base title", ["python"]))],
+                     {spans.SOURCE: "train.tsv"})  # fmt: skip
+    for name in (spans.DATA_FILE, spans.MANIFEST_FILE):
+        gcs.objects[f"proj-data/spans/span-0/{name}"] = (base / "span-0" / name).read_bytes()
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'f.db'}", KNOWN)
+    settings = Settings(every=3, share=1.0, worker_id="w1")
+    template = tmp_path / "so-tagger.json"  # compiled already; only the client reads it
+    retrain = VertexRetrain(VERTEX_ARGS, warm_start=True, template=template, poll_seconds=0)
+    return Worker(store, settings, retrain), store
+
+
+def span_in_bucket(gcs, span: int) -> tuple[dict, list[tuple[str, list[str]]]]:
+    """A span's manifest, and its examples (title, tags), read back from the bucket."""
+    import tensorflow as tf
+
+    folder = f"proj-data/spans/span-{span}"
+    data = gcs.objects[f"{folder}/{spans.DATA_FILE}"]
+    manifest = json.loads(gcs.objects[f"{folder}/{spans.MANIFEST_FILE}"])
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest()
+    path = Path(f"{os.environ.get('TMPDIR', '/tmp')}/span-{os.getpid()}.tfrecord")
+    path.write_bytes(data)
+    rows = []
+    for record in tf.data.TFRecordDataset(str(path)):
+        f = tf.train.Example.FromString(record.numpy()).features.feature
+        rows.append((f["title"].bytes_list.value[0].decode(),
+                     [t.decode() for t in f["tags"].bytes_list.value]))  # fmt: skip
+    path.unlink()
+    return manifest, rows
+
+
+def blessed_and_pushed(gcs, version: str):
+    """How the fake job ends: blessed, pushed, the quality file published first (as the
+    Pusher does)."""
+
+    def end(job):
+        quality = serving_layout.quality_record(version, {"micro_f1": 0.7, "micro_auc": 0.95}, 1.0)
+        gcs.objects[f"proj-models/serving/tagger/quality/{version}.json"] = quality.encode()
+        return fake_aiplatform.pushed(version, f"{SERVING_BASE}/tagger/{version}"), SUCCEEDED, ""
+
+    return end
+
+
+def test_on_vertex_the_worker_writes_its_span_to_the_bucket_and_reads_the_outcome_back(
+    tmp_path, monkeypatch
+):
+    gcs = fake_gcs.install(monkeypatch)
+    vertex = fake_aiplatform.install(monkeypatch, blessed_and_pushed(gcs, "1796000000"), polls=2)
+    worker, store = vertex_worker(tmp_path, gcs)
+    titles = [f"pandas groupby question {i}" for i in range(3)]
+    ids = [store.add(sent_by(f"user{i}", t, ("pandas", "python"))).id for i, t in enumerate(titles)]
+
+    done = worker.step()
+
+    manifest, rows = span_in_bucket(gcs, 1)
+    assert sorted(rows) == sorted((t, ["pandas", "python"]) for t in titles)
+    assert manifest[spans.SOURCE] == spans.FEEDBACK_SOURCE and manifest["examples"] == 3
+    assert manifest[spans.FEEDBACK_BATCH] == done["batch"]
+    assert sorted(manifest[spans.SAMPLE_IDS]) == sorted(ids)
+    (job,) = vertex.made
+    assert job.resource_name == (
+        "projects/proj/locations/europe-west4/pipelineJobs/"
+        f"so-tagger-batch-{done['batch']}-span-1-{manifest['sha256'][:12]}"
+    )
+    assert job.kwargs["pipeline_root"] == "gs://proj-root/p" and job.kwargs["enable_caching"]
+    assert job.calls == [("submit", {"service_account": "pipeline@proj.iam.gserviceaccount.com"})]
+    assert done == {"batch": done["batch"], "span": 1, "outcome": "blessed",
+                    "version": "1796000000"}  # fmt: skip
+    (batch,) = store.batches()
+    assert (batch["span"], batch["span_sha256"]) == (1, manifest["sha256"])
+    assert (batch["outcome"], batch["model_version"]) == ("blessed", "1796000000")
+    with store.transaction() as t:
+        (detail,) = t.run("SELECT detail FROM retrain").fetchone()
+    assert "pushed version 1796000000" in detail and "micro_f1 0.7000" in detail
+    assert worker.step() is None  # nothing waits
+    assert len(vertex.made) == 1
+    store.close()
+
+
+def test_a_worker_killed_while_its_job_runs_follows_that_job_again_and_submits_it_once(
+    tmp_path, monkeypatch
+):
+    gcs = fake_gcs.install(monkeypatch)
+    vertex = fake_aiplatform.install(monkeypatch, blessed_and_pushed(gcs, "1796000001"), polls=3)
+    worker, store = vertex_worker(tmp_path, gcs)
+    for i in range(3):
+        store.add(sent_by(f"user{i}", f"numpy broadcasting {i}", ("numpy",)))
+    vertex.kill_on_poll = 2  # the lookup before submitting is the first
+    with pytest.raises(fake_aiplatform.Killed):
+        worker.step()
+    assert len(vertex.submitted) == 1 and store.unfinished_batches()[0]["span"] == 1
+    store.close()
+
+    again, store = vertex_worker(tmp_path, gcs)  # the restarted worker: same id, same store
+    done = again.step()
+    assert done["outcome"] == "blessed" and done["version"] == "1796000001" and done["span"] == 1
+    assert len(vertex.submitted) == 1  # followed, not submitted again
+    assert sorted(k for k in gcs.objects if k.startswith("proj-data/")) == [
+        f"proj-data/spans/span-{n}/{name}" for n in (0, 1)
+        for name in (spans.MANIFEST_FILE, spans.DATA_FILE)
+    ]  # fmt: skip
+    store.close()
+
+
+def test_a_failed_vertex_job_withdraws_its_span_in_the_bucket_and_gives_its_samples_back(
+    tmp_path, monkeypatch
+):
+    gcs = fake_gcs.install(monkeypatch)
+    failed = [fake_aiplatform.task("Transform", state="FAILED")]
+    fake_aiplatform.install(
+        monkeypatch, lambda job: (failed, "PIPELINE_STATE_FAILED", "Transform: out of memory")
+    )
+    worker, store = vertex_worker(tmp_path, gcs)
+    for i in range(3):
+        store.add(sent_by(f"user{i}", f"flask routing {i}", ("python",)))
+    done = worker.step()
+    assert done["outcome"] == "failed"
+    with store.transaction() as t:
+        (detail,) = t.run("SELECT detail FROM retrain").fetchone()
+    assert "PIPELINE_STATE_FAILED: Transform: out of memory" in detail
+    assert not any(k.startswith("proj-data/spans/span-1/") for k in gcs.objects)
+    record = json.loads(gcs.objects["proj-data/spans/withdrawn/span-1/WITHDRAWN.json"])
+    assert record["span"] == 1 and "out of memory" in record["reason"]
+    assert f"proj-data/spans/withdrawn/span-1/{spans.DATA_FILE}" in gcs.objects
+    assert store.claimable() == 3  # given back for a later batch
+    store.close()
+
+
+def test_the_worker_lets_a_running_scheduled_job_end_before_it_submits(tmp_path, monkeypatch):
+    gcs = fake_gcs.install(monkeypatch)
+    vertex = fake_aiplatform.install(monkeypatch, blessed_and_pushed(gcs, "1796000002"), polls=2)
+    worker, store = vertex_worker(tmp_path, gcs)
+    # A run of the schedule (vertex_runner.py --schedule) is under way.
+    scheduled = vertex_jobs.make_job(worker.retrain.args, tmp_path / "so-tagger.json")
+    scheduled.submit(service_account="pipeline@proj.iam.gserviceaccount.com")
+    for i in range(3):
+        store.add(sent_by(f"user{i}", f"django orm filter {i}", ("django",)))
+    done = worker.step()
+    assert done["outcome"] == "blessed"
+    (mine,) = [job.resource_name for job in vertex.made if "batch" in job.resource_name]
+    assert vertex.events == [("submit", scheduled.resource_name), ("end", scheduled.resource_name),
+                             ("submit", mine), ("end", mine)]  # fmt: skip
+    store.close()
