@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from contract import serving_layout
-from pipeline import configs
+from pipeline import configs, vertex_jobs
 from serving.app.metrics import QUALITY, AppMetrics
 from serving.app.quality import Quality
 from serving.app.traffic import Live
@@ -187,7 +187,7 @@ def test_chart_renders_every_part_the_platform_needs(rendered):
         ("HorizontalPodAutoscaler", "so-tagger-serving"), ("Deployment", "so-tagger-app"),
         ("Service", "so-tagger-app"), ("HorizontalPodAutoscaler", "so-tagger-app"),
         ("Ingress", "so-tagger-app"), ("Deployment", "so-tagger-worker"),
-        ("PersistentVolumeClaim", "so-tagger-worker"), ("ConfigMap", "so-tagger-serving"),
+        ("ConfigMap", "so-tagger-serving"),
         ("NetworkPolicy", "so-tagger-serving"),
     ]:  # fmt: skip
         assert (kind, name) in kinds, f"{env}: no {kind} {name}"
@@ -231,13 +231,37 @@ def test_chart_renders_every_part_the_platform_needs(rendered):
     assert all(d["metadata"]["namespace"] == "so-tagger" for d in docs)
     worker = by_name[("Deployment", "so-tagger-worker")]["spec"]
     assert worker["replicas"] == 1 and worker["strategy"]["type"] == "Recreate"
-    (seed,) = worker["template"]["spec"]["initContainers"]
+    # The worker retrains on Vertex AI: no volume, no copy of the data into the pod.
+    assert ("PersistentVolumeClaim", "so-tagger-worker") not in kinds
+    assert "initContainers" not in worker["template"]["spec"]
+    assert {v["name"] for v in worker["template"]["spec"]["volumes"]} == {"tmp", "home"}
     (learner,) = worker["template"]["spec"]["containers"]
     registry = f"europe-west4-docker.pkg.dev/so-tagger-{env}/so-tagger"
-    assert learner["image"] == seed["image"] == f"{registry}/pipeline@{PIPELINE_DIGEST}"
-    assert learner["command"] + learner["args"][:1] == ["python", "-m", "learning"]
-    assert "python -m ingest --span 0" in seed["args"][0]
-    assert f"gs://so-tagger-{env}-so-tagger-{env}-pipeline/data/" in seed["args"][0]
+    assert learner["image"] == f"{registry}/pipeline@{PIPELINE_DIGEST}"
+    assert learner["command"] + learner["args"][:2] == ["python", "-m", "learning", "--vertex"]
+    where = {e["name"]: e.get("value") for e in learner["env"]}
+    assert (
+        where["TAGGER_VERTEX_SPANS_DIR"] == f"gs://so-tagger-{env}-so-tagger-{env}-pipeline/spans"
+    )
+    assert where["TAGGER_PIPELINE_IMAGE"] == learner["image"]
+    assert where["TAGGER_VERTEX_SERVICE_ACCOUNT"] == (
+        f"so-tagger-pipeline@so-tagger-{env}.iam.gserviceaccount.com"
+    )
+    assert where["TAGGER_GCP_PROJECT"] == f"so-tagger-{env}"
+    # The Vertex job pushes where TF Serving reads: <serving base>/<model name>.
+    served = f"{where['TAGGER_VERTEX_SERVING_BASE']}/{serving_layout.MODEL_NAME}"
+    assert served == served_from.split("=", 1)[1]
+    # Its locations parse as vertex_runner.py's do: the job it submits is the one CD compiles.
+    with pytest.MonkeyPatch.context() as env_vars:
+        for name, value in where.items():
+            if name.startswith(("TAGGER_VERTEX", "TAGGER_GCP", "TAGGER_PIPELINE")):
+                env_vars.setenv(name, value)
+        parsed = vertex_jobs.parse_args(["compile"])
+    assert (parsed.data_root, parsed.project, parsed.image) == (
+        where["TAGGER_VERTEX_SPANS_DIR"],
+        f"so-tagger-{env}",
+        learner["image"],
+    )
     models = f"gs://so-tagger-{env}-so-tagger-{env}-models/serving/{serving_layout.MODEL_NAME}"
     assert f"--model-base-path={models}" in controller["args"]  # Terraform's bucket name
     for name in ("so-tagger-app", "so-tagger-worker", "so-tagger-rollout"):
@@ -440,6 +464,36 @@ def test_the_deploy_identity_trusts_only_release_workflows_on_tags_in_its_enviro
     assert [m.group(1) for m in re.finditer(block, tf, re.S)] == ["ci_reads_the_data"]
     grant = _resource(tf, "google_storage_bucket_iam_member", "ci_reads_the_data")
     assert "roles/storage.objectViewer" in grant and "/objects/data/" in grant
+
+
+def test_the_learning_worker_may_use_the_store_its_spans_and_vertex_jobs_and_nothing_else():
+    tf = _terraform()
+    block = r'resource "[^"]+" "([^"]+)" \{(?:(?!\n\}\n).)*?google_service_account\.worker\.member'
+    assert [m.group(1) for m in re.finditer(block, tf, re.S)] == [
+        "worker", "worker_acts_as_pipeline"]  # fmt: skip
+    project = _resource(tf, "google_project_iam_member", "worker")
+    assert '["roles/cloudsql.client", "roles/aiplatform.user"]' in project
+    acts = _resource(tf, "google_service_account_iam_member", "worker_acts_as_pipeline")
+    assert "google_service_account.pipeline.name" in acts and "serviceAccountUser" in acts
+    # The bucket grants are prefix grants: spans/ of the data bucket, quality files.
+    member = "google_service_account.worker.member"
+    grants = [line.strip() for line in tf.splitlines()
+              if member in line and line.strip().startswith("worker_")]  # fmt: skip
+    assert len(grants) == 2
+    spans_grant, quality_grant = grants
+    assert "bucket = local.data" in spans_grant and 'prefix = "spans/"' in spans_grant
+    assert "roles/storage.objectUser" in spans_grant and "list = true" in spans_grant
+    assert "bucket = local.models" in quality_grant
+    assert 'prefix = "serving/tagger/quality/"' in quality_grant
+    assert "roles/storage.objectViewer" in quality_grant and "list = false" in quality_grant
+    # The pods' worker identity is this account, no longer the pipeline's.
+    assert re.search(
+        r"worker += \{ account = google_service_account\.worker\.name, "
+        r'ksa = "so-tagger-worker" \}',
+        tf,
+    )
+    # The pipeline itself no longer reaches the feedback store.
+    assert 'resource "google_project_iam_member" "pipeline_sql"' not in tf
 
 
 def test_binary_authorization_admits_only_the_projects_registry():

@@ -1,7 +1,12 @@
 # One service account per workload, each with only what it does.
 resource "google_service_account" "pipeline" {
   account_id   = "so-tagger-pipeline"
-  display_name = "Vertex AI pipeline runs, Dataflow workers and the learning worker"
+  display_name = "Vertex AI pipeline runs and Dataflow workers"
+}
+
+resource "google_service_account" "worker" {
+  account_id   = "so-tagger-worker"
+  display_name = "The learning worker: feedback store, spans in the data bucket, Vertex AI jobs"
 }
 
 resource "google_service_account" "serving" {
@@ -70,31 +75,42 @@ resource "google_storage_bucket_iam_member" "app_models" {
   member = google_service_account.app.member
 }
 
-# Grants limited to one prefix of the models bucket (IAM conditions on object names).
+# Grants limited to one prefix of a bucket (IAM conditions on object names).
 locals {
-  models_objects = "projects/_/buckets/${google_storage_bucket.models.name}/objects"
-  models_prefix_grants = {
+  models        = google_storage_bucket.models.name
+  data          = google_storage_bucket.pipeline_root.name
+  prefix_grants = {
     # The sampled request log: new objects under requests/, never a change to a model.
-    app_request_log = { member = google_service_account.app.member, role = "roles/storage.objectCreator", prefix = "requests/", list = false }
+    app_request_log = { bucket = local.models, member = google_service_account.app.member, role = "roles/storage.objectCreator", prefix = "requests/", list = false }
     # The rollout controller lists the pushed versions and replaces serving/models.config
     # and serving/tagger/rollout/*.
-    rollout_models = { member = google_service_account.rollout.member, role = "roles/storage.objectUser", prefix = "serving/", list = true }
+    rollout_models = { bucket = local.models, member = google_service_account.rollout.member, role = "roles/storage.objectUser", prefix = "serving/", list = true }
     # ... and reads the drift monitor's verdict, a promotion check.
-    rollout_monitor = { member = google_service_account.rollout.member, role = "roles/storage.objectViewer", prefix = "monitoring/", list = false }
+    rollout_monitor = { bucket = local.models, member = google_service_account.rollout.member, role = "roles/storage.objectViewer", prefix = "monitoring/", list = false }
+    # The learning worker writes each feedback span beside the base data, and withdraws
+    # (copies, then deletes) a span whose retrain failed: spans/ of the data bucket.
+    worker_spans = { bucket = local.data, member = google_service_account.worker.member, role = "roles/storage.objectUser", prefix = "spans/", list = true }
+    # ... and reads the quality file the Pusher publishes beside each version.
+    worker_quality = { bucket = local.models, member = google_service_account.worker.member, role = "roles/storage.objectViewer", prefix = "serving/tagger/quality/", list = false }
   }
 }
 
-resource "google_storage_bucket_iam_member" "models_prefix" {
-  for_each = local.models_prefix_grants
-  bucket   = google_storage_bucket.models.name
+moved {
+  from = google_storage_bucket_iam_member.models_prefix
+  to   = google_storage_bucket_iam_member.prefix
+}
+
+resource "google_storage_bucket_iam_member" "prefix" {
+  for_each = local.prefix_grants
+  bucket   = each.value.bucket
   role     = each.value.role
   member   = each.value.member
   condition {
-    title = "${each.key}-${trimsuffix(each.value.prefix, "/")}-only"
+    title = "${each.key}-${replace(trimsuffix(each.value.prefix, "/"), "/", "-")}-only"
     # Listing is asked of the bucket itself, which no object prefix matches.
     expression = join(" || ", concat(
-      ["resource.name.startsWith(\"${local.models_objects}/${each.value.prefix}\")"],
-      each.value.list ? ["resource.name == \"projects/_/buckets/${google_storage_bucket.models.name}\""] : [],
+      ["resource.name.startsWith(\"projects/_/buckets/${each.value.bucket}/objects/${each.value.prefix}\")"],
+      each.value.list ? ["resource.name == \"projects/_/buckets/${each.value.bucket}\""] : [],
     ))
   }
 }
@@ -112,10 +128,20 @@ resource "google_project_iam_member" "app_sql" {
   member  = google_service_account.app.member
 }
 
-resource "google_project_iam_member" "pipeline_sql" {
-  project = var.project_id
-  role    = "roles/cloudsql.client"
-  member  = google_service_account.pipeline.member
+# --- the learning worker: it claims feedback, writes spans, submits and follows jobs ----
+resource "google_project_iam_member" "worker" {
+  # The feedback store; PipelineJobs submitted and read (the pipeline does the rest).
+  for_each = toset(["roles/cloudsql.client", "roles/aiplatform.user"])
+  project  = var.project_id
+  role     = each.value
+  member   = google_service_account.worker.member
+}
+
+resource "google_service_account_iam_member" "worker_acts_as_pipeline" {
+  # The worker's jobs run as the pipeline account, as CD's do.
+  service_account_id = google_service_account.pipeline.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.worker.member
 }
 
 # Workload Identity: Kubernetes service accounts of the chart act as these accounts.
@@ -123,7 +149,7 @@ locals {
   workload_identity = {
     serving = { account = google_service_account.serving.name, ksa = "tf-serving" }
     app     = { account = google_service_account.app.name, ksa = "so-tagger-app" }
-    worker  = { account = google_service_account.pipeline.name, ksa = "so-tagger-worker" }
+    worker  = { account = google_service_account.worker.name, ksa = "so-tagger-worker" }
     rollout = { account = google_service_account.rollout.name, ksa = "so-tagger-rollout" }
   }
 }
