@@ -10,7 +10,7 @@ export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
 PATH_OF = $$(python -m contract.paths $(1))
 
-.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning bench-hostile bench-request-log bench-drift lock lock-app clean
+.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning bench-feedback bench-hostile bench-request-log bench-drift lock lock-app clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -75,6 +75,9 @@ bench-footprint: env
 
 bench-learning: env
 	@$(ENV) python bench/learning_curve.py
+
+bench-feedback: env
+	@$(ENV) python bench/feedback_latency.py
 
 bench-hostile: env
 	@$(ENV) python bench/hostile_clients.py

@@ -6,9 +6,11 @@
 
 The mirror of local_runner.py: the pipeline and its settings come from
 pipeline/configs.py; this file holds only where things live on Google Cloud and how
-they run there. Every location comes from a flag or its environment variable (below);
-compiling needs no cloud access, because module code is imported from the pipeline
-image (deploy/pipeline/Dockerfile) instead of being uploaded as a wheel.
+they run there. Every location comes from a flag or its environment variable (the
+flags, and submitting and following a job, are pipeline/vertex_jobs.py's, which the
+learning worker shares); compiling needs no cloud access, because module code is
+imported from the pipeline image (deploy/pipeline/Dockerfile) instead of being uploaded
+as a wheel.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 The job is compiled by `vertex_runner.py compile` as a user runs it. Its JSON is parsed
 into kfp's PipelineJob and PipelineSpec protos and compared with the local pipeline's
 DAG; then its tasks run here, each through the exact command and arguments the spec
-gives, with the executor input Vertex would pass (tests/vertex_launcher.py). Only the
-Vertex AI client is faked, for --submit and --schedule.
+gives, with the executor input Vertex would pass (tests/vertex_launcher.py), on a feedback
+span the learning worker's bucket writer made. Only clients are faked: Vertex AI's for
+--submit and --schedule, Cloud Storage's for that writer.
 """
 
 from __future__ import annotations
