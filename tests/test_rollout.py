@@ -180,16 +180,35 @@ def test_a_canary_wrong_online_is_rolled_back_and_a_good_one_promoted(
     store.close()
 
 
-def test_live_f1_is_a_one_sided_two_proportion_test_with_a_minimum_count():
+def test_live_f1_compares_the_two_f1s_with_their_spread_over_samples():
     limits = checks.Limits(min_feedback=30)
-    # F1 as 2TP / (2TP + FP + FN): 60/100 against 80/100. By hand: pooled 0.7,
-    # z = -0.2 / sqrt(0.7 * 0.3 * 2 / 100) = -3.09.
-    canary, stable = LiveQuality(30, 30, 20, 20), LiveQuality(30, 40, 10, 10)
+    # F1 as sum(2TP) / sum(2TP + FP + FN) over samples of (TP, FP, FN): canary 60/100 from
+    # 20 x (1, 1, 1) + 10 x (1, 0, 0); stable 80/100 from 10 x (2, 1, 1) + 20 x (1, 0, 0).
+    # By hand: residuals x - F1 d are 20 x -0.4 and 10 x 0.8 (canary), 10 x -0.8 and
+    # 20 x 0.4 (stable): 9.6 each; variances 30/29 * 9.6 / 100^2 = 9.93e-4 each;
+    # z = -0.2 / sqrt(2 * 9.93e-4) = -4.49.
+    canary = LiveQuality.of([(1, 1, 1)] * 20 + [(1, 0, 0)] * 10)
+    stable = LiveQuality.of([(2, 1, 1)] * 10 + [(1, 0, 0)] * 20)
+    assert (canary.f1, stable.f1) == (0.6, 0.8)
     worse = checks.live_f1(canary, stable, limits)
-    assert worse.status == checks.FAIL and "z -3.09" in worse.detail
-    # 76/100 against 80/100: z = -0.68, within chance.
-    assert checks.live_f1(LiveQuality(30, 38, 12, 12), stable, limits).status == checks.PASS
-    assert checks.live_f1(LiveQuality(29, 1, 99, 99), stable, limits).status == checks.PENDING
+    assert worse.status == checks.FAIL and "z -4.49" in worse.detail
+    # 0.7 against 0.8 with every sample all right or all wrong (21 and 24 of 30 samples
+    # with 5 tags right, the rest 0 right, 5 wrong, 5 missed): by hand, residuals
+    # 21 x 3 and 9 x -7 (630), 24 x 2 and 6 x -8 (480); variances 30/29 * 630 / 300^2 =
+    # 7.24e-3 and 5.52e-3; z = -0.1 / sqrt(0.012759) = -0.89: within chance. Counted
+    # as independent trials (300 each, the old test) it would have been z -2.83: a failure.
+    lumpy_canary = LiveQuality.of([(5, 0, 0)] * 21 + [(0, 5, 5)] * 9)
+    lumpy_stable = LiveQuality.of([(5, 0, 0)] * 24 + [(0, 5, 5)] * 6)
+    lumpy = checks.live_f1(lumpy_canary, lumpy_stable, limits)
+    assert lumpy.status == checks.PASS and "z -0.89" in lumpy.detail
+    # The same F1s from samples that all look alike: a real difference, it fails.
+    even = checks.live_f1(LiveQuality.of([(7, 3, 3)] * 30), LiveQuality.of([(8, 2, 2)] * 30),
+                          limits)  # fmt: skip
+    assert even.status == checks.FAIL
+    # Two equal models on different titles: no failure.
+    assert checks.live_f1(stable, stable, limits).status == checks.PASS
+    fewer = LiveQuality.of([(1, 0, 0)] * 29)
+    assert checks.live_f1(fewer, stable, limits).status == checks.PENDING
 
 
 def test_the_other_checks_against_hand_counted_evidence():

@@ -117,12 +117,41 @@ MIGRATION_LOCK = 7_261_001  # pg_advisory_xact_lock key: one app migrates at a t
 
 @dataclasses.dataclass(frozen=True)
 class LiveQuality:
-    """A served version's decisions against what people corrected them to."""
+    """A served version's decisions against what people corrected them to.
+
+    F1 micro is a ratio over samples, sum(2 TP) / sum(2 TP + FP + FN); squares holds
+    sum(x^2), sum(x d), sum(d^2) of each sample's x = 2 TP and d = 2 TP + FP + FN, what
+    its spread over samples needs (f1_variance): a sample's tags rise and fall together,
+    so they are not independent trials."""
 
     samples: int
     true_positives: int
     false_positives: int
     false_negatives: int
+    squares: tuple[float, float, float] = dataclasses.field(default=(0.0, 0.0, 0.0),
+                                                           compare=False)  # fmt: skip
+
+    @classmethod
+    def of(cls, counts: list[tuple[int, int, int]]) -> LiveQuality:
+        """From each sample's (TP, FP, FN)."""
+        xs = [2 * tp for tp, _, _ in counts]
+        ds = [2 * tp + fp + fn for tp, fp, fn in counts]
+        xd = sum(x * d for x, d in zip(xs, ds, strict=True))
+        squares = (float(sum(x * x for x in xs)), float(xd), float(sum(d * d for d in ds)))
+        return cls(len(counts), sum(c[0] for c in counts), sum(c[1] for c in counts),
+                   sum(c[2] for c in counts), squares)  # fmt: skip
+
+    @property
+    def f1_variance(self) -> float:
+        """The ratio estimator's variance over samples (delta method):
+        n / (n - 1) * sum((x - F1 d)^2) / sum(d)^2."""
+        total = 2 * self.true_positives + self.false_positives + self.false_negatives
+        if self.samples < 2 or not total:
+            return 0.0
+        xx, xd, dd = self.squares
+        r = self.f1
+        residual = max(0.0, xx - 2 * r * xd + r * r * dd)
+        return self.samples / (self.samples - 1) * residual / total**2
 
     @property
     def precision(self) -> float:
@@ -589,15 +618,13 @@ class FeedbackStore:
                 "AND status NOT IN (?, ?)) AS ranked WHERE newest <= ?",
                 (WITHDRAWN, REJECTED, per_source),
             ).fetchall()
-        found: dict[str, list[int]] = {}
+        found: dict[str, list[tuple[int, int, int]]] = {}
         for version, predicted_text, actual_text in rows:
             predicted, actual = set(json.loads(predicted_text)), set(json.loads(actual_text))
-            counts = found.setdefault(version, [0, 0, 0, 0])
-            counts[0] += 1
-            counts[1] += len(predicted & actual)
-            counts[2] += len(predicted - actual)
-            counts[3] += len(actual - predicted)
-        return {version: LiveQuality(*c) for version, c in sorted(found.items())}
+            found.setdefault(version, []).append(
+                (len(predicted & actual), len(predicted - actual), len(actual - predicted))
+            )
+        return {version: LiveQuality.of(c) for version, c in sorted(found.items())}
 
     def counts(self) -> dict[str, int]:
         with self.transaction() as t:

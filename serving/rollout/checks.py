@@ -60,23 +60,18 @@ def latency(canary_p99: float | None, stable_p99: float | None, requests: float,
                  f"{bound * 1e3:.1f} ms)")  # fmt: skip
 
 
-def _f1_trials(q: LiveQuality) -> tuple[int, int]:
-    """F1 micro as a proportion: 2 TP successes out of 2 TP + FP + FN trials."""
-    return 2 * q.true_positives, 2 * q.true_positives + q.false_positives + q.false_negatives
-
-
 def live_f1(canary: LiveQuality | None, stable: LiveQuality | None, limits: Limits) -> Check:
     """Fails when the canary's live F1 is below stable's by more than chance: a one-sided
-    two-proportion z-test at limits.f1_z."""
+    z-test on the difference of the two F1s, each with its spread over samples
+    (LiveQuality.f1_variance). A sample is the unit: counting its tags as independent
+    trials would make chance differences between two equal models look significant."""
     have = (canary.samples if canary else 0, stable.samples if stable else 0)
     if min(have) < limits.min_feedback:
         return Check("live_f1", PENDING,
                      f"feedback samples canary {have[0]}, stable {have[1]} (need "
                      f"{limits.min_feedback} each)")  # fmt: skip
-    (x1, n1), (x2, n2) = _f1_trials(canary), _f1_trials(stable)
-    pooled = (x1 + x2) / (n1 + n2)
-    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)) or 1e-12
-    z = (x1 / n1 - x2 / n2) / spread
+    spread = math.sqrt(canary.f1_variance + stable.f1_variance) or 1e-12
+    z = (canary.f1 - stable.f1) / spread
     status = FAIL if z < -limits.f1_z else PASS
     return Check("live_f1", status,
                  f"canary {canary.f1:.3f} ({canary.samples}), stable {stable.f1:.3f} "
