@@ -20,6 +20,7 @@ import vertex_runner
 from contract import paths, serving_layout
 from ingest import seed_tsv, spans
 from learning import span_store
+from learning.retrain import VertexRetrain
 from pipeline import configs, vertex_jobs
 from tests import fake_aiplatform, fake_gcs
 from tests.commands import REPO, run_module
@@ -52,8 +53,10 @@ def compile_job(tmp_path: Path, *extra: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cloud_job(tmp_path_factory):
-    return load_job(compile_job(tmp_path_factory.mktemp("vertex"), *CLOUD))
+def cloud_job():
+    """The job as the learning worker compiles it before it submits one: by starting
+    `vertex_runner.py compile` with its flags, as a user would (learning/retrain.py)."""
+    return load_job(VertexRetrain(tuple(CLOUD), warm_start=False).compiled())
 
 
 def local_dag() -> dict[str, set[str]]:
