@@ -79,16 +79,15 @@ class BucketSpans:
     def withdraw(self, span: int, reason: str) -> None:
         """Copy the span under withdrawn/ with its record, then delete it, manifest first:
         from then on no run takes it for a complete span."""
-        manifest = self._manifest(span)
+        manifest = storage.read(self._file(span, spans.MANIFEST_FILE))
         if manifest is None:
             raise FileNotFoundError(f"no span {span} under {self.location}")
-        data = storage.read(self._file(span, spans.DATA_FILE))
-        if data is not None:
-            storage.write(self._file(span, spans.DATA_FILE, withdrawn=True), data)
-        record = withdrawal.record(span, reason, manifest).encode()
+        record = withdrawal.record(span, reason, json.loads(manifest)).encode()
         storage.write(self._file(span, withdrawal.RECORD_FILE, withdrawn=True), record)
-        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-        storage.write(self._file(span, spans.MANIFEST_FILE, withdrawn=True), text.encode())
+        for name in (spans.DATA_FILE, spans.MANIFEST_FILE):  # the objects as they were
+            data = manifest if name == spans.MANIFEST_FILE else storage.read(self._file(span, name))
+            if data is not None:
+                storage.write(self._file(span, name, withdrawn=True), data)
         storage.delete(self._file(span, spans.MANIFEST_FILE))
         storage.delete(self._file(span, spans.DATA_FILE))
 
