@@ -6,8 +6,17 @@ scores, so 0.5 is the model's own decision threshold.
 
 PerTagMetrics gives what TFMA's binarize option gives (precision, recall, F1 and the
 share of examples carrying each tag, keyed by class_id), counted for all tags at once
-with numpy: binarize copies every example once per tag and made the Evaluator take
-194 s on the test split instead of 46 s.
+with numpy: binarize copies every example once per tag.
+
+The micro-averaged metrics (MicroPrecision, MicroRecall, MicroF1Score, MicroAUC,
+MicroAUCPrecisionRecall) are TFMA's Precision, Recall, F1Score, AUC and
+AUCPrecisionRecall under a micro_average MetricsSpec, with the same names and metric
+keys, so the gate and every reader see what TFMA would give them. TFMA flattens each
+example into one Python value per tag on the way to its confusion matrices; these count
+each example's tags in one numpy call, and take the metric's value from the TFMA
+metric's own formula. The confusion matrices are counted exactly at each threshold
+(TFMA reads its AUCs from a 10,000-bucket histogram), so AUCs can differ from TFMA's in
+the fourth decimal.
 """
 
 from __future__ import annotations
@@ -16,7 +25,12 @@ from collections.abc import Iterable
 
 import apache_beam as beam
 import numpy as np
-from tensorflow_model_analysis.metrics import metric_types, metric_util
+from tensorflow_model_analysis.metrics import (
+    binary_confusion_matrices,
+    confusion_matrix_metrics,
+    metric_types,
+    metric_util,
+)
 
 EXACT_MATCH_NAME = "exact_match"
 PER_TAG_NAME = "per_tag"
@@ -56,8 +70,8 @@ class _Combiner(beam.CombineFn):
         self._threshold = threshold
         self._example_weighted = example_weighted
 
-    def _examples(self, element):
-        """(true tags, predicted tags, weight) of each example in element."""
+    def _scores(self, element):
+        """(true tags, scores, weight) of each example in element."""
         for label, prediction, weight in metric_util.to_label_prediction_example_weight(
             element,
             eval_config=self._eval_config,
@@ -67,9 +81,13 @@ class _Combiner(beam.CombineFn):
             flatten=False,
         ):
             truth = np.asarray(label).reshape(-1) >= 0.5
+            yield truth, np.asarray(prediction).reshape(-1), metric_util.safe_to_scalar(weight)
+
+    def _examples(self, element):
+        """(true tags, predicted tags, weight) of each example in element."""
+        for truth, scores, weight in self._scores(element):
             # As TFMA's confusion matrices count it: above the threshold is a positive.
-            predicted = np.asarray(prediction).reshape(-1) > self._threshold
-            yield truth, predicted, metric_util.safe_to_scalar(weight)
+            yield truth, scores > self._threshold, weight
 
 
 class SubsetAccuracy(metric_types.Metric):
@@ -159,5 +177,122 @@ class _PerTagCombiner(_Combiner):
         }  # fmt: skip
 
 
-metric_types.register_metric(SubsetAccuracy)
-metric_types.register_metric(PerTagMetrics)
+def _micro_computations(result):
+    """A create_computations_fn for merge_per_key_computations: one _MicroCombiner per
+    model and output, whose confusion matrices result(matrices) turns into the value."""
+
+    def computations(
+        name: str,
+        thresholds: tuple[float, ...],
+        eval_config=None,
+        model_name: str = "",
+        output_name: str = "",
+        aggregation_type: metric_types.AggregationType | None = None,
+        example_weighted: bool = False,
+        **_unused,
+    ) -> metric_types.MetricComputations:
+        if aggregation_type is None or not aggregation_type.micro_average:
+            raise ValueError(f"{name}: belongs in a MetricsSpec aggregated by micro_average")
+        key = metric_types.MetricKey(
+            name=name, model_name=model_name, output_name=output_name,
+            aggregation_type=aggregation_type, example_weighted=example_weighted,
+        )  # fmt: skip
+        combiner = _MicroCombiner(key, eval_config, thresholds, example_weighted, result)
+        return [metric_types.MetricComputation(keys=[key], preprocessors=None, combiner=combiner)]
+
+    return computations
+
+
+class _MicroCombiner(_Combiner):
+    """Weighted counts of negative and positive (example, tag) pairs by score bucket:
+    bucket b holds the scores above thresholds[b - 1] and at most thresholds[b], so the
+    positives at threshold i (scores above it) are the pairs in buckets i + 1 and up."""
+
+    def __init__(self, key, eval_config, thresholds, example_weighted: bool, result) -> None:
+        super().__init__(key, eval_config, 0.5, example_weighted)
+        self._thresholds = np.asarray(thresholds, dtype=np.float64)
+        self._result = result
+
+    def create_accumulator(self) -> np.ndarray:
+        return np.zeros((2, len(self._thresholds) + 1))
+
+    def add_input(self, accumulator: np.ndarray, element) -> np.ndarray:
+        width = len(self._thresholds) + 1
+        for truth, scores, weight in self._scores(element):
+            buckets = np.searchsorted(self._thresholds, scores, side="left")
+            accumulator[0] += weight * np.bincount(buckets[~truth], minlength=width)
+            accumulator[1] += weight * np.bincount(buckets[truth], minlength=width)
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[np.ndarray]) -> np.ndarray:
+        return sum(accumulators, self.create_accumulator())
+
+    def extract_output(self, accumulator: np.ndarray) -> dict:
+        above = np.cumsum(accumulator[:, ::-1], axis=1)[:, ::-1][:, 1:]  # [2, thresholds]
+        negatives, positives = accumulator.sum(axis=1)
+        fp, tp = above
+        matrices = binary_confusion_matrices.Matrices(
+            thresholds=list(self._thresholds), tp=list(tp), tn=list(negatives - fp),
+            fp=list(fp), fn=list(positives - tp),
+        )  # fmt: skip
+        return {self._key: float(self._result(matrices))}
+
+
+def _at_one_threshold(tfma_metric):
+    """result(matrices) of a TFMA confusion-matrix metric at a single threshold."""
+    return lambda m: tfma_metric.result(m.tp[0], m.tn[0], m.fp[0], m.fn[0])
+
+
+def _area(tfma_auc):
+    """result(matrices) of TFMA's AUC or AUCPrecisionRecall, with its own settings."""
+    curve = "PR" if isinstance(tfma_auc, confusion_matrix_metrics.AUCPrecisionRecall) else "ROC"
+    return lambda m: tfma_auc._metric_value(curve, "interpolation", None, m)
+
+
+class _MicroMetric(metric_types.Metric):
+    def __init__(self, name: str, thresholds: tuple[float, ...], result) -> None:
+        super().__init__(
+            metric_util.merge_per_key_computations(_micro_computations(result)),
+            name=name,
+            thresholds=tuple(thresholds),
+        )
+
+
+class MicroPrecision(_MicroMetric):
+    def __init__(self, name: str = "precision", threshold: float = 0.5) -> None:
+        tfma_metric = confusion_matrix_metrics.Precision()
+        super().__init__(name, (threshold,), _at_one_threshold(tfma_metric))
+
+
+class MicroRecall(_MicroMetric):
+    def __init__(self, name: str = "recall", threshold: float = 0.5) -> None:
+        tfma_metric = confusion_matrix_metrics.Recall()
+        super().__init__(name, (threshold,), _at_one_threshold(tfma_metric))
+
+
+class MicroF1Score(_MicroMetric):
+    def __init__(self, name: str = "f1_score", threshold: float = 0.5) -> None:
+        tfma_metric = confusion_matrix_metrics.F1Score()
+        super().__init__(name, (threshold,), _at_one_threshold(tfma_metric))
+
+
+class MicroAUC(_MicroMetric):
+    """The area under the ROC curve over num_thresholds thresholds spaced as TFMA's."""
+
+    def __init__(self, name: str = "auc", num_thresholds: int = 2000) -> None:
+        thresholds = binary_confusion_matrices._interpolated_thresholds(num_thresholds)
+        super().__init__(name, thresholds, _area(confusion_matrix_metrics.AUC()))
+
+
+class MicroAUCPrecisionRecall(_MicroMetric):
+    """The area under the precision-recall curve, interpolated as TFMA's."""
+
+    def __init__(self, name: str = "auc_precision_recall", num_thresholds: int = 2000) -> None:
+        thresholds = binary_confusion_matrices._interpolated_thresholds(num_thresholds)
+        tfma_metric = confusion_matrix_metrics.AUCPrecisionRecall()
+        super().__init__(name, thresholds, _area(tfma_metric))
+
+
+for _metric in (SubsetAccuracy, PerTagMetrics, MicroPrecision, MicroRecall, MicroF1Score,
+                MicroAUC, MicroAUCPrecisionRecall):  # fmt: skip
+    metric_types.register_metric(_metric)

@@ -16,6 +16,8 @@ AUC = "auc"
 AVERAGE_PRECISION = "auc_precision_recall"
 EXACT_MATCH = "exact_match"
 GATED = (F1, AUC, AVERAGE_PRECISION, EXACT_MATCH)
+# Where the custom metrics live: the module code, installed as a package.
+CUSTOM = "modules.metrics"
 
 
 def _metric(
@@ -49,12 +51,19 @@ def make_eval_config(floors: dict[str, float], tolerance: float) -> config_pb2.E
     micro = config_pb2.MetricsSpec(
         metrics=[
             _metric("ExampleCount", floors, tolerance, "example_count"),
-            _metric("Precision", floors, tolerance, PRECISION),
-            _metric("Recall", floors, tolerance, RECALL),
-            _metric("F1Score", floors, tolerance, F1),
-            _metric("AUC", floors, tolerance, AUC, num_thresholds=2000),
+            # TFMA's Precision, Recall, F1Score, AUC and AUCPrecisionRecall, with their
+            # names and keys, counted per example instead of per tag (modules/metrics.py).
+            _metric("MicroPrecision", floors, tolerance, PRECISION, module=CUSTOM),
+            _metric("MicroRecall", floors, tolerance, RECALL, module=CUSTOM),
+            _metric("MicroF1Score", floors, tolerance, F1, module=CUSTOM),
+            _metric("MicroAUC", floors, tolerance, AUC, module=CUSTOM, num_thresholds=2000),
             _metric(
-                "AUCPrecisionRecall", floors, tolerance, AVERAGE_PRECISION, num_thresholds=2000
+                "MicroAUCPrecisionRecall",
+                floors,
+                tolerance,
+                AVERAGE_PRECISION,
+                module=CUSTOM,
+                num_thresholds=2000,
             ),
         ],
         aggregate=config_pb2.AggregationOptions(micro_average=True),
@@ -65,8 +74,8 @@ def make_eval_config(floors: dict[str, float], tolerance: float) -> config_pb2.E
     # TFMA's own ExactMatch compares raw values; ours thresholds the multi-hot scores first.
     custom = config_pb2.MetricsSpec(
         metrics=[
-            _metric("PerTagMetrics", floors, tolerance, "per_tag", module="modules.metrics"),
-            _metric("SubsetAccuracy", floors, tolerance, EXACT_MATCH, module="modules.metrics"),
+            _metric("PerTagMetrics", floors, tolerance, "per_tag", module=CUSTOM),
+            _metric("SubsetAccuracy", floors, tolerance, EXACT_MATCH, module=CUSTOM),
         ]
     )
     return config_pb2.EvalConfig(

@@ -56,7 +56,7 @@ def test_eval_config_gates_only_known_metrics():
         name: [g.threshold.value_threshold.lower_bound.value for g in found]
         for name, found in gates.items()
     }
-    assert floors == {"F1Score": [0.5], "SubsetAccuracy": [0.3]}
+    assert floors == {"MicroF1Score": [0.5], "SubsetAccuracy": [0.3]}
     # Only the overall slice is gated; the length and tag-count slices are reported.
     assert all(list(g.slicing_specs) == [SlicingSpec()] for found in gates.values() for g in found)
     assert len(config.slicing_specs) == 3
@@ -184,3 +184,60 @@ def test_feedback_changes_what_is_trained_on_never_what_is_evaluated(tmp_path):
     after = _examples_gen_splits(tmp_path / "spans", tmp_path / "after")
     assert after["eval"] == before["eval"] and after["test"] == before["test"]
     assert sorted(after["train"]) == sorted(before["train"] + [(t, ("java",)) for t in held_out])
+
+
+def _micro_value(metric, labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> float:
+    """The metric's value on these weighted examples, combined in two halves as Beam may."""
+    from tensorflow_model_analysis.metrics import metric_types
+
+    micro = metric_types.AggregationType(micro_average=True)
+    (computation,) = metric.computations(aggregation_type=micro, example_weighted=True)
+    combiner = computation.combiner
+    halves = []
+    for part in (slice(0, len(labels) // 2), slice(len(labels) // 2, None)):
+        accumulator = combiner.create_accumulator()
+        for label, score, weight in zip(labels[part], scores[part], weights[part], strict=True):
+            element = metric_types.StandardMetricInputs(
+                labels=label.astype(np.float32), predictions=score, example_weights=weight
+            )
+            accumulator = combiner.add_input(accumulator, element)
+        halves.append(accumulator)
+    (value,) = combiner.extract_output(combiner.merge_accumulators(halves)).values()
+    return value
+
+
+def test_the_micro_metrics_count_every_tag_of_every_example():
+    from sklearn.metrics import (
+        average_precision_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    from modules import metrics
+
+    rng = np.random.default_rng(7)
+    labels = rng.random((300, 6)) < 0.3
+    # Scores on a 0.01 grid, many tied; a threshold falls between every two grid values.
+    scores = np.round(np.clip(labels * 0.3 + rng.random((300, 6)) * 0.7, 0, 1), 2)
+    # Weight 2 counts an example twice: the expected values see it duplicated.
+    weights = np.where(np.arange(300) % 5 == 0, 2.0, 1.0)
+    flat_labels = np.repeat(labels, weights.astype(int), axis=0).ravel()
+    flat_scores = np.repeat(scores, weights.astype(int), axis=0).ravel()
+    decided = flat_scores > 0.5
+
+    def value(metric):
+        return _micro_value(metric, labels, scores, weights)
+
+    assert value(metrics.MicroPrecision()) == pytest.approx(precision_score(flat_labels, decided))
+    assert value(metrics.MicroRecall()) == pytest.approx(recall_score(flat_labels, decided))
+    assert value(metrics.MicroF1Score()) == pytest.approx(f1_score(flat_labels, decided))
+    # Every distinct score lies between two thresholds, so the interpolated ROC curve is
+    # the exact one; the precision-recall curve is interpolated, AP is a step sum.
+    assert value(metrics.MicroAUC()) == pytest.approx(roc_auc_score(flat_labels, flat_scores))
+    assert value(metrics.MicroAUCPrecisionRecall()) == pytest.approx(
+        average_precision_score(flat_labels, flat_scores), abs=0.01
+    )
+    with pytest.raises(ValueError, match="micro_average"):
+        metrics.MicroF1Score().computations()
