@@ -114,6 +114,11 @@ def create_pipeline(
         splits_config=transform_pb2.SplitsConfig(
             analyze=["train"], transform=[name for name, _ in SPLITS]
         ),
+        # StatisticsGen has described the examples already, and nothing reads statistics
+        # of the transformed ones. The analyzer cache is keyed by the input files' path,
+        # and each run's examples (every span) are written under a new one: it never hits.
+        disable_statistics=True,
+        disable_analyzer_cache=True,
     )
     # Nothing reads the spans' examples before the gate has passed them.
     transform.add_upstream_node(anomalies_gate)
