@@ -1,6 +1,6 @@
 """Run the tagger pipeline on this machine: LocalDagRunner, SQLite ML Metadata, Beam DirectRunner.
 
-    python local_runner.py [--train-spans FIRST-LAST] [--workers 2] [--train-steps N] [--no-cache]
+    python local_runner.py [--train-spans FIRST-LAST] [--workers N] [--train-steps N] [--no-cache]
 
 The mirror of vertex_runner.py: the pipeline and its settings come from
 pipeline/configs.py, the paths from contract/paths.py (TAGGER_* variables or flags).
@@ -31,9 +31,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="TF Serving base directory, local or gs://; the model goes to <dir>/"
                    f"{serving_layout.MODEL_NAME}/<version>")  # fmt: skip
     p.add_argument("--logs-dir", type=Path, default=paths.logs_dir())
-    p.add_argument("--workers", type=int, default=2,
-                   help="Beam DirectRunner worker processes; 0 runs Beam in this process, "
-                   "fastest for a small slice of data")  # fmt: skip
+    # Each worker process starts TensorFlow and the component's libraries again for
+    # every Beam stage; on a few cores that costs more than the second core gives back,
+    # so the default runs Beam in this process (README: Continuous learning, figures).
+    p.add_argument("--workers", type=int, default=0,
+                   help="Beam DirectRunner worker processes; 0 (the default) runs Beam in "
+                   "this process")  # fmt: skip
     runner_flags.add_pipeline_flags(p)
     p.add_argument("--verbose", action="store_true", help="everything on the terminal, no log file")
     return p.parse_args(argv)
