@@ -112,15 +112,17 @@ def send_feedback(app, rows: list[seed_tsv.Row], version: str) -> None:
         assert set(pool.map(send, rows)) == {201}
 
 
-def retrain_once(work: Path, app, steps: list[str], cold: bool = False) -> dict:
+def retrain_once(work: Path, app, steps: list[str], cold: bool = False,
+                 checkout: Path = paths.CHECKOUT) -> dict:  # fmt: skip
     """One step of the learning worker, as it runs (`python -m learning --once`), then the
     wait until the model server serves what it pushed; the worker's record of the batch,
-    with "exited" and "served" (time.time()) added."""
-    env = {**os.environ, "TAGGER_BUILD_DIR": str(work)}
+    with "exited" and "served" (time.time()) added. checkout: whose code the worker and
+    its pipeline run (another revision's tree, for a side-by-side bench)."""
+    env = {**os.environ, "TAGGER_BUILD_DIR": str(work), "PYTHONPATH": str(checkout)}
     worker = subprocess.run(
         [sys.executable, "-m", "learning", "--every", "1", "--once", "--source-share", "1",
          "--feedback", str(work / "feedback.db"), *(["--cold-start"] * cold), "--", *steps],
-        env=env, cwd=paths.CHECKOUT, capture_output=True, text=True,
+        env=env, cwd=checkout, capture_output=True, text=True,
     )  # fmt: skip
     exited = time.time()
     done = json.loads(worker.stdout.strip().splitlines()[-1])
