@@ -36,7 +36,7 @@ from tests.model_server_process import app_server, model_server
 # on a fifth of it can fall below them. The curve is what is measured here, so only the
 # floor that stops a broken model stays, and each model must still not be worse than the
 # one serving (the tolerance).
-STEPS = ["--workers", "2", "--floors", "auc=0.8"]
+STEPS = ["--floors", "auc=0.8"]
 
 
 def rows_of(path: Path) -> list[seed_tsv.Row]:
