@@ -16,7 +16,9 @@ example into one Python value per tag on the way to its confusion matrices; thes
 each example's tags in one numpy call, and take the metric's value from the TFMA
 metric's own formula. The confusion matrices are counted exactly at each threshold
 (TFMA reads its AUCs from a 10,000-bucket histogram), so AUCs can differ from TFMA's in
-the fourth decimal.
+the fourth decimal. The AUC formula and the threshold spacing are TFMA's private
+functions, at the version requirements.lock pins; tests/test_pipeline_parts.py checks
+the values against scikit-learn, so a TFMA upgrade that moves them shows there.
 """
 
 from __future__ import annotations
