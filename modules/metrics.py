@@ -36,6 +36,8 @@ from tensorflow_model_analysis.metrics import (
 
 EXACT_MATCH_NAME = "exact_match"
 PER_TAG_NAME = "per_tag"
+# The private (not reported) key of the micro metrics' shared confusion matrices.
+MICRO_MATRICES_NAME = "_micro_confusion_matrices"
 # The names TFMA's binarized metrics have; the quality report reads them.
 PER_TAG_METRICS = ("precision", "recall", "f1_score", "mean_label")
 
@@ -180,12 +182,15 @@ class _PerTagCombiner(_Combiner):
 
 
 def _micro_computations(result):
-    """A create_computations_fn for merge_per_key_computations: one _MicroCombiner per
-    model and output, whose confusion matrices result(matrices) turns into the value."""
+    """A create_computations_fn for merge_per_key_computations, per model and output: the
+    confusion matrices of every (example, tag) pair at the metric's thresholds, and the
+    metric's value, result(matrices). Metrics at the same thresholds share one count:
+    TFMA runs computations with equal keys once."""
 
     def computations(
         name: str,
-        thresholds: tuple[float, ...],
+        threshold: float | None,
+        num_thresholds: int | None,
         eval_config=None,
         model_name: str = "",
         output_name: str = "",
@@ -195,12 +200,28 @@ def _micro_computations(result):
     ) -> metric_types.MetricComputations:
         if aggregation_type is None or not aggregation_type.micro_average:
             raise ValueError(f"{name}: belongs in a MetricsSpec aggregated by micro_average")
-        key = metric_types.MetricKey(
-            name=name, model_name=model_name, output_name=output_name,
-            aggregation_type=aggregation_type, example_weighted=example_weighted,
-        )  # fmt: skip
-        combiner = _MicroCombiner(key, eval_config, thresholds, example_weighted, result)
-        return [metric_types.MetricComputation(keys=[key], preprocessors=None, combiner=combiner)]
+
+        def key(name: str) -> metric_types.MetricKey:
+            return metric_types.MetricKey(
+                name=name, model_name=model_name, output_name=output_name,
+                aggregation_type=aggregation_type, example_weighted=example_weighted,
+            )  # fmt: skip
+
+        if threshold is not None:
+            thresholds = [threshold]
+        else:
+            thresholds = binary_confusion_matrices._interpolated_thresholds(num_thresholds)
+        matrices = key(metric_util.generate_private_name_from_arguments(
+            MICRO_MATRICES_NAME, threshold=threshold, num_thresholds=num_thresholds
+        ))  # fmt: skip
+        value = key(name)
+        combiner = _MicroCombiner(matrices, eval_config, thresholds, example_weighted)
+        return [
+            metric_types.MetricComputation(keys=[matrices], preprocessors=None, combiner=combiner),
+            metric_types.DerivedMetricComputation(
+                keys=[value], result=lambda results: {value: float(result(results[matrices]))}
+            ),
+        ]
 
     return computations
 
@@ -210,10 +231,9 @@ class _MicroCombiner(_Combiner):
     bucket b holds the scores above thresholds[b - 1] and at most thresholds[b], so the
     positives at threshold i (scores above it) are the pairs in buckets i + 1 and up."""
 
-    def __init__(self, key, eval_config, thresholds, example_weighted: bool, result) -> None:
+    def __init__(self, key, eval_config, thresholds: list[float], example_weighted: bool) -> None:
         super().__init__(key, eval_config, 0.5, example_weighted)
         self._thresholds = np.asarray(thresholds, dtype=np.float64)
-        self._result = result
 
     def create_accumulator(self) -> np.ndarray:
         return np.zeros((2, len(self._thresholds) + 1))
@@ -237,62 +257,58 @@ class _MicroCombiner(_Combiner):
             thresholds=list(self._thresholds), tp=list(tp), tn=list(negatives - fp),
             fp=list(fp), fn=list(positives - tp),
         )  # fmt: skip
-        return {self._key: float(self._result(matrices))}
-
-
-def _at_one_threshold(tfma_metric):
-    """result(matrices) of a TFMA confusion-matrix metric at a single threshold."""
-    return lambda m: tfma_metric.result(m.tp[0], m.tn[0], m.fp[0], m.fn[0])
-
-
-def _area(tfma_auc):
-    """result(matrices) of TFMA's AUC or AUCPrecisionRecall, with its own settings."""
-    curve = "PR" if isinstance(tfma_auc, confusion_matrix_metrics.AUCPrecisionRecall) else "ROC"
-    return lambda m: tfma_auc._metric_value(curve, "interpolation", None, m)
+        return {self._key: matrices}
 
 
 class _MicroMetric(metric_types.Metric):
-    def __init__(self, name: str, thresholds: tuple[float, ...], result) -> None:
+    """A micro-averaged metric: result(matrices) at one threshold, or at num_thresholds
+    thresholds spaced as TFMA spaces them."""
+
+    def __init__(self, name: str, result, threshold: float | None = None,
+                 num_thresholds: int | None = None) -> None:  # fmt: skip
         super().__init__(
             metric_util.merge_per_key_computations(_micro_computations(result)),
             name=name,
-            thresholds=tuple(thresholds),
+            threshold=threshold,
+            num_thresholds=num_thresholds,
         )
+
+
+def _at_threshold(tfma_metric):
+    """result(matrices) of a TFMA confusion-matrix metric at the one threshold."""
+    return lambda m: tfma_metric.result(m.tp[0], m.tn[0], m.fp[0], m.fn[0])
+
+
+def _area(curve: str):
+    """result(matrices): TFMA's AUC over the curve ("ROC" or "PR"), interpolated as TFMA's
+    AUC and AUCPrecisionRecall are by default."""
+    auc = confusion_matrix_metrics.AUC()
+    return lambda m: auc._metric_value(curve, "interpolation", None, m)
 
 
 class MicroPrecision(_MicroMetric):
     def __init__(self, name: str = "precision", threshold: float = 0.5) -> None:
-        tfma_metric = confusion_matrix_metrics.Precision()
-        super().__init__(name, (threshold,), _at_one_threshold(tfma_metric))
+        super().__init__(name, _at_threshold(confusion_matrix_metrics.Precision()), threshold)
 
 
 class MicroRecall(_MicroMetric):
     def __init__(self, name: str = "recall", threshold: float = 0.5) -> None:
-        tfma_metric = confusion_matrix_metrics.Recall()
-        super().__init__(name, (threshold,), _at_one_threshold(tfma_metric))
+        super().__init__(name, _at_threshold(confusion_matrix_metrics.Recall()), threshold)
 
 
 class MicroF1Score(_MicroMetric):
     def __init__(self, name: str = "f1_score", threshold: float = 0.5) -> None:
-        tfma_metric = confusion_matrix_metrics.F1Score()
-        super().__init__(name, (threshold,), _at_one_threshold(tfma_metric))
+        super().__init__(name, _at_threshold(confusion_matrix_metrics.F1Score()), threshold)
 
 
 class MicroAUC(_MicroMetric):
-    """The area under the ROC curve over num_thresholds thresholds spaced as TFMA's."""
-
     def __init__(self, name: str = "auc", num_thresholds: int = 2000) -> None:
-        thresholds = binary_confusion_matrices._interpolated_thresholds(num_thresholds)
-        super().__init__(name, thresholds, _area(confusion_matrix_metrics.AUC()))
+        super().__init__(name, _area("ROC"), num_thresholds=num_thresholds)
 
 
 class MicroAUCPrecisionRecall(_MicroMetric):
-    """The area under the precision-recall curve, interpolated as TFMA's."""
-
     def __init__(self, name: str = "auc_precision_recall", num_thresholds: int = 2000) -> None:
-        thresholds = binary_confusion_matrices._interpolated_thresholds(num_thresholds)
-        tfma_metric = confusion_matrix_metrics.AUCPrecisionRecall()
-        super().__init__(name, thresholds, _area(tfma_metric))
+        super().__init__(name, _area("PR"), num_thresholds=num_thresholds)
 
 
 for _metric in (SubsetAccuracy, PerTagMetrics, MicroPrecision, MicroRecall, MicroF1Score,

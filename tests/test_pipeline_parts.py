@@ -191,7 +191,7 @@ def _micro_value(metric, labels: np.ndarray, scores: np.ndarray, weights: np.nda
     from tensorflow_model_analysis.metrics import metric_types
 
     micro = metric_types.AggregationType(micro_average=True)
-    (computation,) = metric.computations(aggregation_type=micro, example_weighted=True)
+    computation, derived = metric.computations(aggregation_type=micro, example_weighted=True)
     combiner = computation.combiner
     halves = []
     for part in (slice(0, len(labels) // 2), slice(len(labels) // 2, None)):
@@ -202,7 +202,7 @@ def _micro_value(metric, labels: np.ndarray, scores: np.ndarray, weights: np.nda
             )
             accumulator = combiner.add_input(accumulator, element)
         halves.append(accumulator)
-    (value,) = combiner.extract_output(combiner.merge_accumulators(halves)).values()
+    (value,) = derived.result(combiner.extract_output(combiner.merge_accumulators(halves))).values()
     return value
 
 
