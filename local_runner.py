@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--logs-dir", type=Path, default=paths.logs_dir())
     # Each worker process starts TensorFlow and the component's libraries again for
     # every Beam stage; on a few cores that costs more than the second core gives back,
-    # so the default runs Beam in this process (README: Continuous learning, figures).
+    # so the default runs Beam in this process (README: Feedback to served).
     p.add_argument("--workers", type=int, default=0,
                    help="Beam DirectRunner worker processes; 0 (the default) runs Beam in "
                    "this process")  # fmt: skip
