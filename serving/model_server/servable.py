@@ -13,7 +13,6 @@ from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
-from modules.encoder import register_ops
 from serving.model_server.errors import Code, ServingError, invalid_argument
 
 SERVE_TAG = "serve"
@@ -55,7 +54,6 @@ class Servable:
         self.name, self.version, self.path = name, version, path
         self.meta_graph = read_meta_graph(path)
         self.signature_defs = dict(self.meta_graph.signature_def)
-        register_ops()  # TF Serving builds with the ops its models need; we import them
         self._loaded = tf.saved_model.load(str(path), tags=[SERVE_TAG])
         self._functions = dict(self._loaded.signatures)
 
