@@ -61,6 +61,10 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     }
 
 
+def _is_dense_kernel(name: str, value: np.ndarray) -> bool:
+    return name.startswith("encoder.layer.") and name.endswith(".weight") and value.ndim == 2
+
+
 def register_ops() -> None:
     """Register tensorflow-text's ops, which loading a model made with the encoder
     setting's former tokenizer needs. A no-op where tensorflow-text is not installed:
@@ -96,8 +100,11 @@ class MiniLM(tf.Module):
                 return tf.constant(value)
             return tf.Variable(value, trainable=False, name=name.replace(".", "_"))
 
+        # PyTorch's Linear stores [out, in]; a matmul reading it transposed copies it on
+        # every call, which made one title's latency mostly memory traffic. Stored as
+        # [in, out] once, here.
         self.w = {
-            name: weight(name, value)
+            name: weight(name, value.T if _is_dense_kernel(name, value) else value)
             for name, value in read_safetensors(files / "model.safetensors").items()
             if name != "embeddings.position_ids"
         }
@@ -108,8 +115,10 @@ class MiniLM(tf.Module):
         return (x - mean) * scale * self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
 
     def _dense(self, x: tf.Tensor, name: str) -> tf.Tensor:
-        # PyTorch's Linear stores [out, in].
-        return tf.matmul(x, self.w[f"{name}.weight"], transpose_b=True) + self.w[f"{name}.bias"]
+        """[batch, length, in] -> [batch, length, out], as one 2-D matmul."""
+        kernel = self.w[f"{name}.weight"]
+        flat = tf.matmul(tf.reshape(x, [-1, tf.shape(x)[-1]]), kernel) + self.w[f"{name}.bias"]
+        return tf.reshape(flat, tf.concat([tf.shape(x)[:-1], tf.shape(kernel)[-1:]], 0))
 
     def token_ids(self, titles: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """[CLS] wordpieces [SEP], padded: (ids [batch, length], mask [batch, length])."""
