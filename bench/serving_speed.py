@@ -2,8 +2,9 @@
 
     make bench-serving      (after `make`; serves the newest version in build/serving/tagger)
 
-Prints, in one run: sequential single-title latency (p50, p99) over one keep-alive
-connection; throughput in titles/s at concurrency 1, 8 and 64 (each client sends one
+Prints, in one run and for each model measured (`--against LABEL=BASE_PATH` adds one, then
+a side-by-side table ends the report): sequential single-title latency (p50, p99) over
+one keep-alive connection; throughput in titles/s at concurrency 1, 8 and 64 (each client sends one
 title per request), with batching off and on; and, alongside, the model's own
 throughput called in this process at batch sizes 1, 8 and 64 (the limit on this
 machine). Targets: p50 <= 3 ms; concurrency 64 with batching >= half of the
@@ -126,62 +127,54 @@ def in_process(model_dir: Path, sample: list[str], batch: int, seconds: float) -
     return rows / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--base-path", type=Path, default=paths.serving_model_dir())
-    parser.add_argument("--seconds", type=int, default=5, help="per throughput point")
-    parser.add_argument("--requests", type=int, default=2000, help="sequential latency sample")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk not found: the environment's root has it; elsewhere `apt-get install wrk`")
-    on_disk = list_versions(args.base_path)
-    if not on_disk:
-        sys.exit(f"no model version under {args.base_path}: run `make` first")
-    newest = on_disk[max(on_disk)]
-    sample = titles(max(args.requests, 4096))
+def measure(base_path: Path, sample: list[str], args, tmp: Path) -> tuple[dict, dict]:
+    """HTTP results per batching mode, and in-process titles/s per batch size, for the
+    newest version under base_path."""
     levels = (1, 8, 64)
-
     results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        (tmp / "post.lua").write_text(WRK_SCRIPT)
-        bodies = tmp / "bodies.jsonl"
-        bodies.write_text("".join(json.dumps({"instances": [t]}) + "\n" for t in sample))
-        for mode, extra in (
-            ("off", []),
-            ("on", ["--enable_batching", f"--batching_parameters_file={BATCHING}"]),
-        ):
-            with model_server(
-                f"--model_name={serving_layout.MODEL_NAME}",
-                f"--model_base_path={args.base_path}",
-                f"--tensorflow_intra_op_parallelism={THREADS['intra']}",
-                f"--tensorflow_inter_op_parallelism={THREADS['inter']}",
-                *extra,
-                log_dir=tmp,
-            ) as server:
-                process = psutil.Process(server.process.pid)
-                row = {"rss_start": process.memory_info().rss}
-                if mode == "off":
-                    row["p50"], row["p99"] = sequential_latency(
-                        server.port, sample[: args.requests]
-                    )
-                for c in levels:
-                    server_cpu = cpu_seconds(process)
-                    row[c], requests, client_cpu = throughput(
-                        server.port, tmp / "post.lua", bodies, c, args.seconds
-                    )
-                    row[f"cpu{c}"] = (
-                        (cpu_seconds(process) - server_cpu) / requests * 1e6,
-                        client_cpu / requests * 1e6,
-                    )
-                row["rss_end"] = process.memory_info().rss
-                results[mode] = row
-    tf.config.threading.set_intra_op_parallelism_threads(THREADS["intra"])
-    tf.config.threading.set_inter_op_parallelism_threads(THREADS["inter"])
+    for mode, extra in (
+        ("off", []),
+        ("on", ["--enable_batching", f"--batching_parameters_file={BATCHING}"]),
+    ):
+        with model_server(
+            f"--model_name={serving_layout.MODEL_NAME}",
+            f"--model_base_path={base_path}",
+            f"--tensorflow_intra_op_parallelism={THREADS['intra']}",
+            f"--tensorflow_inter_op_parallelism={THREADS['inter']}",
+            *extra,
+            log_dir=tmp,
+        ) as server:
+            process = psutil.Process(server.process.pid)
+            row = {"rss_start": process.memory_info().rss}
+            if mode == "off":
+                row["p50"], row["p99"] = sequential_latency(server.port, sample[: args.requests])
+            for c in levels:
+                server_cpu = cpu_seconds(process)
+                row[c], requests, client_cpu = throughput(
+                    server.port, tmp / "post.lua", tmp / "bodies.jsonl", c, args.seconds
+                )
+                row[f"cpu{c}"] = (
+                    (cpu_seconds(process) - server_cpu) / requests * 1e6,
+                    client_cpu / requests * 1e6,
+                )
+            row["rss_end"] = process.memory_info().rss
+            results[mode] = row
+    newest = newest_version(base_path)
     local = {b: in_process(newest, sample, b, args.seconds) for b in levels}
+    return results, local
 
+
+def newest_version(base_path: Path) -> Path:
+    on_disk = list_versions(base_path)
+    if not on_disk:
+        sys.exit(f"no model version under {base_path}: run `make` first")
+    return on_disk[max(on_disk)]
+
+
+def report(newest: Path, results: dict, local: dict, seconds: int) -> None:
+    levels = (1, 8, 64)
     print(
-        f"model {newest}, {os.cpu_count()} cores, {args.seconds:.0f} s per point, "
+        f"model {newest}, {os.cpu_count()} cores, {seconds:.0f} s per point, "
         f"TensorFlow intra/inter-op threads {THREADS['intra']}/{THREADS['inter']}"
     )
     p50, p99 = results["off"]["p50"], results["off"]["p99"]
@@ -213,6 +206,66 @@ def main() -> None:
             f"server RSS, batching {mode}: {r['rss_start'] / 2**20:.0f} MB at start, "
             f"{r['rss_end'] / 2**20:.0f} MB after the run"
         )
+
+
+def side_by_side(measured: dict[str, tuple[Path, dict, dict]]) -> None:
+    """One column per model: what a reader compares first."""
+    width = max(14, *(len(label) for label in measured)) + 2
+    print("\nside by side" + " " * (30 - len("side by side"))
+          + "".join(f"{label:>{width}}" for label in measured))  # fmt: skip
+    rows = (
+        ("one title over HTTP, p50 (ms)", lambda r, _: r["off"]["p50"], ".2f"),
+        ("one title over HTTP, p99 (ms)", lambda r, _: r["off"]["p99"], ".2f"),
+        ("HTTP, 64 clients, batching (/s)", lambda r, _: r["on"][64], ".0f"),
+        ("in process, batch 64 (titles/s)", lambda _, local: local[64], ".0f"),
+        ("in process, batch 1 (titles/s)", lambda _, local: local[1], ".0f"),
+    )
+    for name, value, spec in rows:
+        print(f"{name:<30}" + "".join(
+            f"{value(r, local):>{width}{spec}}" for _, r, local in measured.values()))  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base-path", type=Path, default=paths.serving_model_dir())
+    parser.add_argument(
+        "--against", action="append", default=[], metavar="LABEL=BASE_PATH",
+        help="also measure the newest version under BASE_PATH (a model base path, as "
+        "--base-path), and print the models side by side; repeatable",
+    )  # fmt: skip
+    parser.add_argument("--label", default="served", help="the --base-path model's column")
+    parser.add_argument("--seconds", type=int, default=5, help="per throughput point")
+    parser.add_argument("--requests", type=int, default=2000, help="sequential latency sample")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: the environment's root has it; elsewhere `apt-get install wrk`")
+    models = {args.label: args.base_path}
+    for pair in args.against:
+        label, _, base = pair.partition("=")
+        if not base:
+            sys.exit(f"--against wants LABEL=BASE_PATH, got {pair!r}")
+        models[label] = Path(base)
+    for base in models.values():
+        newest_version(base)  # fail before measuring anything
+    sample = titles(max(args.requests, 4096))
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS["intra"])
+    tf.config.threading.set_inter_op_parallelism_threads(THREADS["inter"])
+
+    measured: dict[str, tuple[Path, dict, dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "post.lua").write_text(WRK_SCRIPT)
+        (tmp / "bodies.jsonl").write_text(
+            "".join(json.dumps({"instances": [t]}) + "\n" for t in sample)
+        )
+        for label, base in models.items():
+            results, local = measure(base, sample, args, tmp)
+            measured[label] = (newest_version(base), results, local)
+    for label, (newest, results, local) in measured.items():
+        print(f"\n== {label}")
+        report(newest, results, local, args.seconds)
+    if len(measured) > 1:
+        side_by_side(measured)
 
 
 if __name__ == "__main__":
