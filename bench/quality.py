@@ -2,16 +2,21 @@
 
     make bench-quality      (after `make`; reads build/metadata.sqlite)
 
+    builder/env.sh run python bench/quality.py --also encoder=build/encoder/metadata.sqlite
+
 Every baseline is trained on exactly the examples the pipeline trained on (the ExampleGen
 `train` split behind the pushed model, every span it read). Its settings (C, penalty) and
 its one global decision threshold are chosen on the `eval` split, with the model's own
 at-least-one-tag rule (modules/threshold.py). Everything is scored on the `test` split,
 which neither saw. One table: each baseline family at its chosen setting, the best
-baseline per metric, the TFX model, and its lead.
+baseline per metric, the TFX model, any other pushed model named by `--also` (another
+run's metadata over the same spans, an `--encoder` run's for one), and each one's lead.
 
 The family: TF-IDF word 1-2 grams + char 2-5 grams (within word boundaries),
-one-vs-rest logistic regression (L2 and L1 penalties, C on a grid) and a linear SVM.
-The frozen-MiniLM rows of the family are bench/encoder.py's.
+one-vs-rest logistic regression (L2 and L1 penalties, C on a grid) and a linear SVM;
+the pretrained rows: frozen all-MiniLM-L6-v2 sentence embeddings (modules/encoder.py)
+with logistic regression (C on a grid), and beside the TF-IDF vectors with the linear SVM
+(`--no-pretrained` leaves them out: they take minutes).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,6 +117,53 @@ class Features:
         return sp.hstack([words, self.chars.transform(titles)]).tocsr()
 
 
+PRETRAINED = {
+    "MiniLM, logistic regression": [
+        (f"C={c:g}", lambda c=c: LogisticRegression(C=c, max_iter=1000)) for c in (1, 4, 16)
+    ],
+    "word+char TF-IDF + MiniLM, linear SVM": [("C=0.1", lambda: LinearSVC(C=0.1))],
+}
+EMBED_BATCH = 256
+
+
+def embed_titles(net: encoder.MiniLM, titles: list[str]) -> np.ndarray:
+    parts = [
+        net(tf.constant(titles[i : i + EMBED_BATCH])).numpy()
+        for i in range(0, len(titles), EMBED_BATCH)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, encoder.HIDDEN), np.float32)
+
+
+def family_row(settings: list, x: dict, y: dict, family: str) -> tuple[str, dict[str, float]]:
+    """The family's setting with the best eval F1, its threshold chosen there too: its
+    label and its test split's scores table."""
+    best = None
+    for setting, make in settings:
+        classifier = OneVsRestClassifier(make(), n_jobs=2).fit(x["train"], y["train"])
+        chosen, eval_f1 = threshold.choose(y["eval"], baseline_scores(classifier, x["eval"]))
+        if best is None or eval_f1 > best[0]:
+            best = (eval_f1, setting, chosen, classifier)
+    _, setting, chosen, classifier = best
+    scores = baseline_scores(classifier, x["test"])
+    label = f"{family} ({setting}, t={chosen:.2f})"
+    return label, scores_table(y["test"], threshold.decide(scores, chosen).numpy(), scores)
+
+
+def pretrained_rows(emb: dict, tfidf: dict, y: dict) -> dict[str, dict[str, float]]:
+    """The frozen-MiniLM families on the embeddings of each split."""
+    inputs = {
+        "MiniLM, logistic regression": emb,
+        "word+char TF-IDF + MiniLM, linear SVM": {
+            s: sp.hstack([tfidf[s], sp.csr_matrix(emb[s])]).tocsr() for s in tfidf
+        },
+    }
+    rows = {}
+    for family, settings in PRETRAINED.items():
+        label, row = family_row(settings, inputs[family], y, family)
+        rows[label] = row
+    return rows
+
+
 def baseline_scores(classifier, x) -> np.ndarray:
     """Scores in [0, 1] for the shared threshold grid: probabilities, or squashed margins
     (a monotone map, so ranking metrics are the margins' own)."""
@@ -146,18 +200,50 @@ def pushed(metadata_path: Path) -> Pushed:
     return Pushed(found, split, saved_model, used, y, out)
 
 
+def test_answers(model: Pushed) -> dict[str, float]:
+    """The model's own decisions and scores on the test split, scored."""
+    scores = model.out[features.OUTPUT_SCORES].numpy()[:, model.used]
+    if features.OUTPUT_PREDICTED in model.out:
+        decisions = model.out[features.OUTPUT_PREDICTED].numpy()[:, model.used]
+    else:  # a model exported before the signature carried its decision
+        chosen = float(model.out[features.OUTPUT_THRESHOLD].numpy()[0])
+        decisions = threshold.decide(scores, chosen).numpy()
+    return scores_table(model.y["test"][:, model.used], decisions, scores)
+
+
+def tag_names(model: Pushed) -> list[str]:
+    return [model.out[features.OUTPUT_TAGS].numpy()[0][i].decode() for i in model.used]
+
+
+def also_model(pair: str, first: Pushed) -> tuple[str, Pushed]:
+    """LABEL=METADATA: another run's pushed model, on the first one's test titles."""
+    label, _, path = pair.partition("=")
+    if not path:
+        sys.exit(f"--also wants LABEL=METADATA_PATH, got {pair!r}")
+    other = pushed(Path(path))
+    if other.split["test"][0] != first.split["test"][0]:
+        sys.exit(f"{label}: its test split is not the first model's (other spans?)")
+    if sorted(tag_names(other)) != sorted(tag_names(first)):
+        sys.exit(f"{label}: its tags are not the first model's")
+    return label, other
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--metadata", type=Path, default=paths.metadata_path())
+    parser.add_argument(
+        "--also", action="append", default=[], metavar="LABEL=METADATA_PATH",
+        help="score another run's pushed model too (same spans), in its own row; repeatable",
+    )  # fmt: skip
+    parser.add_argument("--no-pretrained", action="store_true", help="skip the MiniLM rows")
     args = parser.parse_args()
     model = pushed(args.metadata)
     found, split, out, used = model.found, model.split, model.out, model.used
-    tfx_scores = out[features.OUTPUT_SCORES].numpy()[:, used]
     tfx_threshold = float(out[features.OUTPUT_THRESHOLD].numpy()[0])
-    if features.OUTPUT_PREDICTED in out:
-        tfx_decisions = out[features.OUTPUT_PREDICTED].numpy()[:, used]
-    else:  # a model exported before the signature carried its decision
-        tfx_decisions = threshold.decide(tfx_scores, tfx_threshold).numpy()
+    ours = {"TFX model (pushed)": test_answers(model)}
+    for pair in args.also:
+        label, other = also_model(pair, model)
+        ours[f"{label} ({other.found['pushed_model']['version']})"] = test_answers(other)
     y = {s: model.y[s][:, used] for s in split}
 
     started = time.time()
@@ -165,19 +251,14 @@ def main() -> None:
     x = {s: vectorize(split[s][0]) for s in split}
     rows = {}
     for family, settings in FAMILIES.items():
-        best = None
-        for setting, make in settings:
-            classifier = OneVsRestClassifier(make(), n_jobs=2).fit(x["train"], y["train"])
-            chosen, eval_f1 = threshold.choose(y["eval"], baseline_scores(classifier, x["eval"]))
-            if best is None or eval_f1 > best[0]:
-                best = (eval_f1, setting, chosen, classifier)
-        _, setting, chosen, classifier = best
-        scores = baseline_scores(classifier, x["test"])
-        label = f"{family} ({setting}, t={chosen:.2f})"
-        rows[label] = scores_table(y["test"], threshold.decide(scores, chosen).numpy(), scores)
+        label, row = family_row(settings, x, y, family)
+        rows[label] = row
+    if not args.no_pretrained:
+        with tempfile.TemporaryDirectory() as tmp:
+            net = encoder.MiniLM(encoder.model_files(Path(tmp)))
+        rows.update(pretrained_rows({s: embed_titles(net, split[s][0]) for s in split}, x, y))
     fit_seconds = time.time() - started
     best_baseline = {m: max(r[m] for r in rows.values()) for m in METRICS}
-    tfx = scores_table(y["test"], tfx_decisions, tfx_scores)
 
     print(
         f"pushed model {found['pushed_model']['version']}, "
@@ -188,17 +269,19 @@ def main() -> None:
         f"tags {len(used)}; TFX threshold {tfx_threshold:.2f}; baselines fitted and "
         f"tuned in {fit_seconds:.0f} s; scored on the test split"
     )
-    width = max(map(len, rows)) + 2
+    width = max(map(len, [*rows, *ours])) + 2
     print(f"{'model':<{width}}" + "".join(f"{m:>12}" for m in METRICS))
     for label, row in rows.items():
         print(f"{label:<{width}}" + "".join(f"{row[m]:>12.4f}" for m in METRICS))
     print(f"{'best baseline, per metric':<{width}}"
           + "".join(f"{best_baseline[m]:>12.4f}" for m in METRICS))  # fmt: skip
-    print(f"{'TFX model (pushed)':<{width}}" + "".join(f"{tfx[m]:>12.4f}" for m in METRICS))
-    print(f"{'TFX lead over best':<{width}}"
-          + "".join(f"{tfx[m] - best_baseline[m]:>+12.4f}" for m in METRICS))  # fmt: skip
-    behind = [m for m in METRICS if tfx[m] <= best_baseline[m]]
-    print("TFX model ahead on every metric" if not behind else f"TFX model behind on {behind}")
+    for label, row in ours.items():
+        print(f"{label:<{width}}" + "".join(f"{row[m]:>12.4f}" for m in METRICS))
+        print(f"{'  lead over best':<{width}}"
+              + "".join(f"{row[m] - best_baseline[m]:>+12.4f}" for m in METRICS))  # fmt: skip
+    for label, row in ours.items():
+        behind = [m for m in METRICS if row[m] <= best_baseline[m]]
+        print(f"{label}: " + ("ahead on every metric" if not behind else f"behind on {behind}"))
 
 
 if __name__ == "__main__":
