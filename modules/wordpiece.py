@@ -7,9 +7,9 @@ which has no tensorflow-text ops:
 1. Per character: ICU's NFKC_Casefold (compatibility forms such as "…" or a no-break
    space replaced, case folded, ignorables such as a zero-width space removed), NFD,
    combining marks (Mn) dropped, control and format characters (Cc, Cf) turned into
-   spaces. One string-to-string table holds every
-   character this changes, built here from Python's unicodedata; the graph splits a
-   title into characters, looks each one up and joins them again.
+   spaces. One string-to-string table holds every character this changes, built here
+   from Python's unicodedata; the graph splits a title into characters, looks each one
+   up and joins them again.
 2. Words: split on whitespace; every punctuation character (ASCII punctuation and
    Unicode P*) and every CJK ideograph is a word of its own.
 3. WordPiece: greedy longest match first, continuation pieces prefixed "##"; a word with

@@ -80,12 +80,16 @@ def test_hand_written_unicode_gets_tensorflow_texts_pieces(tokenizers, vocabular
 
 
 def test_the_cases_reach_the_rules_they_are_written_for(tokenizers, vocabulary):
-    """The hand-written cases are not all trivially plain words."""
+    """The hand-written cases exercise the rules, not only plain words."""
     ours, _ = pieces(tokenizers, HAND_WRITTEN)
     words = [[vocabulary[i] for i in row] for row in ours]
-    assert "[UNK]" in words[7] and words[7].count("[UNK]") == 2  # both long words
-    assert "##aff" in words[9] or any(w.startswith("##") for w in words[9])
-    assert {"xii", "1", "fi"} <= set(words[1])
+    assert words[0][:2] == ["cafe", "unicode"]  # folded, accents dropped
+    assert {"abc", "fi", "xii", "1"} <= set(words[1])  # compatibility forms
+    assert words[2][:4] == ["text", ".", ".", "."]  # the ellipsis is three full stops
+    assert words[3][:3] == ["日", "本", "語"]  # each ideograph a word of its own
+    assert "[UNK]" in words[4]  # an emoji no piece covers
+    assert words[7] == ["[UNK]", "ok", "[UNK]"]  # both long words
+    assert any(w.startswith("##") for w in words[9])  # continuation pieces
     assert words[10] == words[11] == []
 
 
