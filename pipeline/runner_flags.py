@@ -67,7 +67,7 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
         "--encoder",
         action="store_true",
         help="add the pretrained MiniLM encoder's title embedding to the model's inputs: "
-        "better tags, about 10 ms more CPU per title served and minutes more per run "
+        "better tags, about 6 ms more CPU per title served and minutes more per run "
         "(modules/encoder.py)",
     )
     parser.add_argument("--no-cache", action="store_true", help="run every component again")
