@@ -200,8 +200,8 @@ def pushed(metadata_path: Path) -> Pushed:
     return Pushed(found, split, saved_model, used, y, out)
 
 
-def test_answers(model: Pushed) -> dict[str, float]:
-    """The model's own decisions and scores on the test split, scored."""
+def model_row(model: Pushed) -> dict[str, float]:
+    """The model's own decisions and scores on the test split, scored: its table row."""
     scores = model.out[features.OUTPUT_SCORES].numpy()[:, model.used]
     if features.OUTPUT_PREDICTED in model.out:
         decisions = model.out[features.OUTPUT_PREDICTED].numpy()[:, model.used]
@@ -240,10 +240,10 @@ def main() -> None:
     model = pushed(args.metadata)
     found, split, out, used = model.found, model.split, model.out, model.used
     tfx_threshold = float(out[features.OUTPUT_THRESHOLD].numpy()[0])
-    ours = {"TFX model (pushed)": test_answers(model)}
+    ours = {"TFX model (pushed)": model_row(model)}
     for pair in args.also:
         label, other = also_model(pair, model)
-        ours[f"{label} ({other.found['pushed_model']['version']})"] = test_answers(other)
+        ours[f"{label} ({other.found['pushed_model']['version']})"] = model_row(other)
     y = {s: model.y[s][:, used] for s in split}
 
     started = time.time()
