@@ -2,12 +2,12 @@
 
     make bench-serving      (after `make`; serves the newest version in build/serving/tagger)
 
-Prints, in one run and for each model measured (`--against LABEL=BASE_PATH` adds one, then
-a side-by-side table ends the report): sequential single-title latency (p50, p99) over
-one keep-alive connection; throughput in titles/s at concurrency 1, 8 and 64 (each client sends one
-title per request), with batching off and on; and, alongside, the model's own
-throughput called in this process at batch sizes 1, 8 and 64 (the limit on this
-machine). Targets: p50 <= 3 ms; concurrency 64 with batching >= half of the
+Prints, in one run and for each model measured (`--against LABEL=BASE_PATH` adds one,
+then a side-by-side table ends the report): sequential single-title latency (p50, p99)
+over one keep-alive connection; throughput in titles/s at concurrency 1, 8 and 64 (each
+client sends one title per request), with batching off and on; and, alongside, the
+model's own throughput called in this process at batch sizes 1, 8 and 64 (the limit on
+this machine). Targets: p50 <= 3 ms; concurrency 64 with batching >= half of the
 in-process batch-64 throughput. Titles come from unlabeled.tsv (live-traffic stand-in).
 
 The load comes from wrk (Debian's package, in the environment's root): an asyncio
