@@ -127,9 +127,9 @@ def in_process(model_dir: Path, sample: list[str], batch: int, seconds: float) -
     return rows / (time.perf_counter() - started)
 
 
-def measure(base_path: Path, sample: list[str], args, tmp: Path) -> tuple[dict, dict]:
-    """HTTP results per batching mode, and in-process titles/s per batch size, for the
-    newest version under base_path."""
+def measure(base_path: Path, newest: Path, sample: list[str], args, tmp: Path) -> tuple[dict, dict]:
+    """HTTP results per batching mode (the server serves the newest version under
+    base_path), and in-process titles/s per batch size of that version, newest."""
     levels = (1, 8, 64)
     results: dict[str, dict] = {}
     for mode, extra in (
@@ -159,7 +159,6 @@ def measure(base_path: Path, sample: list[str], args, tmp: Path) -> tuple[dict, 
                 )
             row["rss_end"] = process.memory_info().rss
             results[mode] = row
-    newest = newest_version(base_path)
     local = {b: in_process(newest, sample, b, args.seconds) for b in levels}
     return results, local
 
@@ -245,8 +244,7 @@ def main() -> None:
         if not base:
             sys.exit(f"--against wants LABEL=BASE_PATH, got {pair!r}")
         models[label] = Path(base)
-    for base in models.values():
-        newest_version(base)  # fail before measuring anything
+    newest = {label: newest_version(base) for label, base in models.items()}  # or exit now
     sample = titles(max(args.requests, 4096))
     tf.config.threading.set_intra_op_parallelism_threads(THREADS["intra"])
     tf.config.threading.set_inter_op_parallelism_threads(THREADS["inter"])
@@ -259,8 +257,8 @@ def main() -> None:
             "".join(json.dumps({"instances": [t]}) + "\n" for t in sample)
         )
         for label, base in models.items():
-            results, local = measure(base, sample, args, tmp)
-            measured[label] = (newest_version(base), results, local)
+            results, local = measure(base, newest[label], sample, args, tmp)
+            measured[label] = (newest[label], results, local)
     for label, (newest, results, local) in measured.items():
         print(f"\n== {label}")
         report(newest, results, local, args.seconds)
