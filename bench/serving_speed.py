@@ -127,9 +127,9 @@ def in_process(model_dir: Path, sample: list[str], batch: int, seconds: float) -
     return rows / (time.perf_counter() - started)
 
 
-def measure(base_path: Path, newest: Path, sample: list[str], args, tmp: Path) -> tuple[dict, dict]:
-    """HTTP results per batching mode (the server serves the newest version under
-    base_path), and in-process titles/s per batch size of that version, newest."""
+def measure(newest: Path, sample: list[str], args, tmp: Path) -> tuple[dict, dict]:
+    """HTTP results per batching mode and in-process titles/s per batch size, for the
+    version directory newest (the server serves its base path, where it is newest)."""
     levels = (1, 8, 64)
     results: dict[str, dict] = {}
     for mode, extra in (
@@ -138,7 +138,7 @@ def measure(base_path: Path, newest: Path, sample: list[str], args, tmp: Path) -
     ):
         with model_server(
             f"--model_name={serving_layout.MODEL_NAME}",
-            f"--model_base_path={base_path}",
+            f"--model_base_path={newest.parent}",
             f"--tensorflow_intra_op_parallelism={THREADS['intra']}",
             f"--tensorflow_inter_op_parallelism={THREADS['inter']}",
             *extra,
@@ -256,9 +256,8 @@ def main() -> None:
         (tmp / "bodies.jsonl").write_text(
             "".join(json.dumps({"instances": [t]}) + "\n" for t in sample)
         )
-        for label, base in models.items():
-            results, local = measure(base, newest[label], sample, args, tmp)
-            measured[label] = (newest[label], results, local)
+        for label, version in newest.items():
+            measured[label] = (version, *measure(version, sample, args, tmp))
     for label, (newest, results, local) in measured.items():
         print(f"\n== {label}")
         report(newest, results, local, args.seconds)
