@@ -19,10 +19,18 @@ from pathlib import Path
 from tests.commands import REPO, app_python
 
 
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports. The sockets are held until all n are bound: ports
+    asked for one at a time can come back the same once the first socket is closed."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 @dataclasses.dataclass
@@ -114,7 +122,7 @@ def model_server(*args: str, log_dir: Path, startup_timeout: float = 180) -> Ite
 def app_server(*args: str, log_dir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
     """The tagging app (serving/app) on a free loopback port, run from its own virtualenv
     (no training stack), as its image runs it."""
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = free_ports(2)
     argv = ["-m", "serving.app", f"--port={port}", "--host=127.0.0.1",
             f"--metrics-port={metrics_port}", *args]  # fmt: skip
     with serving_process(argv, port, "app listening on", log_dir, 60, app_python(),

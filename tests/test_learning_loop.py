@@ -196,10 +196,10 @@ def test_feedback_retrains_and_the_new_version_is_served(loop, data_slice):
 def test_up_starts_all_three_and_ctrl_c_stops_them(tmp_path, tagger_model):
     import shutil
 
-    from tests.model_server_process import Server, free_port
+    from tests.model_server_process import Server, free_ports
 
     shutil.copytree(tagger_model, tmp_path / "serving" / "tagger" / "5")
-    app_port, model_port, metrics_port = free_port(), free_port(), free_port()
+    app_port, model_port, metrics_port = free_ports(3)
     env = {**os.environ, "TAGGER_BUILD_DIR": str(tmp_path)}
     up = subprocess.Popen(
         [sys.executable, "-m", "serving.up", f"--app-port={app_port}",
