@@ -68,10 +68,9 @@ def _computations(combiner_class):
 class _Combiner(beam.CombineFn):
     """Reads each example's (label, prediction, weight) as multi-hot vectors."""
 
-    def __init__(self, key, eval_config, threshold: float, example_weighted: bool) -> None:
+    def __init__(self, key, eval_config, example_weighted: bool) -> None:
         self._key = key
         self._eval_config = eval_config
-        self._threshold = threshold
         self._example_weighted = example_weighted
 
     def _scores(self, element):
@@ -86,6 +85,14 @@ class _Combiner(beam.CombineFn):
         ):
             truth = np.asarray(label).reshape(-1) >= 0.5
             yield truth, np.asarray(prediction).reshape(-1), metric_util.safe_to_scalar(weight)
+
+
+class _ThresholdCombiner(_Combiner):
+    """Reads each example's tags as decided at one threshold."""
+
+    def __init__(self, key, eval_config, threshold: float, example_weighted: bool) -> None:
+        super().__init__(key, eval_config, example_weighted)
+        self._threshold = threshold
 
     def _examples(self, element):
         """(true tags, predicted tags, weight) of each example in element."""
@@ -105,7 +112,7 @@ class SubsetAccuracy(metric_types.Metric):
         )
 
 
-class _SubsetAccuracyCombiner(_Combiner):
+class _SubsetAccuracyCombiner(_ThresholdCombiner):
     def create_accumulator(self) -> list[float]:
         return [0.0, 0.0]  # weighted matches, weighted examples
 
@@ -138,7 +145,7 @@ class PerTagMetrics(metric_types.Metric):
         )
 
 
-class _PerTagCombiner(_Combiner):
+class _PerTagCombiner(_ThresholdCombiner):
     """Accumulates weighted [true positives, false positives, false negatives, labels]
     per tag, and the total weight."""
 
@@ -232,7 +239,7 @@ class _MicroCombiner(_Combiner):
     positives at threshold i (scores above it) are the pairs in buckets i + 1 and up."""
 
     def __init__(self, key, eval_config, thresholds: list[float], example_weighted: bool) -> None:
-        super().__init__(key, eval_config, 0.5, example_weighted)
+        super().__init__(key, eval_config, example_weighted)
         self._thresholds = np.asarray(thresholds, dtype=np.float64)
 
     def create_accumulator(self) -> np.ndarray:
