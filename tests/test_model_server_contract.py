@@ -363,6 +363,22 @@ def test_bad_command_lines_fail_with_one_sentence(args, message):
     assert proc.stderr.strip().splitlines()[-1].startswith(f"model_server: error: {message}")
 
 
+@pytest.mark.parametrize(("given", "enabled"), [(None, "False"), ("0", "False"), ("1", "True")])
+def test_the_server_runs_tensorflow_without_onednn_rewrites_unless_the_operator_asks(
+    monkeypatch, given, enabled
+):
+    # What `python -m serving.model_server` has imported when main() starts, asked of
+    # TensorFlow itself rather than of the environment the entry point sets.
+    if given is None:
+        monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    else:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", given)
+    proc = run_module("-c", "import serving.model_server.__main__; "
+                      "from tensorflow.python.util import _pywrap_util_port as port; "
+                      "print(port.IsMklEnabled())")  # fmt: skip
+    assert proc.stdout.split() == [enabled]
+
+
 def test_a_config_file_that_does_not_parse_names_the_problem(tmp_path):
     bad = tmp_path / "models.config"
     bad.write_text("model_config_list { config { nme: 'x' } }")

@@ -1,61 +1,16 @@
 """python -m serving.model_server --rest_api_port=8501 --model_name=tagger --model_base_path=DIR"""
 
-from __future__ import annotations
-
-import logging
+import os
 import sys
 
-import tensorflow as tf
-import uvloop
-from aiohttp import web
+# TensorFlow reads this once, when it is imported, so it is set before the server is.
+# oneDNN's graph rewrites (TensorFlow's default on x86) made the MiniLM model's calls
+# depend on the shape of the first one, and titles of mixed lengths, which is what a
+# server sees, ran about 1.5 times slower than without them; the default model runs the
+# same either way (docs/model.md). An operator's own TF_ENABLE_ONEDNN_OPTS still wins.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from serving.model_server import config
-from serving.model_server.app import build_app
-from serving.model_server.metrics import ServerMetrics
-from serving.model_server.versions import ModelManager
-
-# Seconds in-flight requests get to finish after SIGTERM/SIGINT before sockets are closed.
-SHUTDOWN_GRACE_SECONDS = 30
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        options = config.options(argv)
-    except config.ConfigError as e:
-        print(f"model_server: error: {e}", file=sys.stderr)
-        return 1
-    # Before any model loads: TensorFlow fixes its thread pools on first use.
-    if options.intra_op_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(options.intra_op_threads)
-    if options.inter_op_threads:
-        tf.config.threading.set_inter_op_parallelism_threads(options.inter_op_threads)
-    metrics = ServerMetrics()
-    manager = ModelManager(
-        options.models, metrics.record_load, options.allow_labels_for_unavailable
-    )
-    # Like TF Serving, load what is there before opening the port, and refuse a config
-    # whose labels name versions that did not load, unless told to allow it.
-    manager.poll()
-    problems = manager.unavailable_labels()
-    if problems and not options.allow_labels_for_unavailable:
-        print(f"model_server: error: {problems[0]}", file=sys.stderr)
-        return 1
-    app = build_app(options, manager, metrics)
-    web.run_app(
-        app,
-        loop=uvloop.new_event_loop(),  # ~1.4x the default loop (bench/serving_speed.py)
-        host=options.rest_api_host,
-        port=options.rest_api_port,
-        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
-        access_log=None,
-        print=lambda _: print(
-            f"Exporting HTTP/REST API at:{options.rest_api_host}:{options.rest_api_port} ...",
-            flush=True,
-        ),
-    )
-    return 0
-
+from serving.model_server.server import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())
