@@ -7,8 +7,10 @@ then a side-by-side table ends the report): sequential single-title latency (p50
 over one keep-alive connection; throughput in titles/s at concurrency 1, 8 and 64 (each
 client sends one title per request), with batching off and on; and, alongside, the
 model's own throughput called in this process at batch sizes 1, 8 and 64 (the limit on
-this machine). Targets: p50 <= 3 ms; concurrency 64 with batching >= half of the
-in-process batch-64 throughput. Titles come from unlabeled.tsv (live-traffic stand-in).
+this machine), with TensorFlow's defaults: the server starts with oneDNN's graph rewrites
+off (serving/model_server/__main__.py), this process with them on. Targets: p50 <= 3 ms;
+concurrency 64 with batching >= half of the in-process batch-64 throughput. Titles come
+from unlabeled.tsv (live-traffic stand-in).
 
 The load comes from wrk (Debian's package, in the environment's root): an asyncio
 client spent about 120 us of CPU per request, a third of the server's, on the same
