@@ -21,10 +21,11 @@ from tfx_bsl.public import tfxio
 from contract import features
 from modules import linear_svm, model, threshold, warm_start
 
-# How the network is trained. The network's own hyperparameters (model.HYPERPARAMETERS)
-# are not here: they come from the Tuner when the pipeline tunes, else from the reviewed
-# file of the setting (hyperparameters/<setting>/best_hyperparameters.txt), which the
-# pipeline imports as the Trainer's hyperparameters; that file is the one place they live.
+# How the network is trained. The hyperparameters (HYPERPARAMETERS: the network's own and
+# the margin head's mix) are not here: they come from the Tuner when the pipeline tunes,
+# else from the reviewed file of the setting
+# (hyperparameters/<setting>/best_hyperparameters.txt), which the pipeline imports as the
+# Trainer's hyperparameters; that file is the one place they live.
 # Precedence: custom_config (runner flags) > hyperparameters > TRAINING.
 TRAINING = {
     "batch_size": 256,
@@ -43,6 +44,11 @@ TRAINING = {
 }
 
 
+# What the reviewed file of each setting holds and the Tuner searches: the network's
+# hyperparameters, then how the margin head's SVM is mixed (modules/linear_svm.py).
+HYPERPARAMETERS = model.HYPERPARAMETERS + linear_svm.HYPERPARAMETERS
+
+
 def settings(fn_args) -> dict:
     """TRAINING, overridden by the hyperparameters (tuned or reviewed), overridden by
     custom_config."""
@@ -59,10 +65,10 @@ def input_names(tft_output) -> tuple[str, ...]:
 
 def build_model(hp: dict, inputs: tuple[str, ...] = features.MODEL_INPUTS) -> tf.keras.Model:
     """The network for these settings, reading these inputs (input_names())."""
-    missing = [name for name in model.HYPERPARAMETERS if name not in hp]
+    missing = [name for name in HYPERPARAMETERS if name not in hp]
     if missing:
         raise ValueError(
-            f"no value for the network's {', '.join(missing)}: give the Trainer the reviewed "
+            f"no value for {', '.join(missing)}: give the Trainer the reviewed "
             "hyperparameters file (hyperparameters/<setting>/best_hyperparameters.txt)"
         )
     width = features.EMBEDDING_WIDTH if features.EMBEDDING in inputs else 0
@@ -187,9 +193,12 @@ def training_rows(fn_args, tft_output, hp: dict):
 
 def solve_margin_head(net, rows, hp: dict) -> None:
     """After fit: the margin head becomes the linear SVM of cost hp["margin_svm_c"] on
-    rows (training_rows()), unless that is 0. The Trainer and each Tuner trial call it."""
+    rows (training_rows()), mixed with the NB-SVM at hp["margin_nb_weight"], unless the
+    cost is 0. The Trainer and each Tuner trial call it."""
     if hp["margin_svm_c"]:
-        linear_svm.solve_margin_head(net, rows, hp["margin_svm_c"], hp["char_grams"])
+        linear_svm.solve_margin_head(
+            net, rows, hp["margin_svm_c"], hp["char_grams"], hp["margin_nb_weight"]
+        )
 
 
 def eval_arrays(keras_model, dataset) -> tuple[np.ndarray, np.ndarray]:

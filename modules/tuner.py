@@ -1,9 +1,10 @@
 """Tuner's tuner_fn: a KerasTuner search over the network and the features it reads.
 
-The search space is model.HYPERPARAMETERS: width, depth, dropout, learning rate,
-whether the wide part reads the character n-grams, how much faster it learns and each
-head's L2 penalty on it. Each trial trains as the Trainer does (trainer.training_data:
-same data, same early stopping), and trials are ranked by the micro F1 of their
+The search space is trainer.HYPERPARAMETERS: width, depth, dropout, learning rate,
+whether the wide part reads the character n-grams, how much faster it learns, each
+head's L2 penalty on it, and how much of the NB-SVM the margin head mixes in. Each trial
+trains as the Trainer does (trainer.training_data: same data, same early stopping), and
+trials are ranked by the micro F1 of their
 decisions on the eval split, at the threshold the Trainer would choose for them: what
 the model is judged on. (Ranked by validation loss, a full-data search picked values
 that tagged worse.) The best values reach the Trainer through the Tuner's
@@ -60,6 +61,7 @@ def search_space() -> keras_tuner.HyperParameters:
     hp.Choice("wide_step_scale", [1.0, 10.0, 30.0])
     hp.Choice("probability_wide_l2", [0.0, 1e-7, 3e-7])
     hp.Choice("margin_wide_l2", [0.0, 1e-6, 3e-6])
+    hp.Choice("margin_nb_weight", [0.0, 0.3, 0.5, 0.7])
     return hp
 
 

@@ -41,6 +41,22 @@ def rows(embedding: bool, seed: int = 0) -> tuple[dict, np.ndarray]:
     return x, labels
 
 
+def written_out(x: dict) -> np.ndarray:
+    """rows()'s inputs as the SVM's dense design matrix, built by hand: word terms, char
+    grams, then the weighted embedding when there is one."""
+    terms = x[features.TERM_IDS].values.numpy().reshape(ROWS, 3)
+    chars = x[features.CHAR_IDS].values.numpy().reshape(ROWS, 4)
+    char_weights = x[features.CHAR_WEIGHTS].values.numpy().reshape(ROWS, 4)
+    dense = np.zeros((ROWS, TERM_SPACE + CHAR_SPACE))
+    for row in range(ROWS):
+        dense[row, terms[row]] = 0.5
+        dense[row, TERM_SPACE + chars[row]] = char_weights[row]
+    if features.EMBEDDING in x:
+        weighted = linear_svm.EMBEDDING_WEIGHT * x[features.EMBEDDING].numpy()
+        dense = np.hstack([dense, weighted])
+    return dense
+
+
 def margins(net: tf.keras.Model, x: dict) -> np.ndarray:
     return np.split(net(x, training=False).numpy(), len(model.HEADS), axis=1)[1]
 
@@ -59,16 +75,7 @@ def test_the_margin_head_answers_as_the_svm_and_the_probability_head_is_kept(emb
     linear_svm.solve_margin_head(net, batches, c=0.5, char_grams=True)
 
     # The SVM fitted directly, on the same rows written out by hand.
-    terms = x[features.TERM_IDS].values.numpy().reshape(ROWS, 3)
-    chars = x[features.CHAR_IDS].values.numpy().reshape(ROWS, 4)
-    char_weights = x[features.CHAR_WEIGHTS].values.numpy().reshape(ROWS, 4)
-    dense = np.zeros((ROWS, TERM_SPACE + CHAR_SPACE))
-    for row in range(ROWS):
-        dense[row, terms[row]] = 0.5
-        dense[row, TERM_SPACE + chars[row]] = char_weights[row]
-    if embedding:
-        weighted = linear_svm.EMBEDDING_WEIGHT * x[features.EMBEDDING].numpy()
-        dense = np.hstack([dense, weighted])
+    dense = written_out(x)
     for tag in range(4):
         svm = LinearSVC(C=0.5, dual=True, random_state=0).fit(dense, labels[:, tag])
         np.testing.assert_allclose(
@@ -79,6 +86,38 @@ def test_the_margin_head_answers_as_the_svm_and_the_probability_head_is_kept(emb
     # The probability head is the trained network's, untouched.
     after = np.split(net(x, training=False).numpy(), len(model.HEADS), axis=1)[0]
     np.testing.assert_array_equal(after, before)
+
+
+@pytest.mark.parametrize("embedding", [False, True])
+def test_with_an_nb_weight_the_margin_is_mixed_with_the_nb_svm(embedding):
+    x, labels = rows(embedding)
+    width = features.EMBEDDING_WIDTH if embedding else 0
+    net = model.build(
+        **network(hidden_units=16, dropout=0.5, learning_rate=1e-3, wide_step_scale=10.0),
+        embedding_width=width,
+    )
+    batches = tf.data.Dataset.from_tensor_slices((x, labels)).batch(16)
+
+    linear_svm.solve_margin_head(net, batches, c=0.5, char_grams=True, nb_weight=0.3)
+
+    # Wang and Manning's NB-SVM, by hand: each TF-IDF column scaled by the log ratio of
+    # its smoothed share of the rows with the tag to its share of the rows without;
+    # the embedding's columns keep their scale.
+    dense = written_out(x)
+    counted = TERM_SPACE + CHAR_SPACE
+    present = dense[:, :counted] > 0
+    for tag in range(4):
+        y = labels[:, tag] > 0
+        with_tag = linear_svm.NB_ALPHA + present[y].sum(axis=0)
+        without = linear_svm.NB_ALPHA + present[~y].sum(axis=0)
+        scale = np.ones(dense.shape[1])
+        scale[:counted] = np.log(with_tag / with_tag.sum()) - np.log(without / without.sum())
+        nb = LinearSVC(C=linear_svm.NB_C, dual=True, random_state=0).fit(dense * scale, y)
+        plain = LinearSVC(C=0.5, dual=True, random_state=0).fit(dense, y)
+        mixed = 0.7 * plain.decision_function(dense) + 0.3 * nb.decision_function(dense * scale)
+        np.testing.assert_allclose(margins(net, x)[:, tag], mixed, rtol=1e-4, atol=1e-4)
+        assert np.abs(mixed - plain.decision_function(dense)).max() > 0.01  # a real mix
+    np.testing.assert_allclose(margins(net, x)[:, 5], linear_svm.ABSENT_TAG_MARGIN, atol=1e-6)
 
 
 def test_without_char_grams_the_svm_reads_only_the_word_terms():

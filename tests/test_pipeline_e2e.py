@@ -194,7 +194,7 @@ def test_untuned_runs_train_with_the_reviewed_hyperparameters_file(store):
     (used,) = store.artifacts(store.execution(0, "Trainer"), INPUT, "hyperparameters")
     assert Path(used.uri) == paths.hyperparameters_dir(False)
     reviewed = json.loads(paths.hyperparameters_file(False).read_text())["values"]
-    assert set(reviewed) == set(model.HYPERPARAMETERS)
+    assert set(reviewed) == set(trainer.HYPERPARAMETERS)
     summary = training_summary(store, 0)
     assert {name: summary[name] for name in reviewed} == reviewed
 
@@ -202,12 +202,12 @@ def test_untuned_runs_train_with_the_reviewed_hyperparameters_file(store):
 def test_a_tuning_run_trains_with_the_tuners_best_hyperparameters(store):
     fifth = store.states(4)
     assert fifth["Tuner"] == "ran" and "tuned_hyperparameters" not in fifth
-    tuner, trainer = store.execution(4, "Tuner"), store.execution(4, "Trainer")
+    tuner, training = store.execution(4, "Tuner"), store.execution(4, "Trainer")
     (best,) = store.artifacts(tuner, OUTPUT, "best_hyperparameters")
-    (used,) = store.artifacts(trainer, INPUT, "hyperparameters")
+    (used,) = store.artifacts(training, INPUT, "hyperparameters")
     assert used.id == best.id
     tuned = json.loads((Path(best.uri) / "best_hyperparameters.txt").read_text())["values"]
-    assert set(tuned) == set(model.HYPERPARAMETERS)
+    assert set(tuned) == set(trainer.HYPERPARAMETERS)
     # Every trial trained and was scored: a search whose trials all fail still "finishes"
     # with a best guess, as it did while TensorBoard was missing from the environment.
     (results,) = store.artifacts(tuner, OUTPUT, "tuner_results")
@@ -221,7 +221,7 @@ def test_a_tuning_run_trains_with_the_tuners_best_hyperparameters(store):
     assert {name: summary[name] for name in tuned} == tuned
     # The Tuner searched on the same transformed data the Trainer read.
     (searched,) = store.artifacts(tuner, INPUT, "examples")
-    (trained,) = store.artifacts(trainer, INPUT, "examples")
+    (trained,) = store.artifacts(training, INPUT, "examples")
     assert searched.id == trained.id
 
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from contract import features, paths
-from modules import model, trainer, tuner
+from modules import trainer, tuner
 from tests.hyperparameters import network
 
 
@@ -71,7 +71,7 @@ def allowed(searched, value) -> bool:
 def test_each_settings_reviewed_values_are_a_point_of_the_search_space(encoder):
     reviewed = json.loads(paths.hyperparameters_file(encoder).read_text())
     values = reviewed["values"]
-    assert set(values) == set(model.HYPERPARAMETERS)
+    assert set(values) == set(trainer.HYPERPARAMETERS)
     searched = {hp.name: hp for hp in tuner.search_space().space}
     assert all(allowed(searched[name], value) for name, value in values.items()), values
     # What the Tuner writes and the Trainer reads: it loads as HyperParameters, unchanged.
