@@ -57,6 +57,14 @@ def written_out(x: dict) -> np.ndarray:
     return dense
 
 
+def untrained_net(embedding: bool) -> tf.keras.Model:
+    width = features.EMBEDDING_WIDTH if embedding else 0
+    return model.build(
+        **network(hidden_units=16, dropout=0.5, learning_rate=1e-3, wide_step_scale=10.0),
+        embedding_width=width,
+    )
+
+
 def margins(net: tf.keras.Model, x: dict) -> np.ndarray:
     return np.split(net(x, training=False).numpy(), len(model.HEADS), axis=1)[1]
 
@@ -64,12 +72,8 @@ def margins(net: tf.keras.Model, x: dict) -> np.ndarray:
 @pytest.mark.parametrize("embedding", [False, True])
 def test_the_margin_head_answers_as_the_svm_and_the_probability_head_is_kept(embedding):
     x, labels = rows(embedding)
-    width = features.EMBEDDING_WIDTH if embedding else 0
-    net = model.build(
-        **network(hidden_units=16, dropout=0.5, learning_rate=1e-3, wide_step_scale=10.0),
-        embedding_width=width,
-    )
-    batches = tf.data.Dataset.from_tensor_slices((x, labels)).batch(16)
+    net, batches = untrained_net(embedding), tf.data.Dataset.from_tensor_slices((x, labels))
+    batches = batches.batch(16)
     before = np.split(net(x, training=False).numpy(), len(model.HEADS), axis=1)[0]
 
     linear_svm.solve_margin_head(net, batches, c=0.5, char_grams=True)
@@ -91,12 +95,8 @@ def test_the_margin_head_answers_as_the_svm_and_the_probability_head_is_kept(emb
 @pytest.mark.parametrize("embedding", [False, True])
 def test_with_an_nb_weight_the_margin_is_mixed_with_the_nb_svm(embedding):
     x, labels = rows(embedding)
-    width = features.EMBEDDING_WIDTH if embedding else 0
-    net = model.build(
-        **network(hidden_units=16, dropout=0.5, learning_rate=1e-3, wide_step_scale=10.0),
-        embedding_width=width,
-    )
-    batches = tf.data.Dataset.from_tensor_slices((x, labels)).batch(16)
+    net, batches = untrained_net(embedding), tf.data.Dataset.from_tensor_slices((x, labels))
+    batches = batches.batch(16)
 
     linear_svm.solve_margin_head(net, batches, c=0.5, char_grams=True, nb_weight=0.3)
 
