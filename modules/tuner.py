@@ -4,12 +4,12 @@ The search space is trainer.HYPERPARAMETERS: width, depth, dropout, learning rat
 whether the wide part reads the character n-grams, how much faster it learns, each
 head's L2 penalty on it, and how much of the NB-SVM the margin head mixes in. Each trial
 trains as the Trainer does (trainer.training_data: same data, same early stopping), and
-trials are ranked by the micro F1 of their
-decisions on the eval split, at the threshold the Trainer would choose for them: what
-the model is judged on. (Ranked by validation loss, a full-data search picked values
-that tagged worse.) The best values reach the Trainer through the Tuner's
-best_hyperparameters artifact; committed to hyperparameters/<setting>/, they become what
-every untuned run of that setting trains with.
+trials are ranked by the micro F1 of their decisions on the eval split, at the threshold
+the Trainer would choose for them: what the model is judged on. (Ranked by validation
+loss, a full-data search picked values that tagged worse.) The best values reach the
+Trainer through the Tuner's best_hyperparameters artifact; committed to
+hyperparameters/<setting>/, they become what every untuned run of that setting trains
+with.
 """
 
 from __future__ import annotations
