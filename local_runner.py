@@ -27,16 +27,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pipeline-root", type=Path, default=paths.pipeline_root())
     p.add_argument("--metadata", type=Path, default=paths.metadata_path())
     # A string, not a Path: Path("gs://b/x") would collapse the scheme's "//".
-    p.add_argument("--serving-dir", default=str(paths.serving_dir()),
-                   help="TF Serving base directory, local or gs://; the model goes to <dir>/"
-                   f"{serving_layout.MODEL_NAME}/<version>")  # fmt: skip
+    p.add_argument(
+        "--serving-dir",
+        default=str(paths.serving_dir()),
+        help="TF Serving base directory, local or gs://; the model goes to <dir>/"
+        f"{serving_layout.MODEL_NAME}/<version>",
+    )
     p.add_argument("--logs-dir", type=Path, default=paths.logs_dir())
     # Each worker process starts TensorFlow and the component's libraries again for
     # every Beam stage; on a few cores that costs more than the second core gives back,
     # so the default runs Beam in this process (README: Feedback to served).
-    p.add_argument("--workers", type=int, default=0,
-                   help="Beam DirectRunner worker processes; 0 (the default) runs Beam in "
-                   "this process")  # fmt: skip
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="Beam DirectRunner worker processes; 0 (the default) runs Beam in this process",
+    )
     runner_flags.add_pipeline_flags(p)
     p.add_argument("--verbose", action="store_true", help="everything on the terminal, no log file")
     return p.parse_args(argv)
@@ -64,8 +70,11 @@ def build_pipeline(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not spans.existing_spans(args.spans_dir):
-        print(f"local_runner: error: no data span under {args.spans_dir}; "
-              "run `python -m ingest` first", file=sys.stderr)  # fmt: skip
+        print(
+            f"local_runner: error: no data span under {args.spans_dir}; "
+            "run `python -m ingest` first",
+            file=sys.stderr,
+        )
         return 1
     args.pipeline_root.mkdir(parents=True, exist_ok=True)
     args.logs_dir.mkdir(parents=True, exist_ok=True)

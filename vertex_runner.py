@@ -53,8 +53,10 @@ def vertex_training(args: argparse.Namespace) -> dict | None:
         return None
     machine = {"machine_type": args.training_machine_type}
     if args.accelerator_type:
-        machine |= {"accelerator_type": args.accelerator_type,
-                    "accelerator_count": args.accelerator_count}  # fmt: skip
+        machine |= {
+            "accelerator_type": args.accelerator_type,
+            "accelerator_count": args.accelerator_count,
+        }
     return {
         "project": args.project,
         "region": args.region,

@@ -40,10 +40,12 @@ QUALITY_GAUGE = "stackoverflow_tagger_f1_score "
 
 
 def installed_size(python: str) -> str:
-    prefix = subprocess.run([python, "-c", "import sys; print(sys.prefix)"], check=True,
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
-    return subprocess.run(["du", "-sh", prefix], check=True, capture_output=True,
-                          text=True).stdout.split()[0]  # fmt: skip
+    prefix = subprocess.run(
+        [python, "-c", "import sys; print(sys.prefix)"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return subprocess.run(
+        ["du", "-sh", prefix], check=True, capture_output=True, text=True
+    ).stdout.split()[0]
 
 
 def get(url: str, body: dict | None = None) -> tuple[int, str]:
@@ -71,13 +73,26 @@ def measure(
         # One client sends every request here: lift its rate limit out of the way.
         args = [*args, f"--metrics-port={metrics_port}", "--predict-burst=1000000"]
     with tempfile.TemporaryDirectory() as tmp:
-        argv = [python, "-m", "serving.app", f"--port={port}", "--host=127.0.0.1",
-                f"--feedback=sqlite:///{tmp}/feedback.db", *args]  # fmt: skip
+        argv = [
+            python,
+            "-m",
+            "serving.app",
+            f"--port={port}",
+            "--host=127.0.0.1",
+            f"--feedback=sqlite:///{tmp}/feedback.db",
+            *args,
+        ]
         started = time.monotonic()
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(checkout), "TF_USE_LEGACY_KERAS": "1",
-               "TF_CPP_MIN_LOG_LEVEL": "2", "HOME": tmp}  # fmt: skip
-        process = subprocess.Popen(argv, cwd=checkout, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(checkout),
+            "TF_USE_LEGACY_KERAS": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "HOME": tmp,
+        }
+        process = subprocess.Popen(
+            argv, cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             while get(f"{url}/api/health")[0] != 200:
                 if process.poll() is not None or time.monotonic() - started > 300:
@@ -105,8 +120,9 @@ def measure(
 def checkout_of(rev: str, into: Path) -> Path:
     """The files of an earlier commit, unpacked (git archive) into a directory."""
     archive = into / "before.tar"
-    subprocess.run(["git", "-C", str(paths.CHECKOUT), "archive", "-o", str(archive), rev],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["git", "-C", str(paths.CHECKOUT), "archive", "-o", str(archive), rev], check=True
+    )
     with tarfile.open(archive) as tar:
         tar.extractall(into / "checkout", filter="data")
     return into / "checkout"
@@ -123,23 +139,40 @@ def main() -> int:
     with open(paths.data_dir() / "unlabeled.tsv", encoding="utf-8") as f:
         titles = [line.strip() for line in list(f)[1:501] if line.strip()]
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, model_server(
-        f"--model_name={serving_layout.MODEL_NAME}", f"--model_base_path={base}",
-        log_dir=Path(tmp),
-    ) as models:  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        model_server(
+            f"--model_name={serving_layout.MODEL_NAME}",
+            f"--model_base_path={base}",
+            log_dir=Path(tmp),
+        ) as models,
+    ):
         model_url = f"--model-url=http://127.0.0.1:{models.port}"
         old = checkout_of(args.before, Path(tmp))
-        before = measure(sys.executable, old, [model_url, f"--metadata={paths.metadata_path()}"],
-                         titles, own_metrics_port=False)  # fmt: skip
-        after = measure(app_python(), paths.CHECKOUT, [model_url, f"--model-base-path={base}"],
-                        titles, own_metrics_port=True)  # fmt: skip
-        rows.append((f"before ({args.before}, pipeline venv)", installed_size(sys.executable),
-                     before))  # fmt: skip
+        before = measure(
+            sys.executable,
+            old,
+            [model_url, f"--metadata={paths.metadata_path()}"],
+            titles,
+            own_metrics_port=False,
+        )
+        after = measure(
+            app_python(),
+            paths.CHECKOUT,
+            [model_url, f"--model-base-path={base}"],
+            titles,
+            own_metrics_port=True,
+        )
+        rows.append(
+            (f"before ({args.before}, pipeline venv)", installed_size(sys.executable), before)
+        )
         rows.append(("now (serving/requirements.lock)", installed_size(app_python()), after))
     print(f"{'app':<40} {'venv':>6} {'first answer':>13} {'first quality':>14} {'RSS':>9}")
     for name, size, m in rows:
-        print(f"{name:<40} {size:>6} {m['first_answer']:>11.2f} s {m['first_quality']:>12.2f} s "
-              f"{m['rss'] / 2**20:>6.0f} MB")  # fmt: skip
+        print(
+            f"{name:<40} {size:>6} {m['first_answer']:>11.2f} s {m['first_quality']:>12.2f} s "
+            f"{m['rss'] / 2**20:>6.0f} MB"
+        )
     print(
         f"RSS after {REQUESTS} requests ({REQUESTS - REQUESTS // SCRAPE_EVERY} predictions, "
         f"a /metrics scrape every {SCRAPE_EVERY}); one model server for both"

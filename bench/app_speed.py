@@ -71,16 +71,24 @@ def main() -> None:
     args = p.parse_args()
     with open(paths.data_dir() / "train.tsv", "rb") as f:
         rows = list(seed_tsv.read_rows(f, seed_tsv.ParseReport()))
-    bodies = [{"title": rows[i % len(rows)].title, "actual": list(rows[i % len(rows)].tags),
-               "model_version": "1"} for i in range(args.feedback)]  # fmt: skip
+    bodies = [
+        {
+            "title": rows[i % len(rows)].title,
+            "actual": list(rows[i % len(rows)].tags),
+            "model_version": "1",
+        }
+        for i in range(args.feedback)
+    ]
     titles = [{"title": r.title} for r in rows[: args.requests]]
     model_path = f"/v1/models/{serving_layout.MODEL_NAME}:predict"
     report = []
     with tempfile.TemporaryDirectory() as tmp, postgres_server() as pg:
         tmp = Path(tmp)
-        with model_server(f"--model_name={serving_layout.MODEL_NAME}",
-                          f"--model_base_path={paths.serving_model_dir()}",
-                          log_dir=tmp) as models:  # fmt: skip
+        with model_server(
+            f"--model_name={serving_layout.MODEL_NAME}",
+            f"--model_base_path={paths.serving_model_dir()}",
+            log_dir=tmp,
+        ) as models:
             model_url = f"http://127.0.0.1:{models.port}"
             for kind, store_url in (
                 ("SQLite", f"sqlite:///{tmp / 'f.db'}"),
@@ -89,8 +97,9 @@ def main() -> None:
                 # One client machine sends everything: its rate limits are lifted, so
                 # this measures the path, not the limiter.
                 unlimited = ("--feedback-burst=100000000", "--predict-burst=100000000")
-                with app_server(f"--model-url={model_url}", f"--feedback={store_url}",
-                                *unlimited, log_dir=tmp) as app:  # fmt: skip
+                with app_server(
+                    f"--model-url={model_url}", f"--feedback={store_url}", *unlimited, log_dir=tmp
+                ) as app:
                     url = f"http://127.0.0.1:{app.port}"
                     started = time.perf_counter()
                     latencies, statuses = asyncio.run(load(f"{url}/api/feedback", bodies, 32))
@@ -108,9 +117,12 @@ def main() -> None:
                         for c in (1, 32):
                             for name, target, body in (
                                 ("app", f"{url}/api/predict", titles),
-                                ("model server", f"{model_url}{model_path}",
-                                 [{"instances": [t["title"]]} for t in titles]),
-                            ):  # fmt: skip
+                                (
+                                    "model server",
+                                    f"{model_url}{model_path}",
+                                    [{"instances": [t["title"]]} for t in titles],
+                                ),
+                            ):
                                 asyncio.run(load(target, body[:100], c))  # warm up
                                 lat, st = asyncio.run(load(target, body, c))
                                 assert set(st) == {200}, set(st)

@@ -29,10 +29,33 @@ from ingest import seed_tsv
 WINDOW_S = 600
 PREFIX = 5  # normal windows before a shift
 SHIFTED = 10
-FRONT_END = {"javascript", "jquery", "html", "css", "html5", "ajax", "dom", "twitter-bootstrap",
-             "angularjs", "json", "forms"}  # fmt: skip
-UNSEEN = ["rust", "kotlin", "flutter", "terraform", "kubernetes", "svelte", "elixir", "deno",
-          "haskell", "scala", "golang", "vue"]  # fmt: skip
+FRONT_END = {
+    "javascript",
+    "jquery",
+    "html",
+    "css",
+    "html5",
+    "ajax",
+    "dom",
+    "twitter-bootstrap",
+    "angularjs",
+    "json",
+    "forms",
+}
+UNSEEN = [
+    "rust",
+    "kotlin",
+    "flutter",
+    "terraform",
+    "kubernetes",
+    "svelte",
+    "elixir",
+    "deno",
+    "haskell",
+    "scala",
+    "golang",
+    "vue",
+]
 
 
 def noisy(title: str, rng: random.Random) -> str:
@@ -41,8 +64,9 @@ def noisy(title: str, rng: random.Random) -> str:
 
 
 def unseen(title: str, names: set[str], rng: random.Random) -> str:
-    return " ".join(rng.choice(UNSEEN) if re.sub(r"\W", "", w.lower()) in names else w
-                    for w in title.split())  # fmt: skip
+    return " ".join(
+        rng.choice(UNSEEN) if re.sub(r"\W", "", w.lower()) in names else w for w in title.split()
+    )
 
 
 def streams(window: int) -> dict[str, list[str]]:
@@ -77,12 +101,19 @@ def write_log(directory: Path, model_dir: str, titles: list[str], window: int) -
     log = RequestLog(str(directory), rate=1.0, max_bytes=1 << 30, max_seconds=1e9)
     start = 1_800_000_000
     for i, title in enumerate(titles):
-        row = {"scores": scores[i].tolist(), "tags": tags, "threshold": 0.5,
-               "predicted": predicted[i].tolist()}  # fmt: skip
+        row = {
+            "scores": scores[i].tolist(),
+            "tags": tags,
+            "threshold": 0.5,
+            "predicted": predicted[i].tolist(),
+        }
         at = start + (i // window) * WINDOW_S + (i % window) * WINDOW_S / window
         version = model_dir.rstrip("/").rsplit("/", 1)[-1]
-        log.put(records.prediction_log(serving_layout.MODEL_NAME, version, "stable",
-                                       title, row, 1.0, at))  # fmt: skip
+        log.put(
+            records.prediction_log(
+                serving_layout.MODEL_NAME, version, "stable", title, row, 1.0, at
+            )
+        )
     log.close()
 
 
@@ -101,9 +132,15 @@ def main() -> None:
             logs, out = Path(tmp) / name / "logs", Path(tmp) / name / "out"
             with quiet_imports():
                 write_log(logs, model_dir, titles, window)
-                results = job.run(str(logs), str(paths.serving_model_dir()),
-                                  str(paths.spans_dir()), str(out), thresholds, WINDOW_S,
-                                  now=4e9)  # fmt: skip
+                results = job.run(
+                    str(logs),
+                    str(paths.serving_model_dir()),
+                    str(paths.spans_dir()),
+                    str(out),
+                    thresholds,
+                    WINDOW_S,
+                    now=4e9,
+                )
             shift = None if name == "normal" else PREFIX
             normal = results if shift is None else results[:shift]
             false_alarms = sum(r["alarm"] for r in normal)
@@ -113,8 +150,10 @@ def main() -> None:
                 delay = alarmed[0] + 1 if alarmed else None
             flagged = sorted({a for r in results[shift or 0 :] for a in r["above"]})
             rows.append((name, len(results), false_alarms, delay, flagged))
-            print(f"{name}: {len(results)} windows in {time.perf_counter() - started:.0f} s",
-                  flush=True)  # fmt: skip
+            print(
+                f"{name}: {len(results)} windows in {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
     print(f"\n{'stream':<12} {'windows':>7} {'false alarms':>12} {'alarm after':>12}  above")
     for name, count, false_alarms, delay, flagged in rows:
         after = "-" if name == "normal" else (f"{delay} windows" if delay else "never")

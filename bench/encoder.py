@@ -92,10 +92,16 @@ def network_rows(served, split, y, emb, used, seeds: int) -> dict[str, dict]:
             net = trainer.build_model(hp, names)
             started = time.time()
             net.fit(
-                data("train", seed), epochs=hp["epochs"], validation_data=data("eval", None),
-                callbacks=[tf.keras.callbacks.EarlyStopping(
-                    patience=hp["patience"], restore_best_weights=True)], verbose=0,
-            )  # fmt: skip
+                data("train", seed),
+                epochs=hp["epochs"],
+                validation_data=data("eval", None),
+                callbacks=[
+                    tf.keras.callbacks.EarlyStopping(
+                        patience=hp["patience"], restore_best_weights=True
+                    )
+                ],
+                verbose=0,
+            )
             trainer.solve_margin_head(net, data("train", None), hp)  # as the Trainer does
             seconds = time.time() - started
             scores = {
@@ -123,8 +129,12 @@ def main() -> None:
     args = parser.parse_args()
     tagger = pushed(paths.metadata_path())
     found, split, served, used, y = (
-        tagger.found, tagger.split, tagger.saved_model, tagger.used, tagger.y
-    )  # fmt: skip
+        tagger.found,
+        tagger.split,
+        tagger.saved_model,
+        tagger.used,
+        tagger.y,
+    )
     signature = tagger.signature
     rows = {"TFX model (pushed)": model_row(tagger)}
 
@@ -143,12 +153,16 @@ def main() -> None:
     rows.update(pretrained_rows(emb, tfidf, {s: y[s][:, used] for s in split}))
     rows.update(network_rows(served, split, y, emb, used, args.seeds))
 
-    print(f"pushed model {found['pushed_model']['version']}; rows train {len(y['train'])}, "
-          f"eval {len(y['eval'])}, test {len(y['test'])}")  # fmt: skip
-    print(f"encoder: {per_second:.0f} titles/s at batch {EMBED_BATCH} ({count} titles in "
-          f"{count / per_second:.0f} s, what Transform would add per run); one title p50 "
-          f"{encoder_p50:.2f} ms, against the tagger's own {tagger_p50:.2f} ms in process "
-          "(serving budget: 3 ms p50 over HTTP)")  # fmt: skip
+    print(
+        f"pushed model {found['pushed_model']['version']}; rows train {len(y['train'])}, "
+        f"eval {len(y['eval'])}, test {len(y['test'])}"
+    )
+    print(
+        f"encoder: {per_second:.0f} titles/s at batch {EMBED_BATCH} ({count} titles in "
+        f"{count / per_second:.0f} s, what Transform would add per run); one title p50 "
+        f"{encoder_p50:.2f} ms, against the tagger's own {tagger_p50:.2f} ms in process "
+        "(serving budget: 3 ms p50 over HTTP)"
+    )
     width = max(map(len, rows)) + 2
     print(f"{'model':<{width}}" + "".join(f"{m:>12}" for m in METRICS))
     for label, row in rows.items():

@@ -63,8 +63,9 @@ def tree_of(revision: str, into: Path) -> Path:
     """The checkout's files at revision, under into (inside the checkout, where the
     project's environment sees them)."""
     into.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(paths.CHECKOUT), "archive", revision],
-                             check=True, capture_output=True).stdout  # fmt: skip
+    archive = subprocess.run(
+        ["git", "-C", str(paths.CHECKOUT), "archive", revision], check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
@@ -75,9 +76,12 @@ def table(runs: dict[str, list[dict]], base_rows: int, batch: int) -> list[str]:
     for path, rounds in runs.items():
         columns += [f"{path} {i + 1}" for i in range(len(rounds))] + [f"{path} med"]
     head = "".join(f"{c:>10}" for c in columns)
-    lines = [f"feedback to served, {batch} samples a round on {base_rows} base rows, warm start "
-             "(the worker's default), seconds; today = the reference revision, new = this "
-             "checkout", f"{'stage':<24}{head}"]  # fmt: skip
+    lines = [
+        f"feedback to served, {batch} samples a round on {base_rows} base rows, warm start "
+        "(the worker's default), seconds; today = the reference revision, new = this "
+        "checkout",
+        f"{'stage':<24}{head}",
+    ]
     for name in names:
         cells = []
         for rounds in runs.values():
@@ -98,8 +102,10 @@ def main() -> None:
     rows = rows_of(paths.data_dir() / "train.tsv")
     fed = args.rounds * args.batch
     base, feedback = rows[:-fed], rows[-fed:]
-    checkouts = {"today": tree_of(args.reference, args.work / "reference-tree"),
-                 "new": paths.CHECKOUT}  # fmt: skip
+    checkouts = {
+        "today": tree_of(args.reference, args.work / "reference-tree"),
+        "new": paths.CHECKOUT,
+    }
     print(f"first model on {len(base)} rows ...", flush=True)
     first_seconds = first_model(args.work / "first", base, [])
     print(f"first model: {first_seconds:.0f} s", flush=True)
@@ -121,15 +127,20 @@ def main() -> None:
                 done = retrain_once(args.work / path, app, [], checkout=checkout)
                 runs[path].append(stages(args.work / path, started, done))
                 outcomes[path].append(done["outcome"])
-                print(f"{path} round {n + 1}: {done['outcome']} version {done['version']}, "
-                      f"{runs[path][-1]['total']:.0f} s", flush=True)  # fmt: skip
+                print(
+                    f"{path} round {n + 1}: {done['outcome']} version {done['version']}, "
+                    f"{runs[path][-1]['total']:.0f} s",
+                    flush=True,
+                )
 
     print("\n" + "\n".join(table(runs, len(base), args.batch)))
     for path, rounds in runs.items():
         median = statistics.median(found["total"] for found in rounds)
-        print(f"{path}: median total {median:.0f} s against the target {TARGET_SECONDS} s: "
-              f"{'met' if median <= TARGET_SECONDS else 'MISSED'} "
-              f"(outcomes: {', '.join(outcomes[path])})")  # fmt: skip
+        print(
+            f"{path}: median total {median:.0f} s against the target {TARGET_SECONDS} s: "
+            f"{'met' if median <= TARGET_SECONDS else 'MISSED'} "
+            f"(outcomes: {', '.join(outcomes[path])})"
+        )
 
 
 if __name__ == "__main__":

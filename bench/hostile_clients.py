@@ -46,14 +46,23 @@ def client(n: int) -> dict[str, str]:
 def flood(port: int) -> str:
     started = time.monotonic()
     with ThreadPoolExecutor(16) as pool:
-        statuses = list(pool.map(
-            lambda i: post(port, "/api/feedback", {"title": f"sort a list in python {i}",
-                                                   "actual": ["python"]}, client(1))[0],
-            range(1000)))  # fmt: skip
+        statuses = list(
+            pool.map(
+                lambda i: post(
+                    port,
+                    "/api/feedback",
+                    {"title": f"sort a list in python {i}", "actual": ["python"]},
+                    client(1),
+                )[0],
+                range(1000),
+            )
+        )
     seconds = time.monotonic() - started
-    return (f"{statuses.count(201)} stored, {statuses.count(429)} refused 429 in {seconds:.1f} s; "
-            f"at --every 100 one batch takes "
-            f"{store_module.source_cap(100, store_module.SOURCE_SHARE)} of them")  # fmt: skip
+    return (
+        f"{statuses.count(201)} stored, {statuses.count(429)} refused 429 in {seconds:.1f} s; "
+        f"at --every 100 one batch takes "
+        f"{store_module.source_cap(100, store_module.SOURCE_SHARE)} of them"
+    )
 
 
 def main() -> int:
@@ -66,69 +75,121 @@ def main() -> int:
         reviewer = {"Authorization": f"Bearer {tokens.create(store, 'bench', 'reviewer')}"}
         store.close()
         with (
-            model_server(f"--model_name={serving_layout.MODEL_NAME}", f"--model_base_path={base}",
-                         "--monitoring_config_file=deploy/serving/monitoring.config",
-                         log_dir=tmp) as models,
-            app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={database}",
-                       f"--model-base-path={base}", "--trusted-proxy=127.0.0.1/32",
-                       log_dir=tmp) as app,
-        ):  # fmt: skip
+            model_server(
+                f"--model_name={serving_layout.MODEL_NAME}",
+                f"--model_base_path={base}",
+                "--monitoring_config_file=deploy/serving/monitoring.config",
+                log_dir=tmp,
+            ) as models,
+            app_server(
+                f"--model-url=http://127.0.0.1:{models.port}",
+                f"--feedback={database}",
+                f"--model-base-path={base}",
+                "--trusted-proxy=127.0.0.1/32",
+                log_dir=tmp,
+            ) as app,
+        ):
             port = app.port
             post(port, "/api/feedback", {"title": "t", "actual": ["quuxbar"]}, client(9))
             status, _ = post(port, "/api/review/tags/quuxbar:accept", {})
             rows.append(("anonymous review accept", "200", f"{status}"))
-            rows.append(("1,000 feedback posts from one client", "1,000 accepted in 0.8 s",
-                         flood(port)))  # fmt: skip
+            rows.append(
+                ("1,000 feedback posts from one client", "1,000 accepted in 0.8 s", flood(port))
+            )
             # 50 identical posts with a new tag (another client), then one accept.
-            same = [post(port, "/api/feedback", {"title": "Lifetimes in rust",
-                                                 "actual": ["rustlang"]}, client(2))[0]
-                    for _ in range(50)]  # fmt: skip
+            same = [
+                post(
+                    port,
+                    "/api/feedback",
+                    {"title": "Lifetimes in rust", "actual": ["rustlang"]},
+                    client(2),
+                )[0]
+                for _ in range(50)
+            ]
             post(port, "/api/review/tags/rustlang:accept", {"alias_of": "c++"}, reviewer)
             with sqlite3.connect(database) as db:
                 (trainable,) = db.execute(
                     "SELECT COUNT(*) FROM feedback WHERE title = 'Lifetimes in rust' "
                     "AND status = 'accepted'"
                 ).fetchone()
-            rows.append(("50 identical posts with a new tag, one accept", "50 training rows",
-                         f"{trainable} training row ({same.count(201)} stored, "
-                         f"{same.count(429)} refused 429)"))  # fmt: skip
+            rows.append(
+                (
+                    "50 identical posts with a new tag, one accept",
+                    "50 training rows",
+                    f"{trainable} training row ({same.count(201)} stored, "
+                    f"{same.count(429)} refused 429)",
+                )
+            )
             junk = client(3)
-            codes = [post(port, "/api/feedback",
-                          {"title": f"junk {i}", "actual": [f"j{i}x{k}" for k in range(5)]},
-                          junk)[0] for i in range(200)]  # fmt: skip
+            codes = [
+                post(
+                    port,
+                    "/api/feedback",
+                    {"title": f"junk {i}", "actual": [f"j{i}x{k}" for k in range(5)]},
+                    junk,
+                )[0]
+                for i in range(200)
+            ]
             with sqlite3.connect(database) as db:
-                (queued,) = db.execute("SELECT COUNT(*) FROM tag_review WHERE tag LIKE 'j%x%'"
-                                       ).fetchone()  # fmt: skip
-            rows.append(("200 posts of 5 junk tags each", "1,000 tags queued, no paging",
-                         f"{queued} tags queued, {codes.count(429)} posts refused 429; "
-                         "paged"))  # fmt: skip
+                (queued,) = db.execute(
+                    "SELECT COUNT(*) FROM tag_review WHERE tag LIKE 'j%x%'"
+                ).fetchone()
+            rows.append(
+                (
+                    "200 posts of 5 junk tags each",
+                    "1,000 tags queued, no paging",
+                    f"{queued} tags queued, {codes.count(429)} posts refused 429; paged",
+                )
+            )
             # As a reviewer's browser would send it behind IAP (its cookie rides along).
             form = {"Content-Type": "application/x-www-form-urlencoded", **reviewer}
             status, _ = post(port, "/api/review/tags/quuxbar:reject", b"", form)
-            marked, _ = post(port, "/api/review/tags/quuxbar:reject", b"",
-                             {**form, "Sec-Fetch-Site": "cross-site"})  # fmt: skip
-            rows.append(("cross-site <form> POST, no body", "200 (decided)",
-                         f"{status} (not JSON); {marked} when the browser marks it "
-                         "cross-site"))  # fmt: skip
+            marked, _ = post(
+                port,
+                "/api/review/tags/quuxbar:reject",
+                b"",
+                {**form, "Sec-Fetch-Site": "cross-site"},
+            )
+            rows.append(
+                (
+                    "cross-site <form> POST, no body",
+                    "200 (decided)",
+                    f"{status} (not JSON); {marked} when the browser marks it cross-site",
+                )
+            )
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             conn.request("GET", "/")
             reply = conn.getresponse()
             reply.read()
             headers = dict(reply.getheaders())
             conn.close()
-            rows.append(("security headers on /", "none; Server: aiohttp/...",
-                         f"CSP {'script-src' in headers.get('Content-Security-Policy', '')}, "
-                         f"nosniff, HSTS; Server: {headers.get('Server')}"))  # fmt: skip
+            rows.append(
+                (
+                    "security headers on /",
+                    "none; Server: aiohttp/...",
+                    f"CSP {'script-src' in headers.get('Content-Security-Policy', '')}, "
+                    f"nosniff, HSTS; Server: {headers.get('Server')}",
+                )
+            )
             body = json.dumps({"title": "How to merge two dicts in python"}).encode()
             with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-                sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                             b"application/json\r\nConnection: close\r\nContent-Length: "
-                             + str(len(body)).encode() + b"\r\n\r\n" + body[:12])  # fmt: skip
+                sock.sendall(
+                    b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                    b"application/json\r\nConnection: close\r\nContent-Length: "
+                    + str(len(body)).encode()
+                    + b"\r\n\r\n"
+                    + body[:12]
+                )
                 time.sleep(0.3)
                 sock.sendall(body[12:])
                 answer = b"".join(iter(lambda: sock.recv(65536), b""))
-            rows.append(("a body sent in two writes 300 ms apart", "400 Unterminated string",
-                         answer.split(b"\r\n", 1)[0].decode()))  # fmt: skip
+            rows.append(
+                (
+                    "a body sent in two writes 300 ms apart",
+                    "400 Unterminated string",
+                    answer.split(b"\r\n", 1)[0].decode(),
+                )
+            )
             slow = []
             for _ in range(20):
                 sock = socket.create_connection(("127.0.0.1", port), timeout=60)
@@ -152,8 +213,13 @@ def main() -> int:
             for sock in slow:
                 sock.close()
             waited = time.monotonic() - started
-            rows.append(("20 clients sending headers slowly", "all open after 45 s",
-                         f"{20 - len(open_)} closed after {waited:.0f} s"))  # fmt: skip
+            rows.append(
+                (
+                    "20 clients sending headers slowly",
+                    "all open after 45 s",
+                    f"{20 - len(open_)} closed after {waited:.0f} s",
+                )
+            )
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             conn.request("GET", "/metrics")
             public = conn.getresponse().status
@@ -164,18 +230,29 @@ def main() -> int:
             for i in range(300):
                 models.request("POST", f"/v1/models/bogus{i}:predict", {"instances": ["x"]})
             grown = len(models.get(metrics_path).body)
-            rows.append(("300 made-up model names", "metrics 5 KB -> 1.29 MB",
-                         f"metrics {size / 1024:.0f} KB -> {grown / 1024:.0f} KB"))  # fmt: skip
+            rows.append(
+                (
+                    "300 made-up model names",
+                    "metrics 5 KB -> 1.29 MB",
+                    f"metrics {size / 1024:.0f} KB -> {grown / 1024:.0f} KB",
+                )
+            )
             process = psutil.Process(models.process.pid)
             before = process.memory_info().rss
             started = time.monotonic()
             many = {"instances": ["python list"] * 200_000}
-            reply = models.request("POST", f"/v1/models/{serving_layout.MODEL_NAME}:predict",
-                                   many, timeout=120)  # fmt: skip
-            rows.append(("200,000 titles in one request", "504 at 30 s, 1.5 -> 4.8 GB",
-                         f"{reply.status} in {time.monotonic() - started:.1f} s, "
-                         f"{before / 2**30:.1f} -> "
-                         f"{process.memory_info().rss / 2**30:.1f} GB"))  # fmt: skip
+            reply = models.request(
+                "POST", f"/v1/models/{serving_layout.MODEL_NAME}:predict", many, timeout=120
+            )
+            rows.append(
+                (
+                    "200,000 titles in one request",
+                    "504 at 30 s, 1.5 -> 4.8 GB",
+                    f"{reply.status} in {time.monotonic() - started:.1f} s, "
+                    f"{before / 2**30:.1f} -> "
+                    f"{process.memory_info().rss / 2**30:.1f} GB",
+                )
+            )
     width = max(len(r[0]) for r in rows)
     print(f"{'attack':<{width}}  {'before (reported)':<32}  now")
     for attack, before, now in rows:

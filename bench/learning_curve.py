@@ -80,11 +80,20 @@ def first_model(work: Path, rows: list[seed_tsv.Row], steps: list[str]) -> float
     work.mkdir(parents=True, exist_ok=True)
     write_tsv(work / "first.tsv", rows)
     env = {**os.environ, "TAGGER_BUILD_DIR": str(work)}
-    subprocess.run([sys.executable, "-m", "ingest", "--data-dir", str(work), "--file",
-                    "first.tsv"], env=env, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "ingest", "--data-dir", str(work), "--file", "first.tsv"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     started = time.monotonic()
-    subprocess.run([sys.executable, "local_runner.py", *steps], env=env, check=True,
-                   cwd=paths.CHECKOUT, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "local_runner.py", *steps],
+        env=env,
+        check=True,
+        cwd=paths.CHECKOUT,
+        capture_output=True,
+    )
     return time.monotonic() - started
 
 
@@ -93,13 +102,21 @@ def serving(work: Path):
     """The model server on work's pushed models, and the app in front of it; (models, app)."""
     served = work / "serving" / serving_layout.MODEL_NAME
     with (
-        model_server(f"--model_name={serving_layout.MODEL_NAME}", f"--model_base_path={served}",
-                     "--file_system_poll_wait_seconds=1", log_dir=work) as models,
+        model_server(
+            f"--model_name={serving_layout.MODEL_NAME}",
+            f"--model_base_path={served}",
+            "--file_system_poll_wait_seconds=1",
+            log_dir=work,
+        ) as models,
         # The bench is one trusted sender (the true tags): no rate limit, no source cap.
-        app_server(f"--model-url=http://127.0.0.1:{models.port}",
-                   f"--feedback={work / 'feedback.db'}", f"--model-base-path={served}",
-                   "--feedback-burst=100000000", log_dir=work) as app,
-    ):  # fmt: skip
+        app_server(
+            f"--model-url=http://127.0.0.1:{models.port}",
+            f"--feedback={work / 'feedback.db'}",
+            f"--model-base-path={served}",
+            "--feedback-burst=100000000",
+            log_dir=work,
+        ) as app,
+    ):
         yield models, app
 
 
@@ -112,18 +129,35 @@ def send_feedback(app, rows: list[seed_tsv.Row], version: str) -> None:
         assert set(pool.map(send, rows)) == {201}
 
 
-def retrain_once(work: Path, app, steps: list[str], cold: bool = False,
-                 checkout: Path = paths.CHECKOUT) -> dict:  # fmt: skip
+def retrain_once(
+    work: Path, app, steps: list[str], cold: bool = False, checkout: Path = paths.CHECKOUT
+) -> dict:
     """One step of the learning worker, as it runs (`python -m learning --once`), then the
     wait until the model server serves what it pushed; the worker's record of the batch,
     with "exited" and "served" (time.time()) added. checkout: whose code the worker and
     its pipeline run (another revision's tree, for a side-by-side bench)."""
     env = {**os.environ, "TAGGER_BUILD_DIR": str(work), "PYTHONPATH": str(checkout)}
     worker = subprocess.run(
-        [sys.executable, "-m", "learning", "--every", "1", "--once", "--source-share", "1",
-         "--feedback", str(work / "feedback.db"), *(["--cold-start"] * cold), "--", *steps],
-        env=env, cwd=checkout, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "learning",
+            "--every",
+            "1",
+            "--once",
+            "--source-share",
+            "1",
+            "--feedback",
+            str(work / "feedback.db"),
+            *(["--cold-start"] * cold),
+            "--",
+            *steps,
+        ],
+        env=env,
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+    )
     exited = time.time()
     done = json.loads(worker.stdout.strip().splitlines()[-1])
     if done["outcome"] == "blessed":
@@ -141,17 +175,30 @@ def experiment(args, mode: str, first, rest, held_out) -> list[dict]:
     results = []
     with serving(work) as (models, app):
         version = app.get("/api/ready").json()["model_version"]
-        results.append({"feedback": 0, "version": version, "seconds": first_seconds,
-                        "outcome": "first", **score(models, held_out)})  # fmt: skip
+        results.append(
+            {
+                "feedback": 0,
+                "version": version,
+                "seconds": first_seconds,
+                "outcome": "first",
+                **score(models, held_out),
+            }
+        )
         print(f"{mode}: {json.dumps(results[-1])}", flush=True)
         for n in range(args.rounds):
             send_feedback(app, rest[n * per_round : (n + 1) * per_round], version)
             started = time.time()
             done = retrain_once(work, app, STEPS, cold=mode == "cold")
             version = app.get("/api/ready").json()["model_version"]
-            results.append({"feedback": min((n + 1) * per_round, len(rest)), "version": version,
-                            "outcome": done["outcome"], "seconds": done["served"] - started,
-                            **score(models, held_out)})  # fmt: skip
+            results.append(
+                {
+                    "feedback": min((n + 1) * per_round, len(rest)),
+                    "version": version,
+                    "outcome": done["outcome"],
+                    "seconds": done["served"] - started,
+                    **score(models, held_out),
+                }
+            )
             print(f"{mode}: {json.dumps(results[-1])}", flush=True)
     return results
 
@@ -174,9 +221,11 @@ def main() -> None:
     curves = {mode: experiment(args, mode, first, rest, held_out) for mode in ("warm", "cold")}
     (args.work / "learning_curve.json").write_text(json.dumps(curves, indent=1))
 
-    print(f"\nfirst model on {args.start} rows, then all {len(rest)} other rows fed back in "
-          f"{args.rounds} rounds; scored on {len(held_out)} held-out rows never fed back; "
-          "retrain s: from the round's last sample to the new version served")  # fmt: skip
+    print(
+        f"\nfirst model on {args.start} rows, then all {len(rest)} other rows fed back in "
+        f"{args.rounds} rounds; scored on {len(held_out)} held-out rows never fed back; "
+        "retrain s: from the round's last sample to the new version served"
+    )
     columns = ("outcome", "retrain s", "exact", "F1 micro", "AP macro")
     print(f"{'':>9} " + " | ".join(f"{mode + ' start':^53}" for mode in curves))
     print(f"{'feedback':>9} " + " | ".join(" ".join(f"{c:>10}" for c in columns) for _ in curves))
@@ -184,8 +233,10 @@ def main() -> None:
         cells = []
         for mode in curves:
             m = curves[mode][i]
-            cells.append(f"{m['outcome']:>10} {m['seconds']:>10.0f} {m['exact_match']:>10.4f} "
-                         f"{m['f1_micro']:>10.4f} {m['ap_macro']:>10.4f}")  # fmt: skip
+            cells.append(
+                f"{m['outcome']:>10} {m['seconds']:>10.0f} {m['exact_match']:>10.4f} "
+                f"{m['f1_micro']:>10.4f} {m['ap_macro']:>10.4f}"
+            )
         print(f"{r['feedback']:>9} " + " | ".join(cells))
     import matplotlib
 
@@ -193,12 +244,20 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7.5, 4.8))
-    for key, label, colour in (("f1_micro", "F1 micro", "C0"), ("ap_macro", "AP macro", "C1"),
-                               ("exact_match", "exact match", "C2")):  # fmt: skip
+    for key, label, colour in (
+        ("f1_micro", "F1 micro", "C0"),
+        ("ap_macro", "AP macro", "C1"),
+        ("exact_match", "exact match", "C2"),
+    ):
         for mode, style in (("warm", "o-"), ("cold", "s--")):
             points = curves[mode]
-            axes.plot([r["feedback"] for r in points], [r[key] for r in points], style,
-                      color=colour, label=f"{label}, {mode} start")  # fmt: skip
+            axes.plot(
+                [r["feedback"] for r in points],
+                [r[key] for r in points],
+                style,
+                color=colour,
+                label=f"{label}, {mode} start",
+            )
     axes.set_xlabel("feedback samples received")
     axes.set_ylabel(f"quality on {len(held_out)} held-out titles")
     axes.set_title("Served model quality as feedback comes in: warm and cold start")

@@ -232,9 +232,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--metadata", type=Path, default=paths.metadata_path())
     parser.add_argument(
-        "--also", action="append", default=[], metavar="LABEL=METADATA_PATH",
+        "--also",
+        action="append",
+        default=[],
+        metavar="LABEL=METADATA_PATH",
         help="score another run's pushed model too (same spans), in its own row; repeatable",
-    )  # fmt: skip
+    )
     parser.add_argument("--no-pretrained", action="store_true", help="skip the MiniLM rows")
     args = parser.parse_args()
     model = pushed(args.metadata)
@@ -273,12 +276,16 @@ def main() -> None:
     print(f"{'model':<{width}}" + "".join(f"{m:>12}" for m in METRICS))
     for label, row in rows.items():
         print(f"{label:<{width}}" + "".join(f"{row[m]:>12.4f}" for m in METRICS))
-    print(f"{'best baseline, per metric':<{width}}"
-          + "".join(f"{best_baseline[m]:>12.4f}" for m in METRICS))  # fmt: skip
+    print(
+        f"{'best baseline, per metric':<{width}}"
+        + "".join(f"{best_baseline[m]:>12.4f}" for m in METRICS)
+    )
     for label, row in ours.items():
         print(f"{label:<{width}}" + "".join(f"{row[m]:>12.4f}" for m in METRICS))
-        print(f"{'  lead over best':<{width}}"
-              + "".join(f"{row[m] - best_baseline[m]:>+12.4f}" for m in METRICS))  # fmt: skip
+        print(
+            f"{'  lead over best':<{width}}"
+            + "".join(f"{row[m] - best_baseline[m]:>+12.4f}" for m in METRICS)
+        )
     for label, row in ours.items():
         behind = [m for m in METRICS if row[m] <= best_baseline[m]]
         print(f"{label}: " + ("ahead on every metric" if not behind else f"behind on {behind}"))

@@ -40,31 +40,43 @@ def main() -> None:
         # The apps have closed their last files.
         logged = list((tmp / "log").rglob("*.tfrecord"))
         megabytes = sum(f.stat().st_size for f in logged) / 1e6
-    print(f"\n/api/predict, {size * ROUNDS} single-title requests per point, in {ROUNDS} "
-          "rounds (ms)")  # fmt: skip
+    print(
+        f"\n/api/predict, {size * ROUNDS} single-title requests per point, in {ROUNDS} rounds (ms)"
+    )
     print(f"{'logging':>8} {'c':>3} {'p50':>7} {'p99':>7}   {'vs off p50':>10} {'vs off p99':>10}")
     for concurrency in (1, 8):
         base = points[("off", concurrency)]
         for name, _ in SETTINGS:
             p50, p99 = points[(name, concurrency)]
-            print(f"{name:>8} {concurrency:>3} {p50:>7.2f} {p99:>7.2f}   "
-                  f"{p50 - base[0]:>+10.2f} {p99 - base[1]:>+10.2f}")  # fmt: skip
+            print(
+                f"{name:>8} {concurrency:>3} {p50:>7.2f} {p99:>7.2f}   "
+                f"{p50 - base[0]:>+10.2f} {p99 - base[1]:>+10.2f}"
+            )
     print(f"(request log: {len(logged)} files, {megabytes:.1f} MB)")
 
 
 def measure(tmp: Path, titles: list[dict], size: int) -> dict:
     """(setting, concurrency) -> (p50, p99) in ms."""
     with contextlib.ExitStack() as stack:
-        models = stack.enter_context(model_server(
-            f"--model_name={serving_layout.MODEL_NAME}",
-            f"--model_base_path={paths.serving_model_dir()}", log_dir=tmp))  # fmt: skip
+        models = stack.enter_context(
+            model_server(
+                f"--model_name={serving_layout.MODEL_NAME}",
+                f"--model_base_path={paths.serving_model_dir()}",
+                log_dir=tmp,
+            )
+        )
         urls = {}
         for name, rate in SETTINGS:
             logging = [f"--request-log={tmp / 'log' / str(rate)}", f"--request-log-rate={rate}"]
-            app = stack.enter_context(app_server(
-                f"--model-url=http://127.0.0.1:{models.port}",
-                f"--feedback=sqlite:///{tmp / f'{rate}.db'}", "--predict-burst=100000000",
-                *(logging if rate else []), log_dir=tmp))  # fmt: skip
+            app = stack.enter_context(
+                app_server(
+                    f"--model-url=http://127.0.0.1:{models.port}",
+                    f"--feedback=sqlite:///{tmp / f'{rate}.db'}",
+                    "--predict-burst=100000000",
+                    *(logging if rate else []),
+                    log_dir=tmp,
+                )
+            )
             urls[name] = f"http://127.0.0.1:{app.port}/api/predict"
             asyncio.run(load(urls[name], titles[:100], 4))  # warm up
         points = {}

@@ -212,8 +212,11 @@ def report(newest: Path, results: dict, local: dict, seconds: int) -> None:
 def side_by_side(measured: dict[str, tuple[Path, dict, dict]]) -> None:
     """One column per model: what a reader compares first."""
     width = max(14, *(len(label) for label in measured)) + 2
-    print("\nside by side" + " " * (30 - len("side by side"))
-          + "".join(f"{label:>{width}}" for label in measured))  # fmt: skip
+    print(
+        "\nside by side"
+        + " " * (30 - len("side by side"))
+        + "".join(f"{label:>{width}}" for label in measured)
+    )
     rows = (
         ("one title over HTTP, p50 (ms)", lambda r, _: r["off"]["p50"], ".2f"),
         ("one title over HTTP, p99 (ms)", lambda r, _: r["off"]["p99"], ".2f"),
@@ -222,18 +225,23 @@ def side_by_side(measured: dict[str, tuple[Path, dict, dict]]) -> None:
         ("in process, batch 1 (titles/s)", lambda _, local: local[1], ".0f"),
     )
     for name, value, spec in rows:
-        print(f"{name:<30}" + "".join(
-            f"{value(r, local):>{width}{spec}}" for _, r, local in measured.values()))  # fmt: skip
+        print(
+            f"{name:<30}"
+            + "".join(f"{value(r, local):>{width}{spec}}" for _, r, local in measured.values())
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base-path", type=Path, default=paths.serving_model_dir())
     parser.add_argument(
-        "--against", action="append", default=[], metavar="LABEL=BASE_PATH",
+        "--against",
+        action="append",
+        default=[],
+        metavar="LABEL=BASE_PATH",
         help="also measure the newest version under BASE_PATH (a model base path, as "
         "--base-path), and print the models side by side; repeatable",
-    )  # fmt: skip
+    )
     parser.add_argument("--label", default="served", help="the --base-path model's column")
     parser.add_argument("--seconds", type=int, default=5, help="per throughput point")
     parser.add_argument("--requests", type=int, default=2000, help="sequential latency sample")

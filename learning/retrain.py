@@ -38,8 +38,9 @@ def _last_line(run: subprocess.CompletedProcess) -> str:
 class LocalRetrain:
     """local_runner.py on every span of a local directory."""
 
-    def __init__(self, spans_dir: Path, metadata_path: Path, runner_args: tuple[str, ...],
-                 warm_start: bool) -> None:  # fmt: skip
+    def __init__(
+        self, spans_dir: Path, metadata_path: Path, runner_args: tuple[str, ...], warm_start: bool
+    ) -> None:
         self.spans_dir, self.metadata_path = spans_dir, metadata_path
         self.argv = [*runner_args, *(["--warm-start"] if warm_start else [])]
 
@@ -50,9 +51,15 @@ class LocalRetrain:
     def run(self, batch: int, manifest: dict) -> Outcome:
         """The runner is started, never imported: what it did is read from ML Metadata."""
         started_ms = int(time.time() * 1000)
-        argv = [sys.executable, str(paths.CHECKOUT / "local_runner.py"),
-                "--spans-dir", str(self.spans_dir),
-                "--metadata", str(self.metadata_path), *self.argv]  # fmt: skip
+        argv = [
+            sys.executable,
+            str(paths.CHECKOUT / "local_runner.py"),
+            "--spans-dir",
+            str(self.spans_dir),
+            "--metadata",
+            str(self.metadata_path),
+            *self.argv,
+        ]
         run = subprocess.run(argv, capture_output=True, text=True)
         log.info("pipeline run exited %d:\n%s%s", run.returncode, run.stdout, run.stderr)
         # The runner's last line says what it pushed, or where and why it stopped.
@@ -74,8 +81,13 @@ class VertexRetrain:
     the worker compiles it, as a user would, the first time it needs it.
     """
 
-    def __init__(self, runner_args: tuple[str, ...], warm_start: bool,
-                 template: Path | None = None, poll_seconds: float = 20.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        runner_args: tuple[str, ...],
+        warm_start: bool,
+        template: Path | None = None,
+        poll_seconds: float = 20.0,
+    ) -> None:
         self.argv = ["compile", *runner_args, *(["--warm-start"] if warm_start else [])]
         self.args = vertex_jobs.parse_args(self.argv)
         self.template, self.poll_seconds = template, poll_seconds
@@ -87,8 +99,13 @@ class VertexRetrain:
     def compiled(self) -> Path:
         if self.template is None:
             out = Path(tempfile.mkdtemp(prefix="so-tagger-job-")) / "so-tagger.json"
-            argv = [sys.executable, str(paths.CHECKOUT / "vertex_runner.py"), *self.argv,
-                    "--output", str(out)]  # fmt: skip
+            argv = [
+                sys.executable,
+                str(paths.CHECKOUT / "vertex_runner.py"),
+                *self.argv,
+                "--output",
+                str(out),
+            ]
             run = subprocess.run(argv, capture_output=True, text=True)
             if run.returncode != 0:
                 raise RuntimeError(f"compiling the pipeline failed: {_last_line(run)}")
@@ -98,8 +115,10 @@ class VertexRetrain:
     def job_id(self, batch: int, manifest: dict) -> str:
         """One name per span written for a batch: the same after a restart, a new one
         when the batch's span is rewritten (its content hash changes)."""
-        return (f"{configs.PIPELINE_NAME}-batch-{batch}-span-{manifest['span']}-"
-                f"{manifest['sha256'][:12]}")  # fmt: skip
+        return (
+            f"{configs.PIPELINE_NAME}-batch-{batch}-span-{manifest['span']}-"
+            f"{manifest['sha256'][:12]}"
+        )
 
     def run(self, batch: int, manifest: dict) -> Outcome:
         """Errors talking to Vertex AI while the job runs are not its outcome: they end

@@ -72,8 +72,12 @@ class Worker:
     """retrain: how the pipeline runs (learning/retrain.py); by default the local runner
     on settings.spans_dir. The spans live where that runner reads them."""
 
-    def __init__(self, store: FeedbackStore, settings: Settings,
-                 retrain: LocalRetrain | VertexRetrain | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: FeedbackStore,
+        settings: Settings,
+        retrain: LocalRetrain | VertexRetrain | None = None,
+    ) -> None:
         self.store, self.settings = store, settings
         self.retrain = retrain or LocalRetrain(
             settings.spans_dir, settings.metadata, settings.runner_args, settings.warm_start
@@ -89,8 +93,9 @@ class Worker:
             return self.finish(batch)
         if self.store.claimable(settings.every, settings.share) < settings.every:
             return None
-        claimed = self.store.claim(settings.every, settings.share, settings.worker_id,
-                                   settings.lease_s)  # fmt: skip
+        claimed = self.store.claim(
+            settings.every, settings.share, settings.worker_id, settings.lease_s
+        )
         if claimed is None:  # another worker took them first
             return None
         batch, samples = claimed
@@ -115,8 +120,11 @@ class Worker:
         # claims no others (FeedbackStore._eligible), so nothing here stops the gate.
         trainable = self.store.samples(batch)
         rows = [seed_tsv.Row(s.title, s.actual) for s in trainable]
-        extra = {spans.SOURCE: spans.FEEDBACK_SOURCE, spans.FEEDBACK_BATCH: batch,
-                 spans.SAMPLE_IDS: [s.id for s in trainable]}  # fmt: skip
+        extra = {
+            spans.SOURCE: spans.FEEDBACK_SOURCE,
+            spans.FEEDBACK_BATCH: batch,
+            spans.SAMPLE_IDS: [s.id for s in trainable],
+        }
         if replaces is not None:
             extra[spans.REPLACES] = replaces
         return self.spans.write(map(spans.to_example_bytes, rows), extra)
@@ -134,8 +142,7 @@ class Worker:
             if self.store.samples(batch):
                 new = self.write_span(batch, replaces=old)
                 self.store.record_span(batch, new["span"], new["sha256"])
-                log.info("span %d replaced by span %d without withdrawn samples", old,
-                         new["span"])  # fmt: skip
+                log.info("span %d replaced by span %d without withdrawn samples", old, new["span"])
             else:
                 log.info("span %d withdrawn: every sample in it was withdrawn", old)
 
@@ -144,43 +151,76 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m learning", description=__doc__.split("\n")[0])
-    p.add_argument("--feedback", default=paths.feedback_url(),
-                   help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)")  # fmt: skip
-    p.add_argument("--every", type=int, default=Settings.every,
-                   help="retrain when this many accepted samples wait")  # fmt: skip
-    p.add_argument("--source-share", type=float, default=Settings.share,
-                   help="the most of one batch that one source may hold (0-1)")  # fmt: skip
-    p.add_argument("--worker-id", default=socket.gethostname(),
-                   help="this worker's name, which its batches are leased to")  # fmt: skip
+    p.add_argument(
+        "--feedback",
+        default=paths.feedback_url(),
+        help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)",
+    )
+    p.add_argument(
+        "--every",
+        type=int,
+        default=Settings.every,
+        help="retrain when this many accepted samples wait",
+    )
+    p.add_argument(
+        "--source-share",
+        type=float,
+        default=Settings.share,
+        help="the most of one batch that one source may hold (0-1)",
+    )
+    p.add_argument(
+        "--worker-id",
+        default=socket.gethostname(),
+        help="this worker's name, which its batches are leased to",
+    )
     p.add_argument("--poll-seconds", type=float, default=5.0)
     p.add_argument("--spans-dir", type=Path, default=paths.spans_dir())
     p.add_argument("--metadata", type=Path, default=paths.metadata_path())
     p.add_argument("--once", action="store_true", help="one step, then exit")
-    p.add_argument("--cold-start", action="store_true",
-                   help="train each model from scratch instead of from the served one")  # fmt: skip
-    p.add_argument("--vertex", action="store_true",
-                   help="retrain as a Vertex AI PipelineJob over the spans in the data bucket; "
-                   "the arguments after -- are then vertex_runner.py's")  # fmt: skip
-    p.add_argument("--job-poll-seconds", type=float, default=20.0,
-                   help="with --vertex: how often the running job is looked at")  # fmt: skip
-    p.add_argument("runner_args", nargs="*",
-                   help="after --: arguments for local_runner.py (vertex_runner.py)")  # fmt: skip
+    p.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="train each model from scratch instead of from the served one",
+    )
+    p.add_argument(
+        "--vertex",
+        action="store_true",
+        help="retrain as a Vertex AI PipelineJob over the spans in the data bucket; "
+        "the arguments after -- are then vertex_runner.py's",
+    )
+    p.add_argument(
+        "--job-poll-seconds",
+        type=float,
+        default=20.0,
+        help="with --vertex: how often the running job is looked at",
+    )
+    p.add_argument(
+        "runner_args", nargs="*", help="after --: arguments for local_runner.py (vertex_runner.py)"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
     settings = Settings(
-        every=args.every, share=args.source_share, worker_id=args.worker_id,
-        spans_dir=args.spans_dir, metadata=args.metadata, runner_args=tuple(args.runner_args),
+        every=args.every,
+        share=args.source_share,
+        worker_id=args.worker_id,
+        spans_dir=args.spans_dir,
+        metadata=args.metadata,
+        runner_args=tuple(args.runner_args),
         warm_start=not args.cold_start,
-    )  # fmt: skip
+    )
     retrain = None
     if args.vertex:
-        retrain = VertexRetrain(settings.runner_args, settings.warm_start,
-                                poll_seconds=args.job_poll_seconds)  # fmt: skip
+        retrain = VertexRetrain(
+            settings.runner_args, settings.warm_start, poll_seconds=args.job_poll_seconds
+        )
     worker = Worker(store, settings, retrain)
     where = "on Vertex AI" if args.vertex else "locally"
-    print(f"learning worker: retrains {where} every {args.every} accepted samples, spans in "
-          f"{worker.spans.location}", flush=True)  # fmt: skip
+    print(
+        f"learning worker: retrains {where} every {args.every} accepted samples, spans in "
+        f"{worker.spans.location}",
+        flush=True,
+    )
     while True:
         done = worker.step()
         if done is not None:

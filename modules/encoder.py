@@ -124,9 +124,13 @@ class MiniLM(tf.Module):
         pieces = self.tokenizer.tokenize(titles)[:, : MAX_TOKENS - 2]
         rows = pieces.nrows()
         pieces = tf.concat(
-            [tf.fill([rows, 1], tf.constant(CLS, tf.int64)), pieces,
-             tf.fill([rows, 1], tf.constant(SEP, tf.int64))], axis=1,
-        )  # fmt: skip
+            [
+                tf.fill([rows, 1], tf.constant(CLS, tf.int64)),
+                pieces,
+                tf.fill([rows, 1], tf.constant(SEP, tf.int64)),
+            ],
+            axis=1,
+        )
         return pieces.to_tensor(PAD), tf.sequence_mask(pieces.row_lengths(), dtype=tf.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])

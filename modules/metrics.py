@@ -56,9 +56,11 @@ def _computations(combiner_class):
         **_unused,
     ) -> metric_types.MetricComputations:
         key = metric_types.MetricKey(
-            name=name, model_name=model_name, output_name=output_name,
+            name=name,
+            model_name=model_name,
+            output_name=output_name,
             example_weighted=example_weighted,
-        )  # fmt: skip
+        )
         combiner = combiner_class(key, eval_config, threshold, example_weighted)
         return [metric_types.MetricComputation(keys=[key], preprocessors=None, combiner=combiner)]
 
@@ -181,11 +183,12 @@ class _PerTagCombiner(_ThresholdCombiner):
                 "mean_label": labels / examples,
             }
         return {
-            self._key._replace(name=metric, sub_key=metric_types.SubKey(class_id=tag)):
-                float(values[metric][tag])
+            self._key._replace(name=metric, sub_key=metric_types.SubKey(class_id=tag)): float(
+                values[metric][tag]
+            )
             for metric in PER_TAG_METRICS
             for tag in range(len(tp))
-        }  # fmt: skip
+        }
 
 
 def _micro_computations(result):
@@ -210,17 +213,22 @@ def _micro_computations(result):
 
         def key(name: str) -> metric_types.MetricKey:
             return metric_types.MetricKey(
-                name=name, model_name=model_name, output_name=output_name,
-                aggregation_type=aggregation_type, example_weighted=example_weighted,
-            )  # fmt: skip
+                name=name,
+                model_name=model_name,
+                output_name=output_name,
+                aggregation_type=aggregation_type,
+                example_weighted=example_weighted,
+            )
 
         if threshold is not None:
             thresholds = [threshold]
         else:
             thresholds = binary_confusion_matrices._interpolated_thresholds(num_thresholds)
-        matrices = key(metric_util.generate_private_name_from_arguments(
-            MICRO_MATRICES_NAME, threshold=threshold, num_thresholds=num_thresholds
-        ))  # fmt: skip
+        matrices = key(
+            metric_util.generate_private_name_from_arguments(
+                MICRO_MATRICES_NAME, threshold=threshold, num_thresholds=num_thresholds
+            )
+        )
         value = key(name)
         combiner = _MicroCombiner(matrices, eval_config, thresholds, example_weighted)
         return [
@@ -261,9 +269,12 @@ class _MicroCombiner(_Combiner):
         negatives, positives = accumulator.sum(axis=1)
         fp, tp = above
         matrices = binary_confusion_matrices.Matrices(
-            thresholds=list(self._thresholds), tp=list(tp), tn=list(negatives - fp),
-            fp=list(fp), fn=list(positives - tp),
-        )  # fmt: skip
+            thresholds=list(self._thresholds),
+            tp=list(tp),
+            tn=list(negatives - fp),
+            fp=list(fp),
+            fn=list(positives - tp),
+        )
         return {self._key: matrices}
 
 
@@ -271,8 +282,9 @@ class _MicroMetric(metric_types.Metric):
     """A micro-averaged metric: result(matrices) at one threshold, or at num_thresholds
     thresholds spaced as TFMA spaces them."""
 
-    def __init__(self, name: str, result, threshold: float | None = None,
-                 num_thresholds: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, result, threshold: float | None = None, num_thresholds: int | None = None
+    ) -> None:
         super().__init__(
             metric_util.merge_per_key_computations(_micro_computations(result)),
             name=name,
@@ -318,6 +330,13 @@ class MicroAUCPrecisionRecall(_MicroMetric):
         super().__init__(name, _area("PR"), num_thresholds=num_thresholds)
 
 
-for _metric in (SubsetAccuracy, PerTagMetrics, MicroPrecision, MicroRecall, MicroF1Score,
-                MicroAUC, MicroAUCPrecisionRecall):  # fmt: skip
+for _metric in (
+    SubsetAccuracy,
+    PerTagMetrics,
+    MicroPrecision,
+    MicroRecall,
+    MicroF1Score,
+    MicroAUC,
+    MicroAUCPrecisionRecall,
+):
     metric_types.register_metric(_metric)

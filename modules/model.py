@@ -65,9 +65,15 @@ VOCAB_AXES = {
 
 # The network's hyperparameters: build()'s arguments, searched by the Tuner.
 HYPERPARAMETERS = (
-    "hidden_units", "dropout", "learning_rate", "depth", "char_grams", "wide_step_scale",
-    "probability_wide_l2", "margin_wide_l2",
-)  # fmt: skip
+    "hidden_units",
+    "dropout",
+    "learning_rate",
+    "depth",
+    "char_grams",
+    "wide_step_scale",
+    "probability_wide_l2",
+    "margin_wide_l2",
+)
 
 
 class TfidfVector(tf.keras.layers.Layer):
@@ -182,9 +188,12 @@ def build(
         parts = [wide([ids, weights])]
         if char_grams:
             chars = TfidfVector(
-                features.NUM_TAGS, CHAR_SPACE, step_scale=wide_step_scale, l2=l2,
+                features.NUM_TAGS,
+                CHAR_SPACE,
+                step_scale=wide_step_scale,
+                l2=l2,
                 name=f"{name}_wide_chars",
-            )  # fmt: skip
+            )
             parts.append(chars([char_ids, char_weights]))
         parts.append(tf.keras.layers.Dense(features.NUM_TAGS, name=f"{name}_deep")(x))
         if embedding_width:

@@ -56,8 +56,9 @@ def remap(
     """fresh with base's values where every vocabulary-indexed axis maps (see old_to_new)."""
 
     def grid(array: np.ndarray, side: int) -> tuple:
-        return np.ix_(*(axes[a][side] if a in axes else np.arange(n)
-                        for a, n in enumerate(array.shape)))  # fmt: skip
+        return np.ix_(
+            *(axes[a][side] if a in axes else np.arange(n) for a, n in enumerate(array.shape))
+        )
 
     out = np.array(fresh, copy=True)  # a 0-d weight comes back from numpy() as a scalar
     out[grid(fresh, 0)] = base[grid(base, 1)]

@@ -35,20 +35,41 @@ MAX_BYTES_PER_WORD = 100
 _PUNCTUATION = r"[!-/]|[:-@]|[\[-`]|[{-~]|[\p{P}]"
 _CJK = "|".join(
     rf"[\x{{{lo}}}-\x{{{hi}}}]"
-    for lo, hi in (("4E00", "9FFF"), ("3400", "4DBF"), ("20000", "2A6DF"), ("2A700", "2B73F"),
-                   ("2B740", "2B81F"), ("2B820", "2CEAF"), ("F900", "FAFF"), ("2F800", "2FA1F"))
-)  # fmt: skip
+    for lo, hi in (
+        ("4E00", "9FFF"),
+        ("3400", "4DBF"),
+        ("20000", "2A6DF"),
+        ("2A700", "2B73F"),
+        ("2B740", "2B81F"),
+        ("2B820", "2CEAF"),
+        ("F900", "FAFF"),
+        ("2F800", "2FA1F"),
+    )
+)
 _KEPT_DELIMITERS = f"{_PUNCTUATION}|{_CJK}"
 
 
 # Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt), which
 # NFKC_Casefold removes; Python's unicodedata does not expose the property.
 _IGNORABLE = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
-    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
-)  # fmt: skip
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
 
 
 def _ignorable(char: str) -> bool:
@@ -165,9 +186,11 @@ class WordPiece(tf.Module):
             step,
             (tf.zeros([count], tf.int32), too_long, tf.zeros([count, 0], tf.int64)),
             shape_invariants=(
-                tf.TensorShape([None]), tf.TensorShape([None]), tf.TensorShape([None, None])
+                tf.TensorShape([None]),
+                tf.TensorShape([None]),
+                tf.TensorShape([None, None]),
             ),
-        )  # fmt: skip
+        )
         # A word no pieces cover is one [UNK], whatever pieces its start matched.
         found = tf.concat([found, tf.fill([count, 1], tf.constant(-1, tf.int64))], axis=1)
         first_column = tf.range(tf.shape(found)[1]) == 0

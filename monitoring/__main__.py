@@ -22,25 +22,40 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m monitoring", description=__doc__.split("\n")[0])
     p.add_argument("--logs", required=True, help="the request log: a directory or gs:// prefix")
     p.add_argument("--window-seconds", type=int, default=600)
-    p.add_argument("--out", default=str(paths.build_dir() / "monitoring"),
-                   help="where records go: a directory or gs:// prefix")  # fmt: skip
+    p.add_argument(
+        "--out",
+        default=str(paths.build_dir() / "monitoring"),
+        help="where records go: a directory or gs:// prefix",
+    )
     p.add_argument("--model-base-path", default=str(paths.serving_model_dir()))
     p.add_argument("--spans", default=str(paths.spans_dir()))
     p.add_argument("--thresholds", type=Path, default=THRESHOLDS)
-    p.add_argument("--metadata", default=str(paths.metadata_path()),
-                   help="ML Metadata store to record windows in ('' for none)")  # fmt: skip
+    p.add_argument(
+        "--metadata",
+        default=str(paths.metadata_path()),
+        help="ML Metadata store to record windows in ('' for none)",
+    )
     args = p.parse_args(argv)
     with quiet_imports():
         from monitoring import compare, job, metadata
 
     record = metadata.writer(args.metadata) if args.metadata else None
-    results = job.run(args.logs, args.model_base_path, args.spans, args.out,
-                      compare.Thresholds.load(args.thresholds), args.window_seconds,
-                      record=record)  # fmt: skip
+    results = job.run(
+        args.logs,
+        args.model_base_path,
+        args.spans,
+        args.out,
+        compare.Thresholds.load(args.thresholds),
+        args.window_seconds,
+        record=record,
+    )
     for r in results:
         state = "ALARM" if r["alarm"] else ("above" if r["above"] else "ok")
-        print(f"window {r['window_start']}: {r['requests']} requests, {state} "
-              f"{' '.join(r['above'])}".rstrip(), flush=True)  # fmt: skip
+        print(
+            f"window {r['window_start']}: {r['requests']} requests, {state} "
+            f"{' '.join(r['above'])}".rstrip(),
+            flush=True,
+        )
     print(f"{len(results)} windows judged; latest in {args.out.rstrip('/')}/latest.json")
     return 0
 

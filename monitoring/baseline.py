@@ -21,8 +21,9 @@ BATCH = 256
 def span_titles(spans_dir: str) -> list[str]:
     """Every title of every span (ExampleGen's input), in span order; local or gs://."""
     pattern = f"{spans_dir.rstrip('/')}/{spans.SPAN_DIR_FORMAT.format(span='*')}/{spans.DATA_FILE}"
-    files = sorted(tf.io.gfile.glob(pattern),
-                   key=lambda f: int(re.search(r"span-(\d+)/[^/]+$", f).group(1)))  # fmt: skip
+    files = sorted(
+        tf.io.gfile.glob(pattern), key=lambda f: int(re.search(r"span-(\d+)/[^/]+$", f).group(1))
+    )
     spec = {features.TITLE: tf.io.FixedLenFeature([], tf.string)}
     titles = []
     for raw in tf.data.TFRecordDataset(files).batch(1024):

@@ -38,11 +38,13 @@ def measure(frames, base_stats, base_titles, schema) -> list[dict]:
     found, previous = [], None
     for frame in frames:
         stats = compare.statistics(frame)
-        found.append({
-            compare.SKEW: compare.skew(base_stats, stats, schema),
-            compare.DRIFT: compare.drift(previous, stats, schema) if previous else {},
-            "domain_auc": compare.domain_auc(list(frame["title"]), base_titles),
-        })  # fmt: skip
+        found.append(
+            {
+                compare.SKEW: compare.skew(base_stats, stats, schema),
+                compare.DRIFT: compare.drift(previous, stats, schema) if previous else {},
+                "domain_auc": compare.domain_auc(list(frame["title"]), base_titles),
+            }
+        )
         previous = stats
     return found
 
@@ -79,15 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     auc = max(m["domain_auc"] for m in measured)
     result = {
         "how": f"python -m monitoring.calibrate: the largest distance over {CHUNKS} windows "
-               f"of {WINDOW} training titles outside the baseline sample and {CHUNKS} windows "
-               f"of the first half of unlabeled.tsv, times {MARGIN}; model version "
-               f"{model_dir.rsplit('/', 1)[-1]}",
+        f"of {WINDOW} training titles outside the baseline sample and {CHUNKS} windows "
+        f"of the first half of unlabeled.tsv, times {MARGIN}; model version "
+        f"{model_dir.rsplit('/', 1)[-1]}",
         "window_requests": WINDOW,
         "skew": {f: round(v * MARGIN, 4) for f, v in observed[compare.SKEW].items()},
         "drift": {f: round(v * MARGIN, 4) for f, v in observed[compare.DRIFT].items()},
         "domain_auc": round(0.5 + (auc - 0.5) * MARGIN, 4),
         "observed": {**observed, "domain_auc": auc},
-    }  # fmt: skip
+    }
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"thresholds written to {args.out}")
     return 0

@@ -54,13 +54,16 @@ def statistics(frame: pd.DataFrame) -> statistics_pb2.DatasetFeatureStatisticsLi
     return tfdv.generate_statistics_from_dataframe(frame)
 
 
-def schema(baseline: statistics_pb2.DatasetFeatureStatisticsList,
-           thresholds: Thresholds) -> schema_pb2.Schema:  # fmt: skip
+def schema(
+    baseline: statistics_pb2.DatasetFeatureStatisticsList, thresholds: Thresholds
+) -> schema_pb2.Schema:
     inferred = tfdv.infer_schema(baseline)
     for name in COMPARED:
         feature = tfdv.get_feature(inferred, name)
-        for comparator, limits in ((feature.skew_comparator, thresholds.skew),
-                                   (feature.drift_comparator, thresholds.drift)):  # fmt: skip
+        for comparator, limits in (
+            (feature.skew_comparator, thresholds.skew),
+            (feature.drift_comparator, thresholds.drift),
+        ):
             if name in CATEGORICAL:
                 comparator.infinity_norm.threshold = limits[name]
             else:
@@ -82,8 +85,7 @@ def skew(baseline, window, schema_: schema_pb2.Schema) -> dict[str, float]:
 
 
 def drift(previous, window, schema_: schema_pb2.Schema) -> dict[str, float]:
-    return _measured(tfdv.validate_statistics(window, schema_, previous_statistics=previous),
-                     DRIFT)  # fmt: skip
+    return _measured(tfdv.validate_statistics(window, schema_, previous_statistics=previous), DRIFT)
 
 
 def domain_auc(titles: list[str], training_titles: list[str], seed: int = 0) -> float:
@@ -97,8 +99,9 @@ def domain_auc(titles: list[str], training_titles: list[str], seed: int = 0) -> 
         TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True),
         LogisticRegression(C=1.0, max_iter=1000),
     )
-    scores = cross_val_predict(classifier, reference + sample, labels, cv=5,
-                               method="predict_proba")[:, 1]  # fmt: skip
+    scores = cross_val_predict(
+        classifier, reference + sample, labels, cv=5, method="predict_proba"
+    )[:, 1]
     return float(roc_auc_score(labels, scores))
 
 

@@ -46,20 +46,26 @@ def _oov_shares(titles: list[str], vocab: frozenset[str]) -> list[float]:
 
 
 def describe(
-    titles: list[str], scores: np.ndarray, predicted: np.ndarray, tags: list[str],
+    titles: list[str],
+    scores: np.ndarray,
+    predicted: np.ndarray,
+    tags: list[str],
     vocab: frozenset[str],
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """One row per request. scores, predicted: [n, tags]; tags: the column names."""
     words = [t.split() for t in titles]
     top = scores.argmax(axis=1) if len(titles) else np.zeros(0, int)
-    return pd.DataFrame({
-        "title": titles,
-        "title_words": [len(w) for w in words],
-        "title_chars": [len(t) for t in titles],
-        "oov_share": _oov_shares(titles, vocab) if titles else [],
-        "code_share": [sum(bool(CODE_TOKEN.search(x)) for x in w) / max(1, len(w))
-                       for w in words],
-        "top_tag": [tags[i] for i in top],
-        "predicted_tags": predicted.sum(axis=1).astype(int) if len(titles) else [],
-        "top_score": scores.max(axis=1).astype(float) if len(titles) else [],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "title": titles,
+            "title_words": [len(w) for w in words],
+            "title_chars": [len(t) for t in titles],
+            "oov_share": _oov_shares(titles, vocab) if titles else [],
+            "code_share": [
+                sum(bool(CODE_TOKEN.search(x)) for x in w) / max(1, len(w)) for w in words
+            ],
+            "top_tag": [tags[i] for i in top],
+            "predicted_tags": predicted.sum(axis=1).astype(int) if len(titles) else [],
+            "top_score": scores.max(axis=1).astype(float) if len(titles) else [],
+        }
+    )

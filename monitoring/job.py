@@ -62,9 +62,16 @@ def judged_windows(out: str) -> list[int]:
     return sorted(int(n.rsplit("/", 1)[-1].removesuffix(".json")) for n in names)
 
 
-def run(log_prefix: str, model_base_path: str, spans_dir: str, out: str,
-        thresholds: compare.Thresholds, window_s: int, now: float | None = None,
-        record=None) -> list[dict]:  # fmt: skip
+def run(
+    log_prefix: str,
+    model_base_path: str,
+    spans_dir: str,
+    out: str,
+    thresholds: compare.Thresholds,
+    window_s: int,
+    now: float | None = None,
+    record=None,
+) -> list[dict]:
     """Judges the windows that ended before `now`; returns their records. record: called
     with each record (ML Metadata, see monitoring/__main__.py)."""
     now = time.time() if now is None else now
@@ -96,16 +103,25 @@ def run(log_prefix: str, model_base_path: str, spans_dir: str, out: str,
         flagged = compare.above(measured, thresholds)
         streak = (before["windows_above"] if before else 0) + 1 if flagged else 0
         result = {
-            "window_start": start, "window_end": start + window_s, "requests": len(frame),
+            "window_start": start,
+            "window_end": start + window_s,
+            "requests": len(frame),
             "versions": sorted(set(window.version)),
             "model_version": model_dir.rstrip("/").rsplit("/", 1)[-1],
-            "skew": measured[compare.SKEW], "drift": measured[compare.DRIFT],
+            "skew": measured[compare.SKEW],
+            "drift": measured[compare.DRIFT],
             "domain_auc": measured["domain_auc"],
-            "thresholds": {"skew": thresholds.skew, "drift": thresholds.drift,
-                           "domain_auc": thresholds.domain_auc},
-            "above": flagged, "windows_above": streak, "alarm": streak >= ALARM_WINDOWS,
-            "judged": judged, "judged_at": time.time(),
-        }  # fmt: skip
+            "thresholds": {
+                "skew": thresholds.skew,
+                "drift": thresholds.drift,
+                "domain_auc": thresholds.domain_auc,
+            },
+            "above": flagged,
+            "windows_above": streak,
+            "alarm": streak >= ALARM_WINDOWS,
+            "judged": judged,
+            "judged_at": time.time(),
+        }
         text = json.dumps(result, indent=1).encode()
         _write(_join(windows_dir, f"{start}.json"), text)
         _write(_join(str(out), "latest.json"), text)

@@ -24,9 +24,15 @@ class Logged:
 
     def take(self, keep: np.ndarray) -> Logged:
         pick = np.flatnonzero(keep)
-        return Logged([self.at[i] for i in pick], [self.version[i] for i in pick],
-                      [self.label[i] for i in pick], [self.titles[i] for i in pick],
-                      self.scores[pick], self.predicted[pick], self.tags)  # fmt: skip
+        return Logged(
+            [self.at[i] for i in pick],
+            [self.version[i] for i in pick],
+            [self.label[i] for i in pick],
+            [self.titles[i] for i in pick],
+            self.scores[pick],
+            self.predicted[pick],
+            self.tags,
+        )
 
 
 def log_files(prefix: str) -> list[str]:
@@ -49,9 +55,15 @@ def read(files: list[str]) -> Logged:
         if not tags:
             tags = [t.decode() for t in outputs[features.OUTPUT_TAGS].string_val]
     width = len(tags)
-    return Logged(at, version, label, titles,
-                  np.asarray(scores, np.float32).reshape(-1, width),
-                  np.asarray(predicted, bool).reshape(-1, width), tags)  # fmt: skip
+    return Logged(
+        at,
+        version,
+        label,
+        titles,
+        np.asarray(scores, np.float32).reshape(-1, width),
+        np.asarray(predicted, bool).reshape(-1, width),
+        tags,
+    )
 
 
 def windows(logged: Logged, seconds: int) -> list[tuple[int, Logged]]:

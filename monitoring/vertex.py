@@ -23,9 +23,14 @@ NAME = "so-tagger-drift-monitor"
 
 
 def monitor_args(args: argparse.Namespace) -> list[str]:
-    return [f"--logs={args.logs}", f"--window-seconds={args.window_seconds}",
-            f"--out={args.out}", f"--model-base-path={args.model_base_path}",
-            f"--spans={args.spans}", "--metadata="]  # fmt: skip
+    return [
+        f"--logs={args.logs}",
+        f"--window-seconds={args.window_seconds}",
+        f"--out={args.out}",
+        f"--model-base-path={args.model_base_path}",
+        f"--spans={args.spans}",
+        "--metadata=",
+    ]
 
 
 def compile_pipeline(args: argparse.Namespace) -> Path:
@@ -35,8 +40,9 @@ def compile_pipeline(args: argparse.Namespace) -> Path:
 
     @dsl.container_component
     def drift_monitor():
-        return dsl.ContainerSpec(image=image, command=["python", "-m", "monitoring"],
-                                 args=arguments)  # fmt: skip
+        return dsl.ContainerSpec(
+            image=image, command=["python", "-m", "monitoring"], args=arguments
+        )
 
     @dsl.pipeline(name=NAME, description="Request-log windows against the training spans")
     def monitor_pipeline():
@@ -51,11 +57,16 @@ def schedule(args: argparse.Namespace, template: Path):
 
     aiplatform.init(project=args.project, location=args.region)
     job = aiplatform.PipelineJob(
-        display_name=NAME, template_path=str(template), pipeline_root=args.pipeline_root,
-        enable_caching=False, project=args.project, location=args.region,
-    )  # fmt: skip
-    return job.create_schedule(cron=args.schedule, display_name=f"{NAME}-schedule",
-                               service_account=args.service_account)  # fmt: skip
+        display_name=NAME,
+        template_path=str(template),
+        pipeline_root=args.pipeline_root,
+        enable_caching=False,
+        project=args.project,
+        location=args.region,
+    )
+    return job.create_schedule(
+        cron=args.schedule, display_name=f"{NAME}-schedule", service_account=args.service_account
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pipeline-root")
     p.add_argument("--service-account")
     args = p.parse_args(argv)
-    missing = [f for f in ("project", "region", "pipeline_root", "service_account")
-               if args.schedule and not getattr(args, f)]  # fmt: skip
+    missing = [
+        f
+        for f in ("project", "region", "pipeline_root", "service_account")
+        if args.schedule and not getattr(args, f)
+    ]
     if missing:
         p.error("--schedule needs " + ", ".join("--" + m.replace("_", "-") for m in missing))
     with quiet_imports():

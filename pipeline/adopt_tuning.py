@@ -26,9 +26,10 @@ from pipeline import configs, metadata, run_report
 def latest_tuned(store):
     """The newest HyperParameters artifact the Tuner wrote."""
     tuned = [
-        a for a in store.get_artifacts_by_type("HyperParameters")
+        a
+        for a in store.get_artifacts_by_type("HyperParameters")
         if metadata.node_name(store, metadata.producer(store, a.id)) == "Tuner"
-    ]  # fmt: skip
+    ]
     if not tuned:
         raise SystemExit("no tuning run in ML Metadata: run `make tune` first")
     return max(tuned, key=lambda a: a.id)
@@ -45,8 +46,11 @@ def tuned_with_encoder(store, tuned) -> bool:
 
 def consumer(store, artifact_id: int, key: str, node: str):
     """The newest execution of node that read the artifact as its input key, or None."""
-    found = [e for e in metadata.consumers(store, artifact_id, key)
-             if metadata.node_name(store, e) == node]  # fmt: skip
+    found = [
+        e
+        for e in metadata.consumers(store, artifact_id, key)
+        if metadata.node_name(store, e) == node
+    ]
     return found[-1] if found else None
 
 
@@ -69,10 +73,15 @@ def why_not_blessed(store, tuned) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--metadata", type=Path, default=paths.metadata_path())
-    parser.add_argument("--output", type=Path, default=None,
-                        help="the file to write (default: the setting's reviewed one)")  # fmt: skip
-    parser.add_argument("--force", action="store_true",
-                        help="adopt the values even if their model was not blessed")  # fmt: skip
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="the file to write (default: the setting's reviewed one)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="adopt the values even if their model was not blessed"
+    )
     args = parser.parse_args(argv)
     store = metadata.sqlite_store(str(args.metadata))
     artifact = latest_tuned(store)
@@ -82,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     tuned = json.loads(Path(uri, paths.HYPERPARAMETERS_FILE_NAME).read_text())
     reason = why_not_blessed(store, artifact)
     if reason and not args.force:
-        print(f"not adopted: {reason}; {target} is unchanged (--force adopts them anyway)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"not adopted: {reason}; {target} is unchanged (--force adopts them anyway)",
+            file=sys.stderr,
+        )
         return 1
     current = json.loads((target if target.exists() else reviewed).read_text())["values"]
     for name, value in tuned["values"].items():

@@ -40,8 +40,9 @@ def load(evaluation_uri: str) -> list[Metric]:
             prefix = "micro_" if kv.key.aggregation_type.micro_average else ""
             tag = kv.key.sub_key.class_id.value if kv.key.sub_key.HasField("class_id") else None
             model = BASELINE if kv.key.model_name == BASELINE else CANDIDATE
-            found.append(Metric(name, model, tag, prefix + kv.key.name,
-                                kv.value.double_value.value))  # fmt: skip
+            found.append(
+                Metric(name, model, tag, prefix + kv.key.name, kv.value.double_value.value)
+            )
     return found
 
 
@@ -67,10 +68,13 @@ def _value(key) -> str:
 
 def overall(metrics: list[Metric], model: str = CANDIDATE) -> dict[str, float]:
     """The model's metrics on the whole test split, by name."""
-    return dict(sorted(
-        (m.name, round(m.value, 4)) for m in metrics
-        if m.slice == OVERALL and m.model == model and m.tag_index is None
-    ))  # fmt: skip
+    return dict(
+        sorted(
+            (m.name, round(m.value, 4))
+            for m in metrics
+            if m.slice == OVERALL and m.model == model and m.tag_index is None
+        )
+    )
 
 
 def per_tag(metrics: list[Metric]) -> dict[int, dict[str, float]]:

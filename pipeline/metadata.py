@@ -77,8 +77,11 @@ def latest_run(store: metadata_store.MetadataStore) -> tuple[str, list[NodeRun]]
 
 def this_run(store: metadata_store.MetadataStore, since_ms: int):
     """The pipeline_run context started at or after since_ms, or None."""
-    runs = [c for c in store.get_contexts_by_type("pipeline_run") if c.create_time_since_epoch
-            >= since_ms]  # fmt: skip
+    runs = [
+        c
+        for c in store.get_contexts_by_type("pipeline_run")
+        if c.create_time_since_epoch >= since_ms
+    ]
     return max(runs, key=lambda c: c.id) if runs else None
 
 

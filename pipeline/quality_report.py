@@ -79,8 +79,15 @@ def report(what: str, metrics: list[evaluation.Metric], names: list[str]) -> tup
     for index, values in evaluation.per_tag(metrics).items():
         if index < len(names) and "mean_label" in values:
             support = round(values["mean_label"] * examples)
-            tags.append((names[index], support, values.get("precision", 0.0),
-                         values.get("recall", 0.0), values.get("f1_score", 0.0)))  # fmt: skip
+            tags.append(
+                (
+                    names[index],
+                    support,
+                    values.get("precision", 0.0),
+                    values.get("recall", 0.0),
+                    values.get("f1_score", 0.0),
+                )
+            )
     tags.sort(key=lambda t: (t[4], -t[1]))
     lines += ["", f"the {WEAKEST} weakest tags (of {len(tags)}), by F1 on the test split"]
     lines.append(f"{'tag':<22} {'support':>7} {'precision':>9} {'recall':>7} {'F1':>7}")
@@ -111,8 +118,9 @@ def draw(tables: dict, title: str, png: Path) -> None:
     tags = tables["tags"]
     left.scatter([t[1] for t in tags], [t[4] for t in tags], s=14, alpha=0.7)
     for i, (name, support, *_, f1) in enumerate(tags[:WEAKEST]):  # weakest first
-        left.annotate(name, (support, f1), fontsize=7, xytext=(4, 4 + 8 * (i % 5)),
-                      textcoords="offset points")  # fmt: skip
+        left.annotate(
+            name, (support, f1), fontsize=7, xytext=(4, 4 + 8 * (i % 5)), textcoords="offset points"
+        )
     left.set_xscale("symlog", linthresh=10)
     left.set_xlabel("support (test titles with the tag)")
     left.set_ylabel("F1")
@@ -121,8 +129,9 @@ def draw(tables: dict, title: str, png: Path) -> None:
 
     names = list(tables["slices"])
     x = range(len(names))
-    for offset, (key, label) in enumerate((("micro_f1_score", "F1 micro"),
-                                            ("exact_match", "exact match"))):  # fmt: skip
+    for offset, (key, label) in enumerate(
+        (("micro_f1_score", "F1 micro"), ("exact_match", "exact match"))
+    ):
         values = [tables["slices"][n].get(key, 0) for n in names]
         right.bar([i + offset * 0.4 for i in x], values, width=0.4, label=label)
     right.set_xticks([i + 0.2 for i in x], names, rotation=30, ha="right", fontsize=8)

@@ -76,8 +76,10 @@ def select_spans(spans_dir: str, first: int, last: int) -> list[dict]:
         data = os.path.join(directory, spans.DATA_FILE)
         manifest_path = os.path.join(directory, spans.MANIFEST_FILE)
         if not fileio.exists(manifest_path) or not fileio.exists(data):
-            raise SpanDataError(f"{directory} is incomplete: it needs {spans.DATA_FILE} and "
-                                f"{spans.MANIFEST_FILE} (still being copied?)")  # fmt: skip
+            raise SpanDataError(
+                f"{directory} is incomplete: it needs {spans.DATA_FILE} and "
+                f"{spans.MANIFEST_FILE} (still being copied?)"
+            )
         with fileio.open(manifest_path, "r") as f:
             manifest = json.loads(f.read())
         actual = _sha256(data)
@@ -86,9 +88,15 @@ def select_spans(spans_dir: str, first: int, last: int) -> list[dict]:
                 f"{data} has sha256 {actual[:12]}, its manifest says {manifest['sha256'][:12]}: "
                 "the span is damaged or still being copied"
             )
-        chosen.append({"span": int(match.group(1)), "sha256": actual,
-                       "examples": manifest["examples"], "path": data,
-                       **{k: manifest[k] for k in PROVENANCE if k in manifest}})  # fmt: skip
+        chosen.append(
+            {
+                "span": int(match.group(1)),
+                "sha256": actual,
+                "examples": manifest["examples"],
+                "path": data,
+                **{k: manifest[k] for k in PROVENANCE if k in manifest},
+            }
+        )
     if not chosen:
         raise SpanDataError(f"no span numbered {first}..{last} under {spans_dir}")
     return sorted(chosen, key=lambda s: s["span"])
@@ -136,11 +144,15 @@ def span_range_config(
     first: int, last: int, feedback_split: str = DEFAULT_FEEDBACK_SPLIT
 ) -> example_gen_pb2.CustomConfig:
     packed = any_pb2.Any()
-    packed.Pack(struct_pb2.Struct(fields={
-        "first_span": struct_pb2.Value(number_value=first),
-        "last_span": struct_pb2.Value(number_value=last),
-        "feedback_split": struct_pb2.Value(string_value=feedback_split),
-    }))  # fmt: skip
+    packed.Pack(
+        struct_pb2.Struct(
+            fields={
+                "first_span": struct_pb2.Value(number_value=first),
+                "last_span": struct_pb2.Value(number_value=last),
+                "feedback_split": struct_pb2.Value(string_value=feedback_split),
+            }
+        )
+    )
     return example_gen_pb2.CustomConfig(custom_config=packed)
 
 

@@ -41,41 +41,72 @@ def parse_args(
     where = p.add_argument_group("where things live (flag, or the environment variable named)")
     where.add_argument("--project", default=_env("TAGGER_GCP_PROJECT"), help="TAGGER_GCP_PROJECT")
     where.add_argument("--region", default=_env("TAGGER_GCP_REGION"), help="TAGGER_GCP_REGION")
-    where.add_argument("--pipeline-root", default=_env("TAGGER_VERTEX_PIPELINE_ROOT"),
-                       help="gs:// artifact prefix; TAGGER_VERTEX_PIPELINE_ROOT")  # fmt: skip
-    where.add_argument("--data-root", default=_env("TAGGER_VERTEX_SPANS_DIR"),
-                       help="gs:// prefix of span-N/ folders; TAGGER_VERTEX_SPANS_DIR")  # fmt: skip
-    where.add_argument("--serving-base", default=_env("TAGGER_VERTEX_SERVING_BASE"),
-                       help="gs:// TF Serving base path; the model goes to "
-                       f"<base>/{serving_layout.MODEL_NAME}/<version>; "
-                       "TAGGER_VERTEX_SERVING_BASE")  # fmt: skip
-    where.add_argument("--image", default=_env("TAGGER_PIPELINE_IMAGE"),
-                       help="pipeline image (deploy/pipeline/Dockerfile), by digest; "
-                       "TAGGER_PIPELINE_IMAGE")  # fmt: skip
-    where.add_argument("--service-account", default=_env("TAGGER_VERTEX_SERVICE_ACCOUNT"),
-                       help="TAGGER_VERTEX_SERVICE_ACCOUNT")  # fmt: skip
-    where.add_argument("--labels", default=_env("TAGGER_VERTEX_LABELS", ""),
-                       help="k=v,... for the job and Dataflow; TAGGER_VERTEX_LABELS")  # fmt: skip
+    where.add_argument(
+        "--pipeline-root",
+        default=_env("TAGGER_VERTEX_PIPELINE_ROOT"),
+        help="gs:// artifact prefix; TAGGER_VERTEX_PIPELINE_ROOT",
+    )
+    where.add_argument(
+        "--data-root",
+        default=_env("TAGGER_VERTEX_SPANS_DIR"),
+        help="gs:// prefix of span-N/ folders; TAGGER_VERTEX_SPANS_DIR",
+    )
+    where.add_argument(
+        "--serving-base",
+        default=_env("TAGGER_VERTEX_SERVING_BASE"),
+        help="gs:// TF Serving base path; the model goes to "
+        f"<base>/{serving_layout.MODEL_NAME}/<version>; "
+        "TAGGER_VERTEX_SERVING_BASE",
+    )
+    where.add_argument(
+        "--image",
+        default=_env("TAGGER_PIPELINE_IMAGE"),
+        help="pipeline image (deploy/pipeline/Dockerfile), by digest; TAGGER_PIPELINE_IMAGE",
+    )
+    where.add_argument(
+        "--service-account",
+        default=_env("TAGGER_VERTEX_SERVICE_ACCOUNT"),
+        help="TAGGER_VERTEX_SERVICE_ACCOUNT",
+    )
+    where.add_argument(
+        "--labels",
+        default=_env("TAGGER_VERTEX_LABELS", ""),
+        help="k=v,... for the job and Dataflow; TAGGER_VERTEX_LABELS",
+    )
     where.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     beam = p.add_argument_group("Beam (StatisticsGen, Transform, Evaluator, ExampleGen)")
-    beam.add_argument("--beam-runner", choices=["DataflowRunner", "DirectRunner"],
-                      default=_env("TAGGER_BEAM_RUNNER", "DataflowRunner"))  # fmt: skip
-    beam.add_argument("--dataflow-temp-location", default=_env("TAGGER_DATAFLOW_TEMP"),
-                      help="gs:// prefix; default <pipeline root>/dataflow-tmp")  # fmt: skip
-    beam.add_argument("--dataflow-region", default=_env("TAGGER_DATAFLOW_REGION"),
-                      help="default: --region")  # fmt: skip
-    beam.add_argument("--dataflow-machine-type",
-                      default=_env("TAGGER_DATAFLOW_MACHINE_TYPE", "n1-standard-4"))  # fmt: skip
-    beam.add_argument("--dataflow-max-workers", type=int,
-                      default=int(_env("TAGGER_DATAFLOW_MAX_WORKERS", "4")))  # fmt: skip
-    beam.add_argument("--direct-workers", type=int, default=2,
-                      help="DirectRunner processes (0: in-process)")  # fmt: skip
+    beam.add_argument(
+        "--beam-runner",
+        choices=["DataflowRunner", "DirectRunner"],
+        default=_env("TAGGER_BEAM_RUNNER", "DataflowRunner"),
+    )
+    beam.add_argument(
+        "--dataflow-temp-location",
+        default=_env("TAGGER_DATAFLOW_TEMP"),
+        help="gs:// prefix; default <pipeline root>/dataflow-tmp",
+    )
+    beam.add_argument(
+        "--dataflow-region", default=_env("TAGGER_DATAFLOW_REGION"), help="default: --region"
+    )
+    beam.add_argument(
+        "--dataflow-machine-type", default=_env("TAGGER_DATAFLOW_MACHINE_TYPE", "n1-standard-4")
+    )
+    beam.add_argument(
+        "--dataflow-max-workers", type=int, default=int(_env("TAGGER_DATAFLOW_MAX_WORKERS", "4"))
+    )
+    beam.add_argument(
+        "--direct-workers", type=int, default=2, help="DirectRunner processes (0: in-process)"
+    )
     train = p.add_argument_group("the Trainer as a Vertex AI custom job")
     train.add_argument("--trainer-on-vertex", action="store_true")
-    train.add_argument("--training-machine-type",
-                       default=_env("TAGGER_TRAINING_MACHINE_TYPE", "n1-standard-8"))  # fmt: skip
-    train.add_argument("--accelerator-type", default=_env("TAGGER_TRAINING_ACCELERATOR"),
-                       help="e.g. NVIDIA_TESLA_T4; none by default")  # fmt: skip
+    train.add_argument(
+        "--training-machine-type", default=_env("TAGGER_TRAINING_MACHINE_TYPE", "n1-standard-8")
+    )
+    train.add_argument(
+        "--accelerator-type",
+        default=_env("TAGGER_TRAINING_ACCELERATOR"),
+        help="e.g. NVIDIA_TESLA_T4; none by default",
+    )
     train.add_argument("--accelerator-count", type=int, default=1)
     run = p.add_argument_group("submitting")
     run.add_argument("--submit", action="store_true", help="start a PipelineJob")
@@ -183,8 +214,12 @@ def follow(job, say=print, poll_seconds: float = 20):
         job = type(job).get(job.resource_name)
         for task in job.task_details:
             state = task.state.name
-            if task.task_name in done or state not in ("SUCCEEDED", "SKIPPED", "FAILED",
-                                                       "CANCELLED"):  # fmt: skip
+            if task.task_name in done or state not in (
+                "SUCCEEDED",
+                "SKIPPED",
+                "FAILED",
+                "CANCELLED",
+            ):
                 continue
             done.add(task.task_name)
             seconds = (task.end_time - task.start_time).total_seconds() if task.end_time else 0

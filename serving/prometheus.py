@@ -102,8 +102,10 @@ def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
         if line.startswith("#") or match is None:
             continue
         name, labels, value = match.groups()
-        found = {k: v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
-                 for k, v in _LABEL.findall(labels or "")}  # fmt: skip
+        found = {
+            k: v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+            for k, v in _LABEL.findall(labels or "")
+        }
         samples.append((name, found, float(value)))
     return samples
 

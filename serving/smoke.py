@@ -22,9 +22,12 @@ def check(url: str, expect_version: str | None, token: str | None, timeout: floa
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(f"{url.rstrip('/')}/api/predict", method="POST",
-                                     data=json.dumps({"title": TITLE}).encode(),
-                                     headers=headers)  # fmt: skip
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/api/predict",
+        method="POST",
+        data=json.dumps({"title": TITLE}).encode(),
+        headers=headers,
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             answer = json.loads(reply.read())

@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=100, help="retrain after this many samples")
     args = p.parse_args(argv)
     if not paths.serving_model_dir().is_dir():
-        print(f"up: error: no model under {paths.serving_model_dir()}; run `make` first",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"up: error: no model under {paths.serving_model_dir()}; run `make` first",
+            file=sys.stderr,
+        )
         return 1
     logs = paths.logs_dir()
     logs.mkdir(parents=True, exist_ok=True)
@@ -37,25 +39,40 @@ def main(argv: list[str] | None = None) -> int:
     # as its image runs it.
     app_python = os.environ.get("TAGGER_APP_PYTHON") or python
     commands = {
-        "model_server": [python, "-m", "serving.model_server", f"--rest_api_port={args.model_port}",
-                         "--rest_api_host=127.0.0.1", f"--model_name={serving_layout.MODEL_NAME}",
-                         f"--model_base_path={paths.serving_model_dir()}"],
-        "app": [app_python, "-m", "serving.app", f"--port={args.app_port}",
-                f"--metrics-port={args.metrics_port}",
-                f"--model-url=http://127.0.0.1:{args.model_port}"],
+        "model_server": [
+            python,
+            "-m",
+            "serving.model_server",
+            f"--rest_api_port={args.model_port}",
+            "--rest_api_host=127.0.0.1",
+            f"--model_name={serving_layout.MODEL_NAME}",
+            f"--model_base_path={paths.serving_model_dir()}",
+        ],
+        "app": [
+            app_python,
+            "-m",
+            "serving.app",
+            f"--port={args.app_port}",
+            f"--metrics-port={args.metrics_port}",
+            f"--model-url=http://127.0.0.1:{args.model_port}",
+        ],
         "worker": [python, "-m", "learning", f"--every={args.every}"],
-    }  # fmt: skip
+    }
     children = {}
     for name, command in commands.items():
         log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - open for the child's life
         # Each in its own session: Ctrl-C reaches this supervisor only, which stops them in
         # order (the worker takes its pipeline run down with it).
-        children[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True)  # fmt: skip
+        children[name] = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     print(f"model server :{args.model_port}, app :{args.app_port}, worker; logs in {logs}")
     print(f"open http://127.0.0.1:{args.app_port}/   (Ctrl-C stops all three)")
-    print("review queue: sign in on the page with a token from `builder/env.sh run python -m "
-          "serving.feedback token create --role reviewer --name NAME`", flush=True)  # fmt: skip
+    print(
+        "review queue: sign in on the page with a token from `builder/env.sh run python -m "
+        "serving.feedback token create --role reviewer --name NAME`",
+        flush=True,
+    )
     stopping = []
     for number in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: it may arrive ignored
         signal.signal(number, lambda signum, _: stopping.append(signum))
@@ -63,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     while not stopping:
         dead = [n for n, c in children.items() if c.poll() is not None]
         if dead:
-            print(f"up: {dead[0]} exited {children[dead[0]].returncode}; see "
-                  f"{logs / (dead[0] + '.log')}", file=sys.stderr)  # fmt: skip
+            print(
+                f"up: {dead[0]} exited {children[dead[0]].returncode}; see "
+                f"{logs / (dead[0] + '.log')}",
+                file=sys.stderr,
+            )
             status = 1
             break
         time.sleep(0.2)

@@ -32,9 +32,13 @@ def stack(tmp_path_factory, served_model):
     models, base = served_model
     root = tmp_path_factory.mktemp("app")
     database = root / "feedback.db"
-    with app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={database}",
-                    f"--model-base-path={base}", "--feedback-burst=10000",
-                    log_dir=root) as app:  # fmt: skip
+    with app_server(
+        f"--model-url=http://127.0.0.1:{models.port}",
+        f"--feedback={database}",
+        f"--model-base-path={base}",
+        "--feedback-burst=10000",
+        log_dir=root,
+    ) as app:
         yield app, database
 
 

@@ -23,13 +23,15 @@ def app_python() -> str:
 
 
 def run_module(
-    *args: str, cwd: Path = REPO, check: bool = True, python: str = sys.executable,
+    *args: str,
+    cwd: Path = REPO,
+    check: bool = True,
+    python: str = sys.executable,
     timeout: float = 900,
-) -> subprocess.CompletedProcess:  # fmt: skip
+) -> subprocess.CompletedProcess:
     """Run `python ARGS...` as the user would, capturing its output; timeout in seconds
     guards against a hang."""
-    proc = subprocess.run([python, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    proc = subprocess.run([python, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"

@@ -23,9 +23,12 @@ def task(name: str, seconds: float = 1.0, state: str = "SUCCEEDED", outputs: dic
         for output, metadata in (outputs or {}).items()
     }
     return types.SimpleNamespace(
-        task_name=name, state=types.SimpleNamespace(name=state), start_time=start,
-        end_time=start + timedelta(seconds=seconds), outputs=artifacts,
-    )  # fmt: skip
+        task_name=name,
+        state=types.SimpleNamespace(name=state),
+        start_time=start,
+        end_time=start + timedelta(seconds=seconds),
+        outputs=artifacts,
+    )
 
 
 def pushed(version: str, destination: str, blessed: bool = True) -> list:
@@ -33,10 +36,18 @@ def pushed(version: str, destination: str, blessed: bool = True) -> list:
     return [
         task("Trainer", 42.0),
         task("Evaluator", outputs={"blessing": {"blessed": int(blessed)}}),
-        task("AtomicPusher", 3.0, outputs={"pushed_model": {
-            "pushed": int(blessed), "pushed_version": version if blessed else "",
-            "pushed_destination": destination if blessed else ""}}),
-    ]  # fmt: skip
+        task(
+            "AtomicPusher",
+            3.0,
+            outputs={
+                "pushed_model": {
+                    "pushed": int(blessed),
+                    "pushed_version": version if blessed else "",
+                    "pushed_destination": destination if blessed else "",
+                }
+            },
+        ),
+    ]
 
 
 class Killed(BaseException):
@@ -63,15 +74,17 @@ def install(monkeypatch, end: Callable | None = None, polls: int = 1) -> FakeVer
     succeeds with one task."""
     from google.cloud import aiplatform
 
-    vertex = FakeVertex(end or (lambda job: ([task("Trainer")], "PIPELINE_STATE_SUCCEEDED", "")),
-                        polls)  # fmt: skip
+    vertex = FakeVertex(
+        end or (lambda job: ([task("Trainer")], "PIPELINE_STATE_SUCCEEDED", "")), polls
+    )
 
     class PipelineJob:
         def __init__(self, **kwargs) -> None:
             self.kwargs, self.calls = kwargs, []
             job_id = kwargs.get("job_id") or f"{kwargs['display_name']}-123"
-            self.resource_name = (f"projects/{kwargs['project']}/locations/{kwargs['location']}"
-                                  f"/pipelineJobs/{job_id}")  # fmt: skip
+            self.resource_name = (
+                f"projects/{kwargs['project']}/locations/{kwargs['location']}/pipelineJobs/{job_id}"
+            )
             self.state = types.SimpleNamespace(name="PIPELINE_STATE_PENDING")
             self.task_details: list = []
             self.gca_resource = types.SimpleNamespace(error=types.SimpleNamespace(message=""))
@@ -110,8 +123,12 @@ def install(monkeypatch, end: Callable | None = None, polls: int = 1) -> FakeVer
         def list(cls, filter: str, project: str, location: str) -> list:
             """Only the filter the client is given here: running jobs of one pipeline."""
             assert f'state="{RUNNING}"' in filter, filter
-            return [job for job in vertex.jobs.values() if job.state.name == RUNNING
-                    and f'display_name="{job.kwargs["display_name"]}"' in filter]  # fmt: skip
+            return [
+                job
+                for job in vertex.jobs.values()
+                if job.state.name == RUNNING
+                and f'display_name="{job.kwargs["display_name"]}"' in filter
+            ]
 
     monkeypatch.setattr(aiplatform, "PipelineJob", PipelineJob)
     monkeypatch.setattr(aiplatform, "init", lambda **kw: vertex.inits.append(kw))

@@ -35,6 +35,12 @@ def saved_model_ops(path: Path) -> set[str]:
 
 
 def not_in_core_tensorflow(ops: set[str]) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", _PROBE], input=json.dumps(sorted(ops)),
-                          capture_output=True, text=True, check=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        input=json.dumps(sorted(ops)),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])

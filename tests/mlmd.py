@@ -11,8 +11,11 @@ from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 INPUT, OUTPUT = mlmd.Event.INPUT, mlmd.Event.OUTPUT
 COMPLETE = mlmd.Execution.COMPLETE
-STATE = {mlmd.Execution.COMPLETE: "ran", mlmd.Execution.CACHED: "cached",
-         mlmd.Execution.FAILED: "failed"}  # fmt: skip
+STATE = {
+    mlmd.Execution.COMPLETE: "ran",
+    mlmd.Execution.CACHED: "cached",
+    mlmd.Execution.FAILED: "failed",
+}
 
 
 class Store:
@@ -27,8 +30,9 @@ class Store:
         return sorted(self.store.get_contexts_by_type("pipeline_run"), key=lambda c: c.id)
 
     def node(self, execution: mlmd.Execution) -> str:
-        (node,) = [c for c in self.store.get_contexts_by_execution(execution.id)
-                   if c.type == "node"]  # fmt: skip
+        (node,) = [
+            c for c in self.store.get_contexts_by_execution(execution.id) if c.type == "node"
+        ]
         return node.name.split(".", 1)[1]
 
     def states(self, run: int) -> dict[str, str]:
@@ -41,16 +45,18 @@ class Store:
 
     def execution(self, run: int, node: str) -> mlmd.Execution:
         context = self.runs()[run]
-        (found,) = [e for e in self.store.get_executions_by_context(context.id)
-                    if self.node(e) == node]  # fmt: skip
+        (found,) = [
+            e for e in self.store.get_executions_by_context(context.id) if self.node(e) == node
+        ]
         return found
 
     def artifacts(self, execution: mlmd.Execution, kind: int, key: str) -> list[mlmd.Artifact]:
         """The execution's input (kind=INPUT) or output artifacts under key."""
         events = [
-            e for e in self.store.get_events_by_execution_ids([execution.id])
+            e
+            for e in self.store.get_events_by_execution_ids([execution.id])
             if e.type == kind and any(s.key == key for s in e.path.steps)
-        ]  # fmt: skip
+        ]
         return list(self.store.get_artifacts_by_id([e.artifact_id for e in events]))
 
     def executions_of(self, node: str) -> list[mlmd.Execution]:

@@ -79,16 +79,25 @@ class Server:
 
 @contextlib.contextmanager
 def serving_process(
-    argv: list[str], port: int, ready: str, log_dir: Path, startup_timeout: float = 180,
-    python: str = sys.executable, env: dict[str, str] | None = None,
-) -> Iterator[Server]:  # fmt: skip
+    argv: list[str],
+    port: int,
+    ready: str,
+    log_dir: Path,
+    startup_timeout: float = 180,
+    python: str = sys.executable,
+    env: dict[str, str] | None = None,
+) -> Iterator[Server]:
     """Start `python ARGV...` as a user would; yield once its log shows `ready`.
     env: variables to set on top of this process's environment."""
     log = log_dir / f"{argv[1].rsplit('.', 1)[-1]}_{port}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([python, *argv], cwd=REPO, stdout=out,
-                                   stderr=subprocess.STDOUT,
-                                   env={**os.environ, **(env or {})})  # fmt: skip
+        process = subprocess.Popen(
+            [python, *argv],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
     server = Server(port, process, log)
     try:
         deadline = time.monotonic() + startup_timeout
@@ -113,8 +122,9 @@ def serving_process(
 def model_server(*args: str, log_dir: Path, startup_timeout: float = 180) -> Iterator[Server]:
     port = free_port()
     argv = ["-m", "serving.model_server", f"--rest_api_port={port}", "--rest_api_host=127.0.0.1"]
-    with serving_process([*argv, *args], port, "Exporting HTTP/REST API", log_dir,
-                         startup_timeout) as server:  # fmt: skip
+    with serving_process(
+        [*argv, *args], port, "Exporting HTTP/REST API", log_dir, startup_timeout
+    ) as server:
         yield server
 
 
@@ -123,10 +133,15 @@ def app_server(*args: str, log_dir: Path, env: dict[str, str] | None = None) -> 
     """The tagging app (serving/app) on a free loopback port, run from its own virtualenv
     (no training stack), as its image runs it."""
     port, metrics_port = free_ports(2)
-    argv = ["-m", "serving.app", f"--port={port}", "--host=127.0.0.1",
-            f"--metrics-port={metrics_port}", *args]  # fmt: skip
-    with serving_process(argv, port, "app listening on", log_dir, 60, app_python(),
-                         env) as server:  # fmt: skip
+    argv = [
+        "-m",
+        "serving.app",
+        f"--port={port}",
+        "--host=127.0.0.1",
+        f"--metrics-port={metrics_port}",
+        *args,
+    ]
+    with serving_process(argv, port, "app listening on", log_dir, 60, app_python(), env) as server:
         server.metrics_port = metrics_port
         yield server
 

@@ -84,8 +84,9 @@ class ObjectStore(filesystem.Filesystem):
     @staticmethod
     def listdir(path):
         prefix = path.rstrip("/") + "/"
-        return sorted({n[len(prefix) :].split("/")[0] for n in ObjectStore.objects
-                       if n.startswith(prefix)})  # fmt: skip
+        return sorted(
+            {n[len(prefix) :].split("/")[0] for n in ObjectStore.objects if n.startswith(prefix)}
+        )
 
     @staticmethod
     def makedirs(path) -> None:

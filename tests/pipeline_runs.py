@@ -57,8 +57,9 @@ def bad_span_records() -> list[bytes]:
     """Examples with no title, and examples with a tag outside the schema's domain."""
 
     def example(**values: list[bytes]) -> bytes:
-        feature = {k: tf.train.Feature(bytes_list=tf.train.BytesList(value=v))
-                   for k, v in values.items()}  # fmt: skip
+        feature = {
+            k: tf.train.Feature(bytes_list=tf.train.BytesList(value=v)) for k, v in values.items()
+        }
         return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
     no_title = example(tags=[b"java"])
@@ -85,15 +86,31 @@ def make_runs(root: Path, data_slice: Path, first: concurrent.futures.Future) ->
     """The five runs, in order; `first` gets the FirstRun copy once the first has run."""
     runs = Runs(root, root / "spans", root / "serving", root / "metadata.sqlite", [], [])
     paths = [
-        "--spans-dir", str(runs.spans), "--pipeline-root", str(root / "pipeline"),
-        "--metadata", str(runs.metadata), "--serving-dir", str(runs.serving),
-        "--logs-dir", str(root / "logs"),
-    ]  # fmt: skip
+        "--spans-dir",
+        str(runs.spans),
+        "--pipeline-root",
+        str(root / "pipeline"),
+        "--metadata",
+        str(runs.metadata),
+        "--serving-dir",
+        str(runs.serving),
+        "--logs-dir",
+        str(root / "logs"),
+    ]
     ingest = ["-m", "ingest", "--spans-dir", str(runs.spans), "--span", "next"]
 
     def run(*extra: str, check: bool = True) -> None:
-        runs.outputs.append(run_module("local_runner.py", *paths, *TRAIN_ARGS, *FLOORS, *extra,
-                                       check=check, timeout=RUN_TIMEOUT))  # fmt: skip
+        runs.outputs.append(
+            run_module(
+                "local_runner.py",
+                *paths,
+                *TRAIN_ARGS,
+                *FLOORS,
+                *extra,
+                check=check,
+                timeout=RUN_TIMEOUT,
+            )
+        )
         runs.trees.append(tree_digest(runs.serving))
 
     try:

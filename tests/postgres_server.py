@@ -42,11 +42,23 @@ class PostgresServer:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [*self.as_user, self.bin_dir / "postgres", "-D", self.workdir / "pgdata",
-                 "-p", str(self.port), "-k", str(self.workdir),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on"],
-                stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [
+                    *self.as_user,
+                    self.bin_dir / "postgres",
+                    "-D",
+                    self.workdir / "pgdata",
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.workdir),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=on",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while b"ready to accept connections" not in self.log.read_bytes()[offset:]:
             if self.process.poll() is not None or time.monotonic() > deadline:

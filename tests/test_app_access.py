@@ -110,18 +110,27 @@ def limited(served_model, tmp_path):
     """An app with small limits, behind a trusted proxy at 127.0.0.1 (one hop)."""
     models, base = served_model
     database = tmp_path / "feedback.db"
-    with app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={database}",
-                    f"--model-base-path={base}", "--feedback-rate=0.5", "--feedback-burst=3",
-                    "--predict-rate=1", "--predict-burst=5", "--trusted-proxy=127.0.0.1/32",
-                    log_dir=tmp_path) as app:  # fmt: skip
+    with app_server(
+        f"--model-url=http://127.0.0.1:{models.port}",
+        f"--feedback={database}",
+        f"--model-base-path={base}",
+        "--feedback-rate=0.5",
+        "--feedback-burst=3",
+        "--predict-rate=1",
+        "--predict-burst=5",
+        "--trusted-proxy=127.0.0.1/32",
+        log_dir=tmp_path,
+    ) as app:
         yield app, database
 
 
 def test_each_source_is_rate_limited_with_retry_after_and_others_are_not(limited):
     app, database = limited
     one = {"X-Forwarded-For": "203.0.113.7"}
-    sent = [app.post("/api/feedback", {"title": f"q{i}", "actual": ["python"]}, headers=one)
-            for i in range(4)]  # fmt: skip
+    sent = [
+        app.post("/api/feedback", {"title": f"q{i}", "actual": ["python"]}, headers=one)
+        for i in range(4)
+    ]
     assert [r.status for r in sent] == [201, 201, 201, 429]
     assert "too many feedback requests" in error_of(sent[3], 429)
     retry = int(response_header(app, "POST", "/api/feedback", one, "Retry-After"))
@@ -149,8 +158,12 @@ def response_header(app, method: str, path: str, headers: dict, name: str) -> st
 
     conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
     try:
-        conn.request(method, path, json.dumps({"title": "t", "actual": ["python"]}).encode(),
-                     {"Content-Type": "application/json", **headers})  # fmt: skip
+        conn.request(
+            method,
+            path,
+            json.dumps({"title": "t", "actual": ["python"]}).encode(),
+            {"Content-Type": "application/json", **headers},
+        )
         response = conn.getresponse()
         response.read()
         return response.getheader(name)
@@ -163,19 +176,31 @@ def test_a_sample_records_its_source_never_the_address(limited, stack, bearer):
     key = source_key(database)
     # Behind the trusted proxy: the entry the proxy appended names the client; what the
     # client put to its left is its own invention and changes nothing.
-    app.post("/api/feedback", {"title": "a", "actual": ["python"]},
-             headers={"X-Forwarded-For": "6.6.6.6, 192.0.2.44"})  # fmt: skip
+    app.post(
+        "/api/feedback",
+        {"title": "a", "actual": ["python"]},
+        headers={"X-Forwarded-For": "6.6.6.6, 192.0.2.44"},
+    )
     assert last_source(database) == keyed(key, "192.0.2.44")
-    app.post("/api/feedback", {"title": "b", "actual": ["python"]},
-             headers={"X-Forwarded-For": "1.1.1.1, 192.0.2.44"})  # fmt: skip
+    app.post(
+        "/api/feedback",
+        {"title": "b", "actual": ["python"]},
+        headers={"X-Forwarded-For": "1.1.1.1, 192.0.2.44"},
+    )
     assert last_source(database) == keyed(key, "192.0.2.44")
-    app.post("/api/feedback", {"title": "c", "actual": ["python"]},
-             headers={"X-Forwarded-For": "2001:db8:1:2::5"})  # fmt: skip
+    app.post(
+        "/api/feedback",
+        {"title": "c", "actual": ["python"]},
+        headers={"X-Forwarded-For": "2001:db8:1:2::5"},
+    )
     assert last_source(database) == keyed(key, "2001:db8:1:2::/64")
     # Without a trusted proxy, X-Forwarded-For is not believed at all.
     public, public_db = stack
-    public.post("/api/feedback", {"title": "d", "actual": ["python"]},
-                headers={"X-Forwarded-For": "192.0.2.44"})  # fmt: skip
+    public.post(
+        "/api/feedback",
+        {"title": "d", "actual": ["python"]},
+        headers={"X-Forwarded-For": "192.0.2.44"},
+    )
     assert last_source(public_db) == keyed(source_key(public_db), "127.0.0.1")
     public.post("/api/feedback", {"title": "e", "actual": ["python"]}, headers=bearer["reviewer"])
     assert last_source(public_db) == "token:test-reviewer"
@@ -201,22 +226,29 @@ def test_an_operator_lists_and_withdraws_a_source(stack, bearer):
     source = keyed(source_key(database), "127.0.0.1")
     listed = app.get("/api/sources", headers=bearer["operator"]).json()["sources"]
     assert any(row["source"] == source and row["accepted"] >= 3 for row in listed)
-    done = app.post(f"/api/sources/{source}:withdraw", {"reason": "flood"},
-                    headers=bearer["operator"]).json()  # fmt: skip
+    done = app.post(
+        f"/api/sources/{source}:withdraw", {"reason": "flood"}, headers=bearer["operator"]
+    ).json()
     assert done["source"] == source and done["waiting"] >= 3
     with sqlite3.connect(database) as db:
-        statuses = {s for (s,) in db.execute("SELECT status FROM feedback WHERE source = ?",
-                                             (source,))}  # fmt: skip
+        statuses = {
+            s for (s,) in db.execute("SELECT status FROM feedback WHERE source = ?", (source,))
+        }
     assert statuses == {"withdrawn"}
-    assert "say why" in error_of(app.post(f"/api/sources/{source}:withdraw", {"reason": " "},
-                                          headers=bearer["operator"]), 400)  # fmt: skip
+    assert "say why" in error_of(
+        app.post(f"/api/sources/{source}:withdraw", {"reason": " "}, headers=bearer["operator"]),
+        400,
+    )
 
 
 def test_slow_clients_are_dropped_when_their_headers_are_late(served_model, tmp_path):
     models, base = served_model
-    with app_server(f"--model-url=http://127.0.0.1:{models.port}",
-                    f"--feedback={tmp_path / 'f.db'}", "--header-timeout=1",
-                    log_dir=tmp_path) as app:  # fmt: skip
+    with app_server(
+        f"--model-url=http://127.0.0.1:{models.port}",
+        f"--feedback={tmp_path / 'f.db'}",
+        "--header-timeout=1",
+        log_dir=tmp_path,
+    ) as app:
         slow = []
         for _ in range(20):
             conn = socket.create_connection(("127.0.0.1", app.port), timeout=10)
@@ -290,9 +322,11 @@ def iap_keys():
 
     def key_pair(kid: str):
         private = ec.generate_private_key(ec.SECP256R1())
-        pem = private.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())  # fmt: skip
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         public = private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -318,13 +352,24 @@ def iap_keys():
     server.shutdown()
 
 
-def assertion(signer, email: str, audience: str = AUDIENCE, issuer: str = "https://cloud.google.com/iap",
-              expires_in: int = 600) -> dict:  # fmt: skip
+def assertion(
+    signer,
+    email: str,
+    audience: str = AUDIENCE,
+    issuer: str = "https://cloud.google.com/iap",
+    expires_in: int = 600,
+) -> dict:
     from google.auth import jwt
 
     now = int(time.time())
-    claims = {"iss": issuer, "aud": audience, "email": email, "sub": f"accounts.google.com:{email}",
-              "iat": now, "exp": now + expires_in}  # fmt: skip
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "email": email,
+        "sub": f"accounts.google.com:{email}",
+        "iat": now,
+        "exp": now + expires_in,
+    }
     return {"x-goog-iap-jwt-assertion": jwt.encode(signer, claims).decode()}
 
 
@@ -335,10 +380,14 @@ def test_behind_iap_only_signed_requests_pass_and_roles_come_from_the_map(
     certs_url, signer, stranger = iap_keys
     roles = {"reviewer": ["rev@example.com"], "operator": ["ops@example.com"]}
     database = tmp_path / "f.db"
-    with app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={database}",
-                    f"--iap-audience={AUDIENCE}", f"--iap-certs-url={certs_url}",
-                    log_dir=tmp_path,
-                    env={"TAGGER_IAP_ROLES": json.dumps(roles)}) as app:  # fmt: skip
+    with app_server(
+        f"--model-url=http://127.0.0.1:{models.port}",
+        f"--feedback={database}",
+        f"--iap-audience={AUDIENCE}",
+        f"--iap-certs-url={certs_url}",
+        log_dir=tmp_path,
+        env={"TAGGER_IAP_ROLES": json.dumps(roles)},
+    ) as app:
         predict = {"title": "python"}
         assert "Identity-Aware Proxy" in error_of(app.post("/api/predict", predict), 401)
         refused = [
@@ -380,8 +429,12 @@ def test_the_app_survives_a_database_restart_and_loses_no_acknowledged_feedback(
 ):
     models, base = served_model
     url = postgres.database("restart")
-    with app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={url}",
-                    "--feedback-burst=100000", log_dir=tmp_path) as app:  # fmt: skip
+    with app_server(
+        f"--model-url=http://127.0.0.1:{models.port}",
+        f"--feedback={url}",
+        "--feedback-burst=100000",
+        log_dir=tmp_path,
+    ) as app:
         acknowledged, statuses, stop = [], [], threading.Event()
 
         def traffic() -> None:
@@ -425,8 +478,9 @@ def test_the_app_survives_a_database_restart_and_loses_no_acknowledged_feedback(
 def test_readiness_fails_while_the_database_is_down(served_model, postgres, tmp_path):
     models, base = served_model
     url = postgres.database("ready")
-    with app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={url}",
-                    log_dir=tmp_path) as app:  # fmt: skip
+    with app_server(
+        f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={url}", log_dir=tmp_path
+    ) as app:
         assert app.get("/api/ready").status == 200
         postgres.stop()
         try:
@@ -439,8 +493,11 @@ def test_readiness_fails_while_the_database_is_down(served_model, postgres, tmp_
 def test_two_apps_adding_the_same_new_tag_at_once(served_model, postgres, tmp_path):
     models, base = served_model
     url = postgres.database("twoapps")
-    common = (f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={url}",
-              "--feedback-burst=100000")  # fmt: skip
+    common = (
+        f"--model-url=http://127.0.0.1:{models.port}",
+        f"--feedback={url}",
+        "--feedback-burst=100000",
+    )
     with app_server(*common, log_dir=tmp_path) as one, app_server(*common, log_dir=tmp_path) as two:
         barrier = threading.Barrier(16)
         statuses = []
@@ -472,8 +529,14 @@ def test_the_rollout_command_acts_with_the_operators_token_and_no_other(stack, b
     def rollout(role: str, *args: str):
         token = bearer[role]["Authorization"].removeprefix("Bearer ")
         env = {**os.environ, "TAGGER_TOKEN": token, "TAGGER_APP_URL": url}
-        return subprocess.run([app_python(), "-m", "serving.rollout", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        return subprocess.run(
+            [app_python(), "-m", "serving.rollout", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     status = rollout("operator", "status")
     assert status.returncode == 0, status.stderr

@@ -49,8 +49,12 @@ def test_a_title_the_model_knows_nothing_about_still_gets_its_top_tag(stack):
 def test_feedback_is_201_once_stored_and_normalised(stack):
     app, database = stack
     before = len(stored_rows(database))
-    sent = {"title": "Sort a dict by value", "predicted": ["java"], "actual": ["Python", "JS"],
-            "model_version": "7"}  # fmt: skip
+    sent = {
+        "title": "Sort a dict by value",
+        "predicted": ["java"],
+        "actual": ["Python", "JS"],
+        "model_version": "7",
+    }
     reply = app.post("/api/feedback", sent)
     assert reply.status == 201, reply.body
     body = reply.json()
@@ -67,7 +71,10 @@ def test_unknown_tags_go_to_review_and_can_be_decided_over_the_api(stack, bearer
     queue = app.get("/api/review/tags?status=pending_review", headers=reviewer).json()["tags"]
     rust = next(row for row in queue if row["tag"] == "rust")
     assert (rust["samples_waiting"], rust["examples"], rust["sources"]) == (
-        1, ["Lifetimes in rust"], 1)  # fmt: skip
+        1,
+        ["Lifetimes in rust"],
+        1,
+    )
     decided = app.post("/api/review/tags/rust:accept", {"alias_of": "c++"}, headers=reviewer)
     assert decided.json() == {"tag": "rust", "decision": "accept", "samples_released": 1}
     assert stored_rows(database)[-1][2:] == ('["c++"]', "accepted")
@@ -84,18 +91,26 @@ def test_unknown_tags_go_to_review_and_can_be_decided_over_the_api(stack, bearer
     [
         ({"title": "", "actual": ["python"]}, None, 400, "'title' is empty"),
         ({"title": "x" * 301, "actual": ["python"]}, None, 400, "at most 300"),
-        (b'{"title": "caf\xe9", "actual": ["python"]}', {"Content-Type": "application/json"},
-         400, "not UTF-8"),
+        (
+            b'{"title": "caf\xe9", "actual": ["python"]}',
+            {"Content-Type": "application/json"},
+            400,
+            "not UTF-8",
+        ),
         ({"title": "t", "actual": ["python"], "user": "me"}, None, 400, "unknown fields: user"),
         ({"title": "t", "actual": [1, 2]}, None, 400, "a tag must be a string"),
         ({"title": "t", "actual": "python"}, None, 400, "must be a list of tag strings"),
         ({"title": "t", "actual": ""}, None, 400, "must be a list of tag strings"),
         (b'{"title": "t", "actual": ["python"]}', {"Content-Type": "text/plain"}, 415, "JSON"),
         (b"{not json", {"Content-Type": "application/json"}, 400, "not JSON"),
-        (json.dumps({"title": "t" * 20000, "actual": ["python"]}).encode(),
-         {"Content-Type": "application/json"}, 413, "larger than"),
+        (
+            json.dumps({"title": "t" * 20000, "actual": ["python"]}).encode(),
+            {"Content-Type": "application/json"},
+            413,
+            "larger than",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_feedback_is_a_clear_4xx_and_stores_nothing(stack, body, headers, status, message):
     app, database = stack
     before = stored_rows(database)
@@ -105,9 +120,13 @@ def test_bad_feedback_is_a_clear_4xx_and_stores_nothing(stack, body, headers, st
 
 @pytest.mark.parametrize(
     ("body", "status", "message"),
-    [({"title": ""}, 400, "'title' is empty"), ({"title": 3}, 400, "must be a string"),
-     ({"title": "t", "x": 1}, 400, "unknown fields: x"), ({}, 400, "missing field: title")],
-)  # fmt: skip
+    [
+        ({"title": ""}, 400, "'title' is empty"),
+        ({"title": 3}, 400, "must be a string"),
+        ({"title": "t", "x": 1}, 400, "unknown fields: x"),
+        ({}, 400, "missing field: title"),
+    ],
+)
 def test_bad_predict_requests_are_4xx(stack, body, status, message):
     app, _ = stack
     assert message in error_of(app.post("/api/predict", body), status)
@@ -115,9 +134,13 @@ def test_bad_predict_requests_are_4xx(stack, body, status, message):
 
 def test_every_response_carries_the_security_headers_and_no_server_version(stack):
     app, _ = stack
-    for method, path, body in [("GET", "/", None), ("GET", "/static/app.js", None),
-                               ("GET", "/api/health", None), ("GET", "/nowhere", None),
-                               ("POST", "/api/predict", {"title": ""})]:  # fmt: skip
+    for method, path, body in [
+        ("GET", "/", None),
+        ("GET", "/static/app.js", None),
+        ("GET", "/api/health", None),
+        ("GET", "/nowhere", None),
+        ("POST", "/api/predict", {"title": ""}),
+    ]:
         conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
         data = json.dumps(body).encode() if body is not None else None
         conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
@@ -137,9 +160,11 @@ def test_a_body_sent_in_several_writes_is_read_whole(stack):
     app, _ = stack
     body = json.dumps({"title": "How to merge two dicts in python"}).encode()
     with socket.create_connection(("127.0.0.1", app.port), timeout=30) as conn:
-        conn.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Content-Type: application/json\r\nConnection: close\r\n"
-                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")  # fmt: skip
+        conn.sendall(
+            b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
         for part in (body[:10], body[10:25], body[25:]):  # as a proxy may pass it on
             conn.sendall(part)
             time.sleep(0.3)
@@ -157,8 +182,9 @@ def test_state_changing_requests_must_be_json_even_without_a_body(stack, bearer)
         ({"Content-Type": "application/x-www-form-urlencoded"}, b"alias_of=python"),
         ({"Content-Type": "text/plain"}, b""),
     ]:
-        reply = app.request("POST", "/api/review/tags/zig:accept", body,
-                            headers={**headers, **bearer["reviewer"]})  # fmt: skip
+        reply = app.request(
+            "POST", "/api/review/tags/zig:accept", body, headers={**headers, **bearer["reviewer"]}
+        )
         assert "JSON" in error_of(reply, 415)
     listed = app.get("/api/review/tags", headers=bearer["reviewer"]).json()["tags"]
     assert {t["tag"]: t["status"] for t in listed}["zig"] == "pending_review"
@@ -170,9 +196,12 @@ def test_state_changing_requests_must_be_json_even_without_a_body(stack, bearer)
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
-     {"Sec-Fetch-Site": "same-site", "Origin": "http://tagger.example.com"}],
-)  # fmt: skip
+    [
+        {"Origin": "http://evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://tagger.example.com"},
+    ],
+)
 def test_cross_site_posts_are_refused_and_change_nothing(stack, headers):
     app, database = stack
     before = stored_rows(database)
@@ -202,8 +231,12 @@ def test_health_ready_openapi_and_metrics(stack):
 
 def test_a_model_server_that_is_down_is_503_with_a_reason_not_a_hang(tmp_path):
     dead = free_port()  # nothing listens here
-    with app_server(f"--model-url=http://127.0.0.1:{dead}", f"--feedback={tmp_path / 'f.db'}",
-                    "--model-timeout=2", log_dir=tmp_path) as app:  # fmt: skip
+    with app_server(
+        f"--model-url=http://127.0.0.1:{dead}",
+        f"--feedback={tmp_path / 'f.db'}",
+        "--model-timeout=2",
+        log_dir=tmp_path,
+    ) as app:
         started = time.monotonic()
         assert "did not answer" in error_of(app.post("/api/predict", {"title": "python"}), 503)
         assert "did not answer" in error_of(app.get("/api/ready"), 503)
@@ -249,10 +282,10 @@ def test_the_deployment_smoke_test_checks_tags_and_the_version_answering(stack):
     url = f"http://127.0.0.1:{app.port}"
     passed = run_module("-m", "serving.smoke", url, "--expect-version", "7", python=app_python())
     assert passed.stdout.startswith("smoke: version 7 answered: ")
-    wrong = run_module("-m", "serving.smoke", url, "--expect-version", "8", check=False,
-                       python=app_python())  # fmt: skip
+    wrong = run_module(
+        "-m", "serving.smoke", url, "--expect-version", "8", check=False, python=app_python()
+    )
     assert wrong.returncode == 1
     assert "version 7 answered, not the deployed 8" in wrong.stderr
-    down = run_module("-m", "serving.smoke", "http://127.0.0.1:9", check=False,
-                      python=app_python())  # fmt: skip
+    down = run_module("-m", "serving.smoke", "http://127.0.0.1:9", check=False, python=app_python())
     assert down.returncode == 1 and "did not answer" in down.stderr

@@ -44,14 +44,16 @@ def page(tmp_path_factory, tagger_model):
         f"--user-data-dir={root / 'profile'}",
         "--window-size=390,844",
     ):  # a phone's width
-        options.add_argument(flag)  # fmt: skip
+        options.add_argument(flag)
     service = Service(shutil.which("chromedriver") or "/usr/bin/chromedriver")
     with (
-        model_server("--model_name=tagger", f"--model_base_path={root / 'models' / 'tagger'}",
-                     log_dir=root) as models,
-        app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={database}",
-                   log_dir=root) as app,
-    ):  # fmt: skip
+        model_server(
+            "--model_name=tagger", f"--model_base_path={root / 'models' / 'tagger'}", log_dir=root
+        ) as models,
+        app_server(
+            f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={database}", log_dir=root
+        ) as app,
+    ):
         browser = webdriver.Chrome(options=options, service=service)
         try:
             browser.get(f"http://127.0.0.1:{app.port}/")
@@ -61,8 +63,10 @@ def page(tmp_path_factory, tagger_model):
 
 
 def chips(browser) -> list[str]:
-    return [li.find_element(By.TAG_NAME, "span").text
-            for li in browser.find_elements(By.CSS_SELECTOR, "#tags li")]  # fmt: skip
+    return [
+        li.find_element(By.TAG_NAME, "span").text
+        for li in browser.find_elements(By.CSS_SELECTOR, "#tags li")
+    ]
 
 
 def status(browser, contains: str) -> str:
@@ -96,8 +100,9 @@ def test_tags_shown_corrected_and_the_feedback_stored(page):
     text = status(browser, "stored")
     feedback_id = int(text.split("#")[1].split()[0])
     with sqlite3.connect(database) as db:
-        row = db.execute("SELECT title, actual, model_version, status FROM feedback WHERE id = ?",
-                         (feedback_id,)).fetchone()  # fmt: skip
+        row = db.execute(
+            "SELECT title, actual, model_version, status FROM feedback WHERE id = ?", (feedback_id,)
+        ).fetchone()
     assert row[0] == "How to merge two dicts in python"
     assert sorted(json.loads(row[1])) == sorted(expected)
     assert row[2:] == ("3", "accepted")
@@ -147,8 +152,11 @@ def test_a_reviewer_decides_the_queue_with_the_keyboard_alone(page, reviewer_tok
     browser, database = page
     store = FeedbackStore(f"sqlite:///{database}", known_tags(paths.schema_path()))
     try:
-        for title, tag in [("zig comptime generics", "ziglang"), ("zig allocators", "ziglang"),
-                           ("<b>bold</b> claims", "zzspam")]:  # fmt: skip
+        for title, tag in [
+            ("zig comptime generics", "ziglang"),
+            ("zig allocators", "ziglang"),
+            ("<b>bold</b> claims", "zzspam"),
+        ]:
             store.add(parse_feedback({"title": title, "actual": [tag]}))
     finally:
         store.close()
@@ -181,13 +189,19 @@ def test_a_reviewer_decides_the_queue_with_the_keyboard_alone(page, reviewer_tok
         ec.text_to_be_present_in_element((By.ID, "review-status"), "zzspam: rejected")
     )
     with sqlite3.connect(database) as db:
-        decided = dict(db.execute("SELECT tag, status || ':' || COALESCE(alias_of, '') || ':' "
-                                  "|| decided_by FROM tag_review WHERE tag IN "
-                                  "('ziglang', 'zzspam')").fetchall())  # fmt: skip
+        decided = dict(
+            db.execute(
+                "SELECT tag, status || ':' || COALESCE(alias_of, '') || ':' "
+                "|| decided_by FROM tag_review WHERE tag IN "
+                "('ziglang', 'zzspam')"
+            ).fetchall()
+        )
         released = db.execute("SELECT actual, status FROM feedback WHERE title LIKE 'zig %'")
         assert sorted(released.fetchall()) == [('["python"]', "accepted")] * 2
-    assert decided == {"ziglang": "accepted:python:page-reviewer",
-                       "zzspam": "rejected::page-reviewer"}  # fmt: skip
+    assert decided == {
+        "ziglang": "accepted:python:page-reviewer",
+        "zzspam": "rejected::page-reviewer",
+    }
     assert browser.execute_script("return window.pwned === undefined")
 
 
@@ -198,8 +212,9 @@ def test_an_operator_sees_the_release_and_rolls_the_canary_back_with_a_reason(pa
         token = tokens.create(store, "page-operator", "operator")
         releases = Releases(store, "tagger")
         before = releases.current()
-        canary = Release(stable="1", canary="2", mode="canary", share=0.1, stage=1,
-                         stage_since=1.7e9)  # fmt: skip
+        canary = Release(
+            stable="1", canary="2", mode="canary", share=0.1, stage=1, stage_since=1.7e9
+        )
         assert releases.change(before, canary, Event("2", "canary", "newly pushed"))
     finally:
         store.close()
@@ -211,8 +226,10 @@ def test_an_operator_sees_the_release_and_rolls_the_canary_back_with_a_reason(pa
     WebDriverWait(browser, 20).until(ec.visibility_of_element_located((By.ID, "release")))
     assert browser.find_element(By.ID, "release-canary").text == "2"
     assert browser.find_element(By.ID, "release-mode").text == "canary for 10 % of clients"
-    assert "version 2 canary by controller: newly pushed" in browser.find_element(
-        By.ID, "release-events").text  # fmt: skip
+    assert (
+        "version 2 canary by controller: newly pushed"
+        in browser.find_element(By.ID, "release-events").text
+    )
     browser.find_element(By.ID, "rollback").click()
     assert "Say why" in browser.find_element(By.ID, "release-status").text
     browser.find_element(By.ID, "release-reason").send_keys("users report wrong tags")
@@ -222,8 +239,9 @@ def test_an_operator_sees_the_release_and_rolls_the_canary_back_with_a_reason(pa
     )
     assert browser.find_element(By.ID, "release-canary").text == "none"
     with sqlite3.connect(database) as db:
-        (row,) = db.execute("SELECT version, action, reason, actor FROM rollout_event "
-                            "WHERE action = 'rolled_back'").fetchall()  # fmt: skip
+        (row,) = db.execute(
+            "SELECT version, action, reason, actor FROM rollout_event WHERE action = 'rolled_back'"
+        ).fetchall()
         status = db.execute("SELECT status FROM rollout_version WHERE version = '2'").fetchone()
     assert row == ("2", "rolled_back", "users report wrong tags", "page-operator")
     assert status == ("rejected",)

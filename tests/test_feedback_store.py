@@ -50,8 +50,9 @@ def store(store_url):
 
 
 def feedback(title="How to sort a list in Python", actual=None, **more):
-    return parse_feedback({"title": title, "actual": ["python"] if actual is None else actual,
-                           **more})  # fmt: skip
+    return parse_feedback(
+        {"title": title, "actual": ["python"] if actual is None else actual, **more}
+    )
 
 
 def test_tags_are_normalised_and_aliases_followed():
@@ -98,8 +99,13 @@ def test_known_tags_are_accepted_and_duplicates_marked(store):
     other = store.add(feedback(actual=["python", "list"]))
     assert (first.status, again.status, other.status) == ("accepted", "duplicate", "accepted")
     assert again.duplicate_of == first.id
-    assert store.counts() == {"accepted": 2, "pending_review": 0, "rejected": 0, "duplicate": 1,
-                              "withdrawn": 0}  # fmt: skip
+    assert store.counts() == {
+        "accepted": 2,
+        "pending_review": 0,
+        "rejected": 0,
+        "duplicate": 1,
+        "withdrawn": 0,
+    }
 
 
 def test_unknown_tags_wait_for_review_and_decisions_release_them(store):
@@ -166,8 +172,7 @@ def test_the_review_command_lists_accepts_and_rejects(tmp_path):
     opened.close()
     listed = feedback_cli("--feedback", url, "list").stdout
     assert "reactjs" in listed and "rust" in listed and "pending_review" in listed
-    out = feedback_cli("--feedback", url, "accept", "reactjs",
-                     "--as", "javascript").stdout  # fmt: skip
+    out = feedback_cli("--feedback", url, "accept", "reactjs", "--as", "javascript").stdout
     assert "1 samples released" in out
     feedback_cli("--feedback", url, "reject", "rust")
     stats = feedback_cli("--feedback", url, "stats").stdout
@@ -250,7 +255,10 @@ def test_withdrawing_a_source_takes_its_waiting_and_claimed_samples_out(store):
     store.record_span(batch, 1, "ab" * 32)
     waiting = store.add(sent_by("bad", "another poisoned one"))
     assert store.withdraw_source("bad", "spam", by="op") == {
-        "source": "bad", "waiting": 1, "in_batches": 1}  # fmt: skip
+        "source": "bad",
+        "waiting": 1,
+        "in_batches": 1,
+    }
     assert [s.id for s in store.samples(batch)] == [kept.id]
     assert store.withdrawn_in_batches() == {batch: {claimed.id}}
     assert store.claimable() == 0 and waiting.id not in [s.id for s in store.samples(batch)]
@@ -282,8 +290,12 @@ def test_a_batch_is_leased_to_the_worker_that_claimed_it(store):
 def test_two_workers_claiming_at_once_put_each_sample_in_exactly_one_batch(store_url):
     stores = [FeedbackStore(store_url, KNOWN) for _ in range(2)]
     try:
-        ids = {s.id for s in stores[0].add_many(
-            [sent_by(f"s{i % 40}", f"question {i}") for i in range(400)])}  # fmt: skip
+        ids = {
+            s.id
+            for s in stores[0].add_many(
+                [sent_by(f"s{i % 40}", f"question {i}") for i in range(400)]
+            )
+        }
         claimed: list[list[int]] = [[], []]
         errors: list[BaseException] = []
 
@@ -354,7 +366,8 @@ def test_tokens_are_stored_as_hashes_listed_and_revoked(store_url, tmp_path):
         tokens.revoke(store, "alice")
         assert tokens.lookup(store, token) is None
         assert [(t["role"], bool(t["revoked_at"])) for t in tokens.listed(store)] == [
-            ("reviewer", True)]  # fmt: skip
+            ("reviewer", True)
+        ]
         again = tokens.create(store, "alice", "operator")  # the name is free again
         assert tokens.lookup(store, again) == ("alice", "operator")
     finally:
@@ -363,8 +376,9 @@ def test_tokens_are_stored_as_hashes_listed_and_revoked(store_url, tmp_path):
 
 def test_the_token_and_source_commands(tmp_path):
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    token = feedback_cli("--feedback", url, "token", "create", "--role", "operator",
-                         "--name", "ops").stdout.strip()  # fmt: skip
+    token = feedback_cli(
+        "--feedback", url, "token", "create", "--role", "operator", "--name", "ops"
+    ).stdout.strip()
     opened = FeedbackStore(url, KNOWN)
     assert tokens.lookup(opened, token) == ("ops", "operator")
     opened.add(sent_by("client:abc", "spam one"))
@@ -374,8 +388,9 @@ def test_the_token_and_source_commands(tmp_path):
     assert "client:abc" in feedback_cli("--feedback", url, "sources").stdout
     out = feedback_cli("--feedback", url, "withdraw-source", "client:abc", "--reason", "spam")
     assert "2 waiting samples" in out.stdout
-    again = feedback_cli("--feedback", url, "withdraw-source", "client:abc", "--reason", "x",
-                         check=False)  # fmt: skip
+    again = feedback_cli(
+        "--feedback", url, "withdraw-source", "client:abc", "--reason", "x", check=False
+    )
     assert again.returncode == 1 and "no samples from source" in again.stderr
     feedback_cli("--feedback", url, "token", "revoke", "ops")
     missing = feedback_cli("--feedback", url, "token", "revoke", "ops", check=False)
@@ -384,8 +399,9 @@ def test_the_token_and_source_commands(tmp_path):
 
 def test_live_quality_counts_each_served_versions_decisions_against_the_corrections(store):
     def served(version, source, predicted, actual, title):
-        item = dataclasses.replace(feedback(title, actual, predicted=predicted), source=source,
-                                   served_version=version)  # fmt: skip
+        item = dataclasses.replace(
+            feedback(title, actual, predicted=predicted), source=source, served_version=version
+        )
         return store.add(item)
 
     served("3", "a", ["python"], ["python", "pandas"], "read csv with pandas")  # TP 1, FN 1
@@ -396,8 +412,9 @@ def test_live_quality_counts_each_served_versions_decisions_against_the_correcti
     for i in range(25):  # one source beyond its cap: only its newest 20 count
         served("5", "flood", [], ["python"], f"question number {i}")
     live = store.live_quality()
-    assert live["3"] == LiveQuality(samples=2, true_positives=2, false_positives=1,
-                                    false_negatives=1)  # fmt: skip
+    assert live["3"] == LiveQuality(
+        samples=2, true_positives=2, false_positives=1, false_negatives=1
+    )
     assert live["3"].f1 == pytest.approx(4 / 6) and live["3"].precision == pytest.approx(2 / 3)
     assert live["4"] == LiveQuality(1, 0, 1, 1) and withdrawn.id is not None
     assert live["5"].samples == 20 and live["5"].recall == 0.0
@@ -420,6 +437,8 @@ def test_the_release_moves_only_from_the_state_its_writer_saw(store):
         releases.rollback("ops@example.com", "nothing there")
     events = releases.events()
     assert [(e["version"], e["action"], e["actor"]) for e in events] == [
-        ("3", "adopted", "controller"), ("4", "canary", "controller"),
-        ("4", "promoted", "ops@example.com")]  # fmt: skip
+        ("3", "adopted", "controller"),
+        ("4", "canary", "controller"),
+        ("4", "promoted", "ops@example.com"),
+    ]
     assert releases.events("3")[0]["reason"] == "first"

@@ -18,29 +18,63 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("modules/", ("contract", "modules")),
     ("ingest/", ("contract", "ingest")),
     ("pipeline/", ("contract", "modules", "ingest", "pipeline")),
-    ("learning/", ("contract", "ingest", "pipeline", "serving.feedback", "serving.storage",
-                   "learning")),
+    (
+        "learning/",
+        ("contract", "ingest", "pipeline", "serving.feedback", "serving.storage", "learning"),
+    ),
     ("monitoring/", ("contract", "modules", "ingest", "monitoring")),
     ("serving/prometheus.py", ()),
     ("serving/storage.py", ()),
     ("serving/smoke.py", ()),
     ("serving/request_log/", ("contract", "serving.storage", "serving.request_log")),
-    ("serving/rollout/", ("contract", "serving.feedback", "serving.prometheus",
-                          "serving.storage", "serving.rollout")),
-    ("serving/model_server/", ("contract", "serving.prometheus", "serving.model_server",
-                               "serving.request_log")),
+    (
+        "serving/rollout/",
+        (
+            "contract",
+            "serving.feedback",
+            "serving.prometheus",
+            "serving.storage",
+            "serving.rollout",
+        ),
+    ),
+    (
+        "serving/model_server/",
+        ("contract", "serving.prometheus", "serving.model_server", "serving.request_log"),
+    ),
     ("serving/feedback/", ("contract", "serving.feedback")),
-    ("serving/app/", ("contract", "serving.feedback", "serving.prometheus", "serving.app",
-                      "serving.storage", "serving.request_log", "serving.rollout")),
+    (
+        "serving/app/",
+        (
+            "contract",
+            "serving.feedback",
+            "serving.prometheus",
+            "serving.app",
+            "serving.storage",
+            "serving.request_log",
+            "serving.rollout",
+        ),
+    ),
     ("serving/up.py", ("contract",)),
     ("serving/__init__.py", ()),
-]  # fmt: skip
+]
 # Never, whatever the rule above allows.
 FORBIDDEN = {"learning/": ("pipeline.pipeline",)}
 # The app and the feedback store run without the training stack.
-TRAINING_STACK = ("tensorflow", "tfx", "tfx_bsl", "tensorflow_transform", "ml_metadata",
-                  "tensorflow_model_analysis", "tensorflow_data_validation", "apache_beam",
-                  "keras", "keras_tuner", "sklearn", "numpy", "kfp")  # fmt: skip
+TRAINING_STACK = (
+    "tensorflow",
+    "tfx",
+    "tfx_bsl",
+    "tensorflow_transform",
+    "ml_metadata",
+    "tensorflow_model_analysis",
+    "tensorflow_data_validation",
+    "apache_beam",
+    "keras",
+    "keras_tuner",
+    "sklearn",
+    "numpy",
+    "kfp",
+)
 SLIM = (
     "serving/app/",
     "serving/feedback/",

@@ -88,10 +88,16 @@ def test_instances_become_batched_arrays_of_the_signature_dtypes():
 
 @pytest.mark.parametrize(
     ("value", "dtype"),
-    [(True, types_pb2.DT_INT64), (2**31, types_pb2.DT_INT32), (-1, types_pb2.DT_UINT32),
-     (1.5, types_pb2.DT_INT64), ("1", types_pb2.DT_FLOAT), (1, types_pb2.DT_BOOL),
-     (300, types_pb2.DT_UINT8)],
-)  # fmt: skip
+    [
+        (True, types_pb2.DT_INT64),
+        (2**31, types_pb2.DT_INT32),
+        (-1, types_pb2.DT_UINT32),
+        (1.5, types_pb2.DT_INT64),
+        ("1", types_pb2.DT_FLOAT),
+        (1, types_pb2.DT_BOOL),
+        (300, types_pb2.DT_UINT8),
+    ],
+)
 def test_values_of_the_wrong_type_are_invalid_arguments(value, dtype):
     with pytest.raises(ServingError) as caught:
         json_codec.predict_inputs({"inputs": [value]}, {"x": dtype})

@@ -25,8 +25,18 @@ from tests.model_server_process import app_server, model_server, wait_for
 
 EVERY = 20
 # A slice this small trains a weak model: the gate checks that gating runs, not quality.
-RUNNER = ["--train-steps", "30", "--epochs", "2", "--workers", "0", "--floors", "auc=0.5",
-          "--blessing-tolerance", "1"]  # fmt: skip
+RUNNER = [
+    "--train-steps",
+    "30",
+    "--epochs",
+    "2",
+    "--workers",
+    "0",
+    "--floors",
+    "auc=0.5",
+    "--blessing-tolerance",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,28 +46,57 @@ def loop(tmp_path_factory, first_pipeline_run):
     and the worker's command line."""
     root = tmp_path_factory.mktemp("loop")
     where = {
-        "spans": first_pipeline_run.spans, "metadata": first_pipeline_run.metadata,
-        "serving": first_pipeline_run.serving, "feedback": root / "feedback.db",
-    }  # fmt: skip
-    pipeline_paths = ["--pipeline-root", str(root / "pipeline"), "--serving-dir",
-                      str(where["serving"]), "--logs-dir", str(root / "logs")]  # fmt: skip
+        "spans": first_pipeline_run.spans,
+        "metadata": first_pipeline_run.metadata,
+        "serving": first_pipeline_run.serving,
+        "feedback": root / "feedback.db",
+    }
+    pipeline_paths = [
+        "--pipeline-root",
+        str(root / "pipeline"),
+        "--serving-dir",
+        str(where["serving"]),
+        "--logs-dir",
+        str(root / "logs"),
+    ]
     worker_argv = [
-        sys.executable, "-m", "learning", "--every", str(EVERY), "--poll-seconds", "0.2",
-        "--feedback", str(where["feedback"]), "--spans-dir", str(where["spans"]),
-        "--metadata", str(where["metadata"]), "--", *pipeline_paths, *RUNNER,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "learning",
+        "--every",
+        str(EVERY),
+        "--poll-seconds",
+        "0.2",
+        "--feedback",
+        str(where["feedback"]),
+        "--spans-dir",
+        str(where["spans"]),
+        "--metadata",
+        str(where["metadata"]),
+        "--",
+        *pipeline_paths,
+        *RUNNER,
+    ]
     store = FeedbackStore(str(where["feedback"]), known_tags(paths.schema_path()))
     reviewer = {"Authorization": f"Bearer {tokens.create(store, 'loop-reviewer', 'reviewer')}"}
     store.close()
     # The app as behind the Ingress: many clients reach it through one trusted proxy, so
     # each sample below comes from a source of its own (a batch caps each source's share).
     with (
-        model_server("--model_name=tagger", f"--model_base_path={where['serving'] / 'tagger'}",
-                     "--file_system_poll_wait_seconds=0.2", log_dir=root) as models,
-        app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={where['feedback']}",
-                   f"--model-base-path={where['serving'] / 'tagger'}",
-                   "--trusted-proxy=127.0.0.1/32", log_dir=root) as app,
-    ):  # fmt: skip
+        model_server(
+            "--model_name=tagger",
+            f"--model_base_path={where['serving'] / 'tagger'}",
+            "--file_system_poll_wait_seconds=0.2",
+            log_dir=root,
+        ) as models,
+        app_server(
+            f"--model-url=http://127.0.0.1:{models.port}",
+            f"--feedback={where['feedback']}",
+            f"--model-base-path={where['serving'] / 'tagger'}",
+            "--trusted-proxy=127.0.0.1/32",
+            log_dir=root,
+        ) as app,
+    ):
         app.reviewer = reviewer
         yield root, where, app, worker_argv
 
@@ -69,8 +108,14 @@ def client(n: int) -> dict[str, str]:
 
 def start_worker(argv, log):
     # Its own session: killing it kills the pipeline run it started, as a crash would.
-    return subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, env=os.environ.copy())  # fmt: skip
+    return subprocess.Popen(
+        argv,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=os.environ.copy(),
+    )
 
 
 def span_rows(spans_dir: Path, span: int) -> list[tuple[str, tuple[str, ...]]]:
@@ -79,8 +124,12 @@ def span_rows(spans_dir: Path, span: int) -> list[tuple[str, tuple[str, ...]]]:
     rows = []
     for record in tf.data.TFRecordDataset(str(spans.span_dir(spans_dir, span) / spans.DATA_FILE)):
         feature = tf.train.Example.FromString(record.numpy()).features.feature
-        rows.append((feature["title"].bytes_list.value[0].decode(),
-                     tuple(t.decode() for t in feature["tags"].bytes_list.value)))  # fmt: skip
+        rows.append(
+            (
+                feature["title"].bytes_list.value[0].decode(),
+                tuple(t.decode() for t in feature["tags"].bytes_list.value),
+            )
+        )
     return rows
 
 
@@ -113,12 +162,16 @@ def test_feedback_retrains_and_the_new_version_is_served(loop, data_slice):
         sent = {"title": title, "actual": ["pythonic"], "model_version": first_version}
         reply = app.post("/api/feedback", sent, headers=client(1000 + i))
         assert reply.status == 201 and reply.json()["status"] == "pending_review"
-    decided = app.post("/api/review/tags/pythonic:accept", {"alias_of": "python"},
-                       headers=app.reviewer)  # fmt: skip
+    decided = app.post(
+        "/api/review/tags/pythonic:accept", {"alias_of": "python"}, headers=app.reviewer
+    )
     assert decided.json()["samples_released"] == 3
     for i, title in enumerate(titles[3:EVERY]):
-        sent = {"title": title, "actual": ["python", "list"][: 1 + i % 2],
-                "model_version": first_version}  # fmt: skip
+        sent = {
+            "title": title,
+            "actual": ["python", "list"][: 1 + i % 2],
+            "model_version": first_version,
+        }
         reply = app.post("/api/feedback", sent, headers=client(i))
         assert reply.status == 201 and reply.json()["status"] == "accepted"
     nth_sample_at = time.monotonic()
@@ -152,9 +205,10 @@ def test_feedback_retrains_and_the_new_version_is_served(loop, data_slice):
 
     # Every sample is in exactly one span: the restart reused the span the crash left.
     feedback_spans = [
-        spans.read_manifest(where["spans"], n) for n in spans.existing_spans(where["spans"])
+        spans.read_manifest(where["spans"], n)
+        for n in spans.existing_spans(where["spans"])
         if spans.read_manifest(where["spans"], n).get(spans.FEEDBACK_BATCH) is not None
-    ]  # fmt: skip
+    ]
     assert [m["span"] for m in feedback_spans] == [span]
     with sqlite3.connect(where["feedback"]) as db:
         ids = [i for (i,) in db.execute("SELECT id FROM feedback ORDER BY id")]
@@ -176,8 +230,9 @@ def test_feedback_retrains_and_the_new_version_is_served(loop, data_slice):
     # The first scrape since the new version already has its quality, as published.
     metrics = app.metrics().body.decode()
     assert 'stackoverflow_tagger_retrain_runs_total{outcome="blessed"} 1' in metrics
-    published = json.loads(Path(serving_layout.quality_path(
-        str(where["serving"] / "tagger"), version)).read_text())["metrics"]  # fmt: skip
+    published = json.loads(
+        Path(serving_layout.quality_path(str(where["serving"] / "tagger"), version)).read_text()
+    )["metrics"]
     assert f"stackoverflow_tagger_model_version {version}\n" in metrics
     assert f"stackoverflow_tagger_f1_score {published['micro_f1_score']}\n" in metrics
 
@@ -202,10 +257,20 @@ def test_up_starts_all_three_and_ctrl_c_stops_them(tmp_path, tagger_model):
     app_port, model_port, metrics_port = free_ports(3)
     env = {**os.environ, "TAGGER_BUILD_DIR": str(tmp_path)}
     up = subprocess.Popen(
-        [sys.executable, "-m", "serving.up", f"--app-port={app_port}",
-         f"--model-port={model_port}", f"--metrics-port={metrics_port}"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "serving.up",
+            f"--app-port={app_port}",
+            f"--model-port={model_port}",
+            f"--metrics-port={metrics_port}",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert f"app :{app_port}" in up.stdout.readline()
         assert f"open http://127.0.0.1:{app_port}/" in up.stdout.readline()
@@ -218,8 +283,11 @@ def test_up_starts_all_three_and_ctrl_c_stops_them(tmp_path, tagger_model):
     finally:
         if up.poll() is None:
             up.kill()
-    children = subprocess.run(["pgrep", "-f", f"--port={app_port}|--rest_api_port={model_port}"],
-                              capture_output=True, text=True).stdout  # fmt: skip
+    children = subprocess.run(
+        ["pgrep", "-f", f"--port={app_port}|--rest_api_port={model_port}"],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert children == ""
 
 
@@ -287,6 +355,7 @@ def test_a_failed_retrain_is_recorded_its_span_withdrawn_and_its_samples_given_b
     assert span in spans.existing_spans(where["spans"] / spans.WITHDRAWN_DIR)
     assert app.post("/api/predict", {"title": "python dict"}).json()["model_version"] == served
     with sqlite3.connect(where["feedback"]) as db:
-        given_back = db.execute("SELECT batch_id, attempts FROM feedback WHERE actual = "
-                                "'[\"sql\"]'").fetchall()  # fmt: skip
+        given_back = db.execute(
+            "SELECT batch_id, attempts FROM feedback WHERE actual = '[\"sql\"]'"
+        ).fetchall()
     assert given_back == [(None, 1)] * EVERY

@@ -208,24 +208,40 @@ def test_a_batch_whose_requests_all_gave_up_is_not_run(models):
         " num_batch_threads { value: 1 } max_enqueued_batches { value: 10 }"
     )
     monitoring = write(models / "monitoring.config", "prometheus_config { enable: true }")
-    with batching_toy_server(models, "deadline", one_at_a_time, "--rest_api_timeout_in_ms=1000",
-                             f"--monitoring_config_file={monitoring}") as server:  # fmt: skip
+    with batching_toy_server(
+        models,
+        "deadline",
+        one_at_a_time,
+        "--rest_api_timeout_in_ms=1000",
+        f"--monitoring_config_file={monitoring}",
+    ) as server:
         slow = {"signature_name": "slow", "instances": [400_000]}  # well over the deadline
         with ThreadPoolExecutor(3) as pool:
-            replies = list(pool.map(lambda _: server.post("/v1/models/toy:predict", slow),
-                                    range(3)))  # fmt: skip
+            replies = list(
+                pool.map(lambda _: server.post("/v1/models/toy:predict", slow), range(3))
+            )
         assert [r.status for r in replies] == [504, 504, 504]
         # The first was running when its deadline passed; the two queued behind it had
         # given up too by the time the thread was free, so they were never run.
-        wait_for(lambda: "processed_batch_size_count" in server.get(
-            "/monitoring/prometheus/metrics").body.decode(), 60, 0.5)  # fmt: skip
+        wait_for(
+            lambda: (
+                "processed_batch_size_count"
+                in server.get("/monitoring/prometheus/metrics").body.decode()
+            ),
+            60,
+            0.5,
+        )
         threading.Event().wait(5)  # time for two more runs, were they made
         assert batch_metrics(server, "toy") == (1, 1.0)
 
 
 def test_requests_over_the_row_bound_are_refused_before_any_work(models):
-    with model_server("--model_name=toy", f"--model_base_path={models / 'toy'}",
-                      "--rest_api_max_rows=100", log_dir=models) as server:  # fmt: skip
+    with model_server(
+        "--model_name=toy",
+        f"--model_base_path={models / 'toy'}",
+        "--rest_api_max_rows=100",
+        log_dir=models,
+    ) as server:
         rows = {"instances": [{"a": [1.0, 2.0], "b": 1}] * 101}
         reply = server.post("/v1/models/toy:predict", rows)
         assert reply.status == 400
@@ -238,8 +254,12 @@ def test_requests_over_the_row_bound_are_refused_before_any_work(models):
 
 
 def test_a_passed_deadline_stops_the_work_not_just_the_wait(models):
-    with model_server("--model_name=toy", f"--model_base_path={models / 'toy'}",
-                      "--rest_api_timeout_in_ms=1000", log_dir=models) as server:  # fmt: skip
+    with model_server(
+        "--model_name=toy",
+        f"--model_base_path={models / 'toy'}",
+        "--rest_api_timeout_in_ms=1000",
+        log_dir=models,
+    ) as server:
         process = psutil.Process(server.process.pid)
         # 8 slices of 1024 rows, each a loop of about 0.7 s: some 6 s of work in all.
         slow = {"signature_name": "slow", "instances": [200_000] * 8192}

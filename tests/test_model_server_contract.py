@@ -78,8 +78,9 @@ def test_status_lists_every_version_newest_first(server):
 
 
 def test_status_of_one_version_and_of_a_label(server):
-    assert [s["version"] for s in server.get("/v1/models/toy/versions/1").json()[
-        "model_version_status"]] == ["1"]  # fmt: skip
+    assert [
+        s["version"] for s in server.get("/v1/models/toy/versions/1").json()["model_version_status"]
+    ] == ["1"]
     canary = server.get("/v1/models/toy/labels/canary").json()["model_version_status"]
     assert [s["version"] for s in canary] == ["2"]
 
@@ -373,17 +374,21 @@ def test_the_server_runs_tensorflow_without_onednn_rewrites_unless_the_operator_
         monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     else:
         monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", given)
-    proc = run_module("-c", "import serving.model_server.__main__; "
-                      "from tensorflow.python.util import _pywrap_util_port as port; "
-                      "print(port.IsMklEnabled())")  # fmt: skip
+    proc = run_module(
+        "-c",
+        "import serving.model_server.__main__; "
+        "from tensorflow.python.util import _pywrap_util_port as port; "
+        "print(port.IsMklEnabled())",
+    )
     assert proc.stdout.split() == [enabled]
 
 
 def test_a_config_file_that_does_not_parse_names_the_problem(tmp_path):
     bad = tmp_path / "models.config"
     bad.write_text("model_config_list { config { nme: 'x' } }")
-    proc = run_module("-m", "serving.model_server", "--rest_api_port=1",
-                      f"--model_config_file={bad}", check=False)  # fmt: skip
+    proc = run_module(
+        "-m", "serving.model_server", "--rest_api_port=1", f"--model_config_file={bad}", check=False
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
@@ -401,8 +406,13 @@ model_config_list {{ config {{
   version_labels {{ key: "stable" value: 1 }}
   version_labels {{ key: "canary" value: 2 }}
 }} }}""")
-    proc = run_module("-m", "serving.model_server", "--rest_api_port=1",
-                      f"--model_config_file={config}", check=False)  # fmt: skip
+    proc = run_module(
+        "-m",
+        "serving.model_server",
+        "--rest_api_port=1",
+        f"--model_config_file={config}",
+        check=False,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         "model_server: error: Request to assign label to version 2 of model toy, which is not "

@@ -50,8 +50,16 @@ def test_normal_traffic_stays_quiet_and_a_garbled_stream_alarms_on_its_second_wi
     write_log(logs, str(base / "1"), stream, WINDOW)
     thresholds = dataclasses.replace(compare.Thresholds.load(THRESHOLDS), window_requests=WINDOW)
     recorded = []
-    results = job.run(str(logs), str(base), str(root / "spans"), str(out), thresholds, WINDOW_S,
-                      now=4e9, record=recorded.append)  # fmt: skip
+    results = job.run(
+        str(logs),
+        str(base),
+        str(root / "spans"),
+        str(out),
+        thresholds,
+        WINDOW_S,
+        now=4e9,
+        record=recorded.append,
+    )
     assert [r["requests"] for r in results] == [WINDOW] * 4
     assert [r["alarm"] for r in results] == [False, False, False, True], [
         r["above"] for r in results
@@ -65,8 +73,10 @@ def test_normal_traffic_stays_quiet_and_a_garbled_stream_alarms_on_its_second_wi
     assert all("domain_auc" in r["above"] and "skew:oov_share" in r["above"] for r in shifted)
     assert json.loads((out / "latest.json").read_text()) == results[-1] == recorded[-1]
     # Run again: nothing new to judge, and the judged windows stay as they were.
-    assert job.run(str(logs), str(base), str(root / "spans"), str(out), thresholds, WINDOW_S,
-                   now=4e9) == []  # fmt: skip
+    assert (
+        job.run(str(logs), str(base), str(root / "spans"), str(out), thresholds, WINDOW_S, now=4e9)
+        == []
+    )
 
     # What the app exports and the rollout controller reads.
     page = AppMetrics("/nonexistent", str(out / "latest.json"))
@@ -80,9 +90,17 @@ def test_normal_traffic_stays_quiet_and_a_garbled_stream_alarms_on_its_second_wi
 def test_each_window_is_an_execution_in_ml_metadata(tmp_path):
     path = str(tmp_path / "metadata.sqlite")
     record = metadata.writer(path)
-    result = {"window_start": 600, "window_end": 1200, "requests": 500, "model_version": "3",
-              "above": ["domain_auc"], "alarm": False, "domain_auc": 0.7,
-              "skew": {"oov_share": 0.1}, "drift": {}}  # fmt: skip
+    result = {
+        "window_start": 600,
+        "window_end": 1200,
+        "requests": 500,
+        "model_version": "3",
+        "above": ["domain_auc"],
+        "alarm": False,
+        "domain_auc": 0.7,
+        "skew": {"oov_share": 0.1},
+        "drift": {},
+    }
     record(result)
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = path
@@ -100,9 +118,13 @@ def test_the_features_of_a_title_by_hand():
 
     from monitoring.features import describe
 
-    frame = describe(["How to call foo.bar() in Python", "sort"],
-                     np.array([[0.9, 0.1], [0.2, 0.6]]), np.array([[True, True], [False, True]]),
-                     ["python", "java"], frozenset({"call", "python"}))  # fmt: skip
+    frame = describe(
+        ["How to call foo.bar() in Python", "sort"],
+        np.array([[0.9, 0.1], [0.2, 0.6]]),
+        np.array([[True, True], [False, True]]),
+        ["python", "java"],
+        frozenset({"call", "python"}),
+    )
     assert frame["title_words"].tolist() == [6, 1]
     assert frame["title_chars"].tolist() == [31, 4]
     # Model tokens of the first: call, foobar, python ("how", "to", "in" are stop words).
@@ -137,24 +159,55 @@ def test_the_monitor_compiles_for_vertex_and_is_scheduled_there(tmp_path, monkey
     monkeypatch.setattr(aiplatform, "init", lambda **kw: None)
     FakePipelineJob.made = []
     out = tmp_path / "monitor.json"
-    buckets = ["--logs=gs://m/requests", "--out=gs://m/monitoring", "--spans=gs://p/spans",
-               "--model-base-path=gs://m/serving/tagger"]  # fmt: skip
-    cloud = ["--project=proj", "--region=europe-west4", "--pipeline-root=gs://p/root",
-             "--service-account=pipeline@proj.iam.gserviceaccount.com"]  # fmt: skip
-    assert vertex.main(["--image=registry/pipeline@sha256:abc", *buckets, f"--output={out}",
-                        "--schedule=*/10 * * * *", *cloud]) == 0  # fmt: skip
+    buckets = [
+        "--logs=gs://m/requests",
+        "--out=gs://m/monitoring",
+        "--spans=gs://p/spans",
+        "--model-base-path=gs://m/serving/tagger",
+    ]
+    cloud = [
+        "--project=proj",
+        "--region=europe-west4",
+        "--pipeline-root=gs://p/root",
+        "--service-account=pipeline@proj.iam.gserviceaccount.com",
+    ]
+    assert (
+        vertex.main(
+            [
+                "--image=registry/pipeline@sha256:abc",
+                *buckets,
+                f"--output={out}",
+                "--schedule=*/10 * * * *",
+                *cloud,
+            ]
+        )
+        == 0
+    )
     spec = json.loads(out.read_text())
     (executor,) = spec["deploymentSpec"]["executors"].values()
     container = executor["container"]
     assert container["image"] == "registry/pipeline@sha256:abc"
     assert container["command"] == ["python", "-m", "monitoring"]
-    assert container["args"] == [*buckets[:1], "--window-seconds=600", *buckets[1:2],
-                                 buckets[3], buckets[2], "--metadata="]  # fmt: skip
+    assert container["args"] == [
+        *buckets[:1],
+        "--window-seconds=600",
+        *buckets[1:2],
+        buckets[3],
+        buckets[2],
+        "--metadata=",
+    ]
     (task,) = spec["root"]["dag"]["tasks"].values()
     assert task["cachingOptions"].get("enableCache", False) is False
     (job,) = FakePipelineJob.made
     assert job.kwargs["enable_caching"] is False and job.kwargs["template_path"] == str(out)
-    assert job.calls == [("create_schedule", {
-        "cron": "*/10 * * * *", "display_name": "so-tagger-drift-monitor-schedule",
-        "service_account": "pipeline@proj.iam.gserviceaccount.com"})]  # fmt: skip
+    assert job.calls == [
+        (
+            "create_schedule",
+            {
+                "cron": "*/10 * * * *",
+                "display_name": "so-tagger-drift-monitor-schedule",
+                "service_account": "pipeline@proj.iam.gserviceaccount.com",
+            },
+        )
+    ]
     assert "schedule projects/1/schedules/9: */10 * * * *" in capsys.readouterr().out

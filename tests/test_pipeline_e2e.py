@@ -26,10 +26,19 @@ from tests.mlmd import COMPLETE, INPUT, OUTPUT, Store, prop, spans_read
 from tests.pipeline_runs import ENCODER_RUN, TUNE_ARGS, Runs, tree_digest
 
 NODES = (
-    "SpanExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
-    "AnomaliesGate", "Transform", "tuned_hyperparameters", "Trainer",
-    "latest_blessed_model_resolver", "Evaluator", "AtomicPusher",
-)  # fmt: skip
+    "SpanExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "AnomaliesGate",
+    "Transform",
+    "tuned_hyperparameters",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "AtomicPusher",
+)
 DATA_PATH = ("SpanExampleGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer")
 
 
@@ -322,9 +331,16 @@ def test_lineage_command_prints_spans_metrics_and_the_rollout_beside_the_pushed_
     assert pushed["rollout"] == []  # no controller has seen it yet
     # What the rollout controller writes beside the versions (serving/rollout/controller.py).
     base, version = pushed["destination"].rstrip("/").rsplit("/", 1)
-    events = [{"at": 1.7e9, "version": version, "action": "rolled_back", "actor": "controller",
-               "reason": "live_f1: canary 0.210 (40), stable 0.640 (40), z -6.10",
-               "checks": []}]  # fmt: skip
+    events = [
+        {
+            "at": 1.7e9,
+            "version": version,
+            "action": "rolled_back",
+            "actor": "controller",
+            "reason": "live_f1: canary 0.210 (40), stable 0.640 (40), z -6.10",
+            "checks": [],
+        }
+    ]
     path = Path(serving_layout.rollout_path(base, version))
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(events))
@@ -337,8 +353,9 @@ def test_lineage_command_prints_spans_metrics_and_the_rollout_beside_the_pushed_
 
 def test_quality_report_prints_headline_weakest_tags_and_slices_and_draws_them(runs, tmp_path):
     png = tmp_path / "report.png"
-    out = run_module("-m", "pipeline.quality_report", "--metadata", str(runs.metadata),
-                     "--png", str(png)).stdout  # fmt: skip
+    out = run_module(
+        "-m", "pipeline.quality_report", "--metadata", str(runs.metadata), "--png", str(png)
+    ).stdout
     title, head, weakest, by_slice = out.split("\n\n")[:4]
     assert re.match(r"^pushed version \d+: \d+ test titles$", title)
     # The pushed model was compared with the blessed one before it (runs 3 and 5 trained).
@@ -354,8 +371,16 @@ def test_quality_report_prints_headline_weakest_tags_and_slices_and_draws_them(r
     assert {s.split("=")[0] for s in slices} == {features.TITLE_WORDS, features.TRUE_TAGS}
     assert f"{features.TITLE_WORDS}=1-4" in " ".join(slices)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    last = run_module("-m", "pipeline.quality_report", "--metadata", str(runs.metadata),
-                      "--model", "last", "--png", str(tmp_path / "last.png")).stdout  # fmt: skip
+    last = run_module(
+        "-m",
+        "pipeline.quality_report",
+        "--metadata",
+        str(runs.metadata),
+        "--model",
+        "last",
+        "--png",
+        str(tmp_path / "last.png"),
+    ).stdout
     assert last.startswith("the last run's model: ")
 
 

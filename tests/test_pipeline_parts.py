@@ -144,11 +144,16 @@ def _examples_gen_splits(spans_dir, out_dir) -> dict[str, list[tuple[str, tuple[
     from pipeline.span_example_gen import Executor, SpanExampleGen
 
     component = SpanExampleGen(
-        spans_dir=str(spans_dir), feedback_split=SPLITS[0][0],
-        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-            splits=[example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b)
-                    for n, b in SPLITS])),
-    )  # fmt: skip
+        spans_dir=str(spans_dir),
+        feedback_split=SPLITS[0][0],
+        output_config=example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
+                splits=[
+                    example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in SPLITS
+                ]
+            )
+        ),
+    )
     properties = {
         k: proto_utils.proto_to_json(v) if isinstance(v, message.Message) else v
         for k, v in component.exec_properties.items()
@@ -163,8 +168,12 @@ def _examples_gen_splits(spans_dir, out_dir) -> dict[str, list[tuple[str, tuple[
         rows = []
         for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
             feature = tf.train.Example.FromString(record.numpy()).features.feature
-            rows.append((feature["title"].bytes_list.value[0].decode(),
-                         tuple(t.decode() for t in feature["tags"].bytes_list.value)))  # fmt: skip
+            rows.append(
+                (
+                    feature["title"].bytes_list.value[0].decode(),
+                    tuple(t.decode() for t in feature["tags"].bytes_list.value),
+                )
+            )
         found[name] = sorted(rows)
     return found
 
@@ -179,8 +188,12 @@ def test_feedback_changes_what_is_trained_on_never_what_is_evaluated(tmp_path):
     # Feedback that contradicts the evaluation set: its very titles, with another tag.
     held_out = [title for title, _ in before["eval"] + before["test"]]
     contradicting = [seed_tsv.Row(title, ("java",)) for title in held_out]
-    spans.write_span(tmp_path / "spans", 1, map(spans.to_example_bytes, contradicting),
-                     {spans.SOURCE: spans.FEEDBACK_SOURCE, spans.FEEDBACK_BATCH: 1})  # fmt: skip
+    spans.write_span(
+        tmp_path / "spans",
+        1,
+        map(spans.to_example_bytes, contradicting),
+        {spans.SOURCE: spans.FEEDBACK_SOURCE, spans.FEEDBACK_BATCH: 1},
+    )
     after = _examples_gen_splits(tmp_path / "spans", tmp_path / "after")
     assert after["eval"] == before["eval"] and after["test"] == before["test"]
     assert sorted(after["train"]) == sorted(before["train"] + [(t, ("java",)) for t in held_out])

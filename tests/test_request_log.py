@@ -21,17 +21,25 @@ from tests import fake_gcs
 from tests.app_stack import served_model  # noqa: F401 - the fixture
 from tests.model_server_process import app_server, model_server, wait_for
 
-ROW = {"scores": [0.9, 0.2], "tags": ["python", "java"], "threshold": 0.5,
-       "predicted": [True, False]}  # fmt: skip
+ROW = {
+    "scores": [0.9, 0.2],
+    "tags": ["python", "java"],
+    "threshold": 0.5,
+    "predicted": [True, False],
+}
 
 
 def read_logs(directory: Path) -> list[prediction_log_pb2.PredictionLog]:
     """Every record of every finished log file, through TensorFlow's reader."""
     files = sorted(str(p) for p in directory.glob("*.tfrecord"))
-    return [
-        prediction_log_pb2.PredictionLog.FromString(raw.numpy())
-        for raw in tf.data.TFRecordDataset(files)
-    ] if files else []  # fmt: skip
+    return (
+        [
+            prediction_log_pb2.PredictionLog.FromString(raw.numpy())
+            for raw in tf.data.TFRecordDataset(files)
+        ]
+        if files
+        else []
+    )
 
 
 def test_the_committed_descriptors_are_those_of_the_pinned_tensorflow_serving_api():
@@ -44,8 +52,11 @@ def test_records_read_back_with_tf_servings_classes_and_rotate_by_size(tmp_path)
     log = RequestLog(str(tmp_path), rate=1.0, max_bytes=2000, max_seconds=3600)
     titles = [f"how do I sort list number {i}" for i in range(40)]
     for i, title in enumerate(titles):
-        log.put(records.prediction_log("tagger", "3", "canary" if i % 2 else "stable", title,
-                                       ROW, 1.0, 1.7e9 + i))  # fmt: skip
+        log.put(
+            records.prediction_log(
+                "tagger", "3", "canary" if i % 2 else "stable", title, ROW, 1.0, 1.7e9 + i
+            )
+        )
     log.close()
     files = sorted(tmp_path.glob("*.tfrecord"))
     assert len(files) > 3 and all(f.stat().st_size < 2000 + 400 for f in files)
@@ -116,9 +127,11 @@ def test_a_gs_prefix_gets_whole_objects_and_a_failed_upload_is_retried(tmp_path,
     assert all(n.startswith("logs/tagger/prediction_log-") for n in names)
     titles = [
         prediction_log_pb2.PredictionLog.FromString(r)
-        .predict_log.request.inputs["title"].string_val[0]
-        for n in names for r in tfrecord.records(gcs.objects[n])
-    ]  # fmt: skip
+        .predict_log.request.inputs["title"]
+        .string_val[0]
+        for n in names
+        for r in tfrecord.records(gcs.objects[n])
+    ]
     assert titles == [f"t{i}".encode() for i in range(5)] and log.counts["written"] == 5
 
 
@@ -126,10 +139,15 @@ def test_the_app_logs_a_share_of_predictions_that_tfdv_describes(tmp_path, serve
     models, base = served_model
     logs = tmp_path / "requests"
     titles = [f"how to parse json in python {i}" for i in range(30)]
-    with app_server(f"--model-url=http://127.0.0.1:{models.port}",
-                    f"--feedback={tmp_path / 'feedback.db'}", f"--model-base-path={base}",
-                    f"--request-log={logs}", "--request-log-rate=1",
-                    "--request-log-max-seconds=0.2", log_dir=tmp_path) as app:  # fmt: skip
+    with app_server(
+        f"--model-url=http://127.0.0.1:{models.port}",
+        f"--feedback={tmp_path / 'feedback.db'}",
+        f"--model-base-path={base}",
+        f"--request-log={logs}",
+        "--request-log-rate=1",
+        "--request-log-max-seconds=0.2",
+        log_dir=tmp_path,
+    ) as app:
         answers = [app.post("/api/predict", {"title": t}).json() for t in titles]
         logged = wait_for(lambda: len(read_logs(logs)) == 30 and read_logs(logs), timeout=20)
         page = app.metrics().body.decode()
@@ -139,15 +157,24 @@ def test_the_app_logs_a_share_of_predictions_that_tfdv_describes(tmp_path, serve
         assert record.log_metadata.model_spec.version.value == int(answer["model_version"])
         assert record.predict_log.request.model_spec.version_label == "stable"
         outputs = record.predict_log.response.outputs
-        chosen = {t.decode() for t, p in zip(tf.make_ndarray(outputs["tags"])[0],
-                                             tf.make_ndarray(outputs["predicted"])[0],
-                                             strict=True) if p}  # fmt: skip
+        chosen = {
+            t.decode()
+            for t, p in zip(
+                tf.make_ndarray(outputs["tags"])[0],
+                tf.make_ndarray(outputs["predicted"])[0],
+                strict=True,
+            )
+            if p
+        }
         assert chosen == {t["tag"] for t in answer["tags"]}
-    frame = pd.DataFrame({
-        "title": [r.predict_log.request.inputs["title"].string_val[0].decode() for r in logged],
-        "top_score": [float(max(r.predict_log.response.outputs["scores"].float_val))
-                      for r in logged],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "title": [r.predict_log.request.inputs["title"].string_val[0].decode() for r in logged],
+            "top_score": [
+                float(max(r.predict_log.response.outputs["scores"].float_val)) for r in logged
+            ],
+        }
+    )
     stats = tfdv.generate_statistics_from_dataframe(frame)
     described = {f.path.step[0]: f for f in stats.datasets[0].features}
     assert stats.datasets[0].num_examples == 30
@@ -160,15 +187,21 @@ def test_the_model_server_honours_logging_config_as_tf_serving_does(tmp_path, se
     prefix = tmp_path / "server-logs" / "so_tagger"
     prefix.parent.mkdir()
     config = tmp_path / "models.config"
-    config.write_text(models_config.render("tagger", str(base), {"7"}, {"stable": "7"}).replace(
-        '    model_platform: "tensorflow"\n',
-        '    model_platform: "tensorflow"\n    logging_config { log_collector_config { '
-        f'type: "" filename_prefix: "{prefix}" }} sampling_config {{ sampling_rate: 1.0 }} }}\n',
-    ))  # fmt: skip
-    with model_server(f"--model_config_file={config}", "--request_log_max_seconds=0.2",
-                      log_dir=tmp_path) as server:  # fmt: skip
-        reply = server.post("/v1/models/tagger/labels/stable:predict",
-                            {"instances": ["read a csv file with pandas"]})  # fmt: skip
+    config.write_text(
+        models_config.render("tagger", str(base), {"7"}, {"stable": "7"}).replace(
+            '    model_platform: "tensorflow"\n',
+            '    model_platform: "tensorflow"\n    logging_config { log_collector_config { '
+            f'type: "" filename_prefix: "{prefix}" }} '
+            "sampling_config { sampling_rate: 1.0 } }\n",
+        )
+    )
+    with model_server(
+        f"--model_config_file={config}", "--request_log_max_seconds=0.2", log_dir=tmp_path
+    ) as server:
+        reply = server.post(
+            "/v1/models/tagger/labels/stable:predict",
+            {"instances": ["read a csv file with pandas"]},
+        )
         assert reply.status == 200
         (logged,) = wait_for(lambda: read_logs(prefix.parent), timeout=20)
     assert logged.log_metadata.model_spec.version.value == 7
@@ -184,8 +217,9 @@ def test_the_model_server_honours_logging_config_as_tf_serving_does(tmp_path, se
 
 def test_production_model_configs_carry_no_logging_config():
     """The stock tensorflow_model_server refuses a logging_config (it has no collector)."""
-    generated = models_config.render("tagger", "gs://b/serving/tagger", {"3", "4"},
-                                     {"stable": "3", "canary": "4"})  # fmt: skip
+    generated = models_config.render(
+        "tagger", "gs://b/serving/tagger", {"3", "4"}, {"stable": "3", "canary": "4"}
+    )
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 

@@ -64,22 +64,34 @@ class Users(threading.Thread):
             self.answers.append((time.time(), reply.status, version))
             if reply.status == 200 and i % 2 == 0:
                 given = [t["tag"] for t in reply.json()["tags"]]
-                sent = self.app.post("/api/feedback", {"title": title, "predicted": given,
-                                     "actual": list(actual), "model_version": version},
-                                     headers=client)  # fmt: skip
+                sent = self.app.post(
+                    "/api/feedback",
+                    {
+                        "title": title,
+                        "predicted": given,
+                        "actual": list(actual),
+                        "model_version": version,
+                    },
+                    headers=client,
+                )
                 self.answers.append((time.time(), sent.status, version))
             i += 1
 
 
-def settings_for(base: Path, config: Path, model_port: int, metrics_port: int,
-                 stages: str) -> Settings:  # fmt: skip
+def settings_for(
+    base: Path, config: Path, model_port: int, metrics_port: int, stages: str
+) -> Settings:
     return Settings(
-        model="tagger", base_path=str(base), config_path=str(config),
+        model="tagger",
+        base_path=str(base),
+        config_path=str(config),
         model_url=f"http://127.0.0.1:{model_port}",
         metrics_urls=[f"http://127.0.0.1:{metrics_port}/metrics"],
-        stages=parse_stages(stages), stage_s=1.0, grace_s=1.0,
+        stages=parse_stages(stages),
+        stage_s=1.0,
+        grace_s=1.0,
         limits=checks.Limits(min_requests=20, min_feedback=15, min_comparisons=20),
-    )  # fmt: skip
+    )
 
 
 def run_until(controller: Controller, done, timeout: float, timeline: list) -> None:
@@ -105,13 +117,24 @@ def test_a_canary_wrong_online_is_rolled_back_and_a_good_one_promoted(
     assert config.read_text() == models_config.render("tagger", str(base), {"7"}, {STABLE: "7"})
 
     with (
-        model_server(f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=0.2",
-                     "--file_system_poll_wait_seconds=0.2", log_dir=tmp_path) as models,
-        app_server(f"--model-url=http://127.0.0.1:{models.port}", f"--feedback={database}",
-                   f"--model-base-path={base}", "--trusted-proxy=127.0.0.1/32",
-                   "--predict-rate=1000", "--predict-burst=1000", "--feedback-rate=1000",
-                   "--feedback-burst=1000", log_dir=tmp_path) as app,
-    ):  # fmt: skip
+        model_server(
+            f"--model_config_file={config}",
+            "--model_config_file_poll_wait_seconds=0.2",
+            "--file_system_poll_wait_seconds=0.2",
+            log_dir=tmp_path,
+        ) as models,
+        app_server(
+            f"--model-url=http://127.0.0.1:{models.port}",
+            f"--feedback={database}",
+            f"--model-base-path={base}",
+            "--trusted-proxy=127.0.0.1/32",
+            "--predict-rate=1000",
+            "--predict-burst=1000",
+            "--feedback-rate=1000",
+            "--feedback-burst=1000",
+            log_dir=tmp_path,
+        ) as app,
+    ):
         users = Users(app, true_tags(data_slice))
         users.start()
         try:
@@ -158,8 +181,14 @@ def test_a_canary_wrong_online_is_rolled_back_and_a_good_one_promoted(
     answered = {v: sum(1 for a in users.answers if a[2] == v) for v in ("7", "8", "9")}
     print(f"replies {len(users.answers)}, all 200/201; answered by version: {answered}")
     actions = [(e["version"], e["action"]) for e in timeline]
-    assert actions == [("7", "adopted"), ("8", "canary"), ("8", "rolled_back"), ("9", "canary"),
-                       ("9", "stage"), ("9", "promoted")]  # fmt: skip
+    assert actions == [
+        ("7", "adopted"),
+        ("8", "canary"),
+        ("8", "rolled_back"),
+        ("9", "canary"),
+        ("9", "stage"),
+        ("9", "promoted"),
+    ]
     rollback = timeline[2]
     assert rollback["actor"] == "controller" and rollback["reason"].startswith("live_f1:")
     assert {c["name"]: c["status"] for c in rollback["checks"]}["live_f1"] == "fail"
@@ -202,8 +231,9 @@ def test_live_f1_compares_the_two_f1s_with_their_spread_over_samples():
     lumpy = checks.live_f1(lumpy_canary, lumpy_stable, limits)
     assert lumpy.status == checks.PASS and "z -0.89" in lumpy.detail
     # The same F1s from samples that all look alike: a real difference, it fails.
-    even = checks.live_f1(LiveQuality.of([(7, 3, 3)] * 30), LiveQuality.of([(8, 2, 2)] * 30),
-                          limits)  # fmt: skip
+    even = checks.live_f1(
+        LiveQuality.of([(7, 3, 3)] * 30), LiveQuality.of([(8, 2, 2)] * 30), limits
+    )
     assert even.status == checks.FAIL
     # Two equal models on different titles: no failure.
     assert checks.live_f1(stable, stable, limits).status == checks.PASS

@@ -29,18 +29,36 @@ from tests.vertex_launcher import Launcher, load_job
 
 IMAGE = "europe-west4-docker.pkg.dev/proj/tagger/pipeline@sha256:" + "ab" * 32
 CLOUD = [
-    "--project", "proj", "--region", "europe-west4", "--pipeline-root", "gs://proj-root/p",
-    "--data-root", "gs://proj-data/spans", "--serving-base", "gs://proj-models/serving",
-    "--image", IMAGE, "--service-account", "pipeline@proj.iam.gserviceaccount.com",
-    "--labels", "team=ml,env=test",
-]  # fmt: skip
+    "--project",
+    "proj",
+    "--region",
+    "europe-west4",
+    "--pipeline-root",
+    "gs://proj-root/p",
+    "--data-root",
+    "gs://proj-data/spans",
+    "--serving-base",
+    "gs://proj-models/serving",
+    "--image",
+    IMAGE,
+    "--service-account",
+    "pipeline@proj.iam.gserviceaccount.com",
+    "--labels",
+    "team=ml,env=test",
+]
 DATAFLOW = [
-    "--runner=DataflowRunner", "--project=proj", "--region=europe-west4",
-    "--temp_location=gs://proj-root/p/dataflow-tmp", "--machine_type=n1-standard-4",
-    "--max_num_workers=4", f"--sdk_container_image={IMAGE}", "--experiments=use_runner_v2",
+    "--runner=DataflowRunner",
+    "--project=proj",
+    "--region=europe-west4",
+    "--temp_location=gs://proj-root/p/dataflow-tmp",
+    "--machine_type=n1-standard-4",
+    "--max_num_workers=4",
+    f"--sdk_container_image={IMAGE}",
+    "--experiments=use_runner_v2",
     "--service_account_email=pipeline@proj.iam.gserviceaccount.com",
-    "--labels=team=ml", "--labels=env=test",
-]  # fmt: skip
+    "--labels=team=ml",
+    "--labels=env=test",
+]
 # The Vertex compiler splits the latest-blessed-model resolver into two query tasks.
 RESOLVER = "latest_blessed_model_resolver"
 RESOLVER_TASKS = {f"{RESOLVER}-model-blessing-resolver", f"{RESOLVER}-model-resolver"}
@@ -103,8 +121,11 @@ def test_every_container_runs_the_pipeline_image_with_the_dataflow_arguments(clo
         assert container.image == IMAGE, name
         assert container.args[-len(DATAFLOW) :] == DATAFLOW, name
         command = list(container.command)
-        assert command == ["python", "-m", "tfx.orchestration.kubeflow.v2.container."
-                           "kubeflow_v2_run_executor"], name  # fmt: skip
+        assert command == [
+            "python",
+            "-m",
+            "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
+        ], name
 
 
 def test_locations_and_module_code_come_from_flags_and_the_package(cloud_job):
@@ -163,22 +184,35 @@ def test_tuning_and_the_encoder_compile_into_the_pipeline_image(tmp_path):
 
 
 def test_the_trainer_can_run_as_a_vertex_custom_job(tmp_path):
-    _, spec, deployment = load_job(compile_job(
-        tmp_path, *CLOUD, "--trainer-on-vertex", "--training-machine-type", "n1-highmem-8",
-        "--accelerator-type", "NVIDIA_TESLA_T4", "--accelerator-count", "2",
-    ))  # fmt: skip
+    _, spec, deployment = load_job(
+        compile_job(
+            tmp_path,
+            *CLOUD,
+            "--trainer-on-vertex",
+            "--training-machine-type",
+            "n1-highmem-8",
+            "--accelerator-type",
+            "NVIDIA_TESLA_T4",
+            "--accelerator-count",
+            "2",
+        )
+    )
     trainer = deployment.executors[spec.components["Trainer"].executor_label].container
     assert "tfx.extensions.google_cloud_ai_platform.trainer.executor" in " ".join(trainer.args)
     config = json.loads(
-        spec.root.dag.tasks["Trainer"].inputs.parameters["custom_config"]
+        spec.root.dag.tasks["Trainer"]
+        .inputs.parameters["custom_config"]
         .runtime_value.constant_value.string_value
-    )  # fmt: skip
+    )
     assert config["ai_platform_enable_vertex"] is True
     assert config["ai_platform_vertex_region"] == "europe-west4"
     (pool,) = config["ai_platform_training_args"]["worker_pool_specs"]
     assert pool["container_spec"]["image_uri"] == IMAGE
-    assert pool["machine_spec"] == {"machine_type": "n1-highmem-8",
-        "accelerator_type": "NVIDIA_TESLA_T4", "accelerator_count": 2}  # fmt: skip
+    assert pool["machine_spec"] == {
+        "machine_type": "n1-highmem-8",
+        "accelerator_type": "NVIDIA_TESLA_T4",
+        "accelerator_count": 2,
+    }
 
 
 def test_missing_locations_are_named():
@@ -207,28 +241,45 @@ def test_submit_and_wait_call_the_aiplatform_client(fake_vertex, tmp_path, capsy
     assert fake_vertex.inits == [{"project": "proj", "location": "europe-west4"}]
     (job,) = fake_vertex.made
     assert job.kwargs == {
-        "display_name": "so-tagger", "template_path": str(out),
-        "pipeline_root": "gs://proj-root/p", "enable_caching": True,
-        "labels": {"team": "ml", "env": "test"}, "project": "proj", "location": "europe-west4",
-    }  # fmt: skip
+        "display_name": "so-tagger",
+        "template_path": str(out),
+        "pipeline_root": "gs://proj-root/p",
+        "enable_caching": True,
+        "labels": {"team": "ml", "env": "test"},
+        "project": "proj",
+        "location": "europe-west4",
+    }
     assert job.calls == [("submit", {"service_account": "pipeline@proj.iam.gserviceaccount.com"})]
     printed = capsys.readouterr().out
     assert "submitted projects/proj/locations/europe-west4/pipelineJobs/so-tagger-123" in printed
-    assert ("https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/"
-            "so-tagger-123?project=proj") in printed  # fmt: skip
+    assert (
+        "https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/"
+        "so-tagger-123?project=proj"
+    ) in printed
     assert "  Trainer                          ran          42.0 s" in printed
     assert "ended: PIPELINE_STATE_SUCCEEDED; pushed version 17 to gs://m/tagger/17" in printed
 
 
 def test_schedule_calls_the_aiplatform_client(fake_vertex, tmp_path, capsys):
     out = tmp_path / "job.json"
-    assert vertex_runner.main(["compile", *CLOUD, "--output", str(out),
-                               "--schedule", "0 3 * * 1", "--no-cache"]) == 0  # fmt: skip
+    assert (
+        vertex_runner.main(
+            ["compile", *CLOUD, "--output", str(out), "--schedule", "0 3 * * 1", "--no-cache"]
+        )
+        == 0
+    )
     (job,) = fake_vertex.made
     assert job.kwargs["enable_caching"] is False
-    assert job.calls == [("create_schedule", {
-        "cron": "0 3 * * 1", "display_name": "so-tagger-schedule",
-        "service_account": "pipeline@proj.iam.gserviceaccount.com"})]  # fmt: skip
+    assert job.calls == [
+        (
+            "create_schedule",
+            {
+                "cron": "0 3 * * 1",
+                "display_name": "so-tagger-schedule",
+                "service_account": "pipeline@proj.iam.gserviceaccount.com",
+            },
+        )
+    ]
     assert "schedule projects/1/schedules/7: 0 3 * * 1" in capsys.readouterr().out
 
 
@@ -240,8 +291,11 @@ def feedback_span_as_the_worker_writes_it(monkeypatch, spans_dir: Path) -> dict:
     copied object by object to spans_dir: the layout the compiled job reads there."""
     gcs = fake_gcs.install(monkeypatch)
     rows = [seed_tsv.Row(f"how to sort a dict by value {i}", ["python"]) for i in range(20)]
-    extra = {spans.SOURCE: spans.FEEDBACK_SOURCE, spans.FEEDBACK_BATCH: 1,
-             spans.SAMPLE_IDS: list(range(20))}  # fmt: skip
+    extra = {
+        spans.SOURCE: spans.FEEDBACK_SOURCE,
+        spans.FEEDBACK_BATCH: 1,
+        spans.SAMPLE_IDS: list(range(20)),
+    }
     bucket = span_store.BucketSpans("gs://proj-data/spans")
     (span_0,) = span_store.LocalSpans(spans_dir).manifests()
     for name in (spans.DATA_FILE, spans.MANIFEST_FILE):  # the base span is in the bucket too
@@ -262,11 +316,26 @@ def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(
     run_module("-m", "ingest", "--data-dir", str(data_slice), "--spans-dir", str(spans_dir))
     feedback = feedback_span_as_the_worker_writes_it(monkeypatch, spans_dir)
     job = compile_job(
-        tmp_path, "--pipeline-root", str(tmp_path / "root"), "--data-root", str(spans_dir),
-        "--serving-base", str(serving), "--image", IMAGE, "--beam-runner", "DirectRunner",
-        "--direct-workers", "0",
-        "--train-steps", "30", "--epochs", "2", "--floors", "auc=0.5",
-    )  # fmt: skip
+        tmp_path,
+        "--pipeline-root",
+        str(tmp_path / "root"),
+        "--data-root",
+        str(spans_dir),
+        "--serving-base",
+        str(serving),
+        "--image",
+        IMAGE,
+        "--beam-runner",
+        "DirectRunner",
+        "--direct-workers",
+        "0",
+        "--train-steps",
+        "30",
+        "--epochs",
+        "2",
+        "--floors",
+        "auc=0.5",
+    )
     # The image's checkout (/pipeline) is this checkout here.
     job.write_text(job.read_text().replace(vertex_runner.IMAGE_CHECKOUT + "/", f"{REPO}/"))
     launcher = Launcher(job, tmp_path)
@@ -275,8 +344,11 @@ def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(
     assert ran == set(first) - RESOLVER_TASKS - {"tuned_hyperparameters"}
     (imported,) = first["tuned_hyperparameters"].outputs["result"]
     assert imported.uri == str(paths.hyperparameters_dir(False))
-    assert all(not t.outputs["model" if "model-resolver" in n else "model_blessing"]
-               for n, t in first.items() if n in RESOLVER_TASKS)  # fmt: skip
+    assert all(
+        not t.outputs["model" if "model-resolver" in n else "model_blessing"]
+        for n, t in first.items()
+        if n in RESOLVER_TASKS
+    )
     examples = first["SpanExampleGen"].outputs["examples"][0].metadata
     read = json.loads(examples["spans"])
     assert [s["span"] for s in read] == [0, 1]
@@ -291,8 +363,9 @@ def test_the_compiled_tasks_run_here_twice_and_push_a_servable_model(
     quality = serving_layout.quality_path(str(model_dir), version)
     assert json.loads(Path(quality).read_text())["metrics"]["micro_auc"] > 0.5
 
-    with model_server("--model_name=tagger", f"--model_base_path={serving / 'tagger'}",
-                      log_dir=tmp_path) as server:  # fmt: skip
+    with model_server(
+        "--model_name=tagger", f"--model_base_path={serving / 'tagger'}", log_dir=tmp_path
+    ) as server:
         status = server.get("/v1/models/tagger").json()["model_version_status"]
         assert status[0]["version"] == version and status[0]["state"] == "AVAILABLE"
         reply = server.post("/v1/models/tagger:predict", {"instances": ["merge dicts in python"]})

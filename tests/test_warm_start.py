@@ -19,8 +19,12 @@ def test_entries_map_by_name_and_oov_buckets_follow_their_vocabulary():
 def test_positions_past_the_vocabulary_take_unused_positions_of_the_base_model():
     new_ids, old_ids = warm_start.old_to_new(["a", "b", "c"], ["b"], 0, size=5)
     assert dict(zip(new_ids.tolist(), old_ids.tolist(), strict=True)) == {
-        0: 1, 1: 3, 2: 4, 3: 3, 4: 4
-    }  # fmt: skip
+        0: 1,
+        1: 3,
+        2: 4,
+        3: 3,
+        4: 4,
+    }
 
 
 def test_remap_moves_rows_and_columns_and_keeps_fresh_values_for_new_entries():

@@ -25,14 +25,16 @@ KNOWN = known_tags(paths.schema_path())
 
 
 def sent_by(source: str, title: str, tags=("python",)):
-    return dataclasses.replace(parse_feedback({"title": title, "actual": list(tags)}),
-                               source=source)  # fmt: skip
+    return dataclasses.replace(
+        parse_feedback({"title": title, "actual": list(tags)}), source=source
+    )
 
 
 def worker_on(tmp_path, known=KNOWN) -> tuple[Worker, FeedbackStore]:
     store = FeedbackStore(f"sqlite:///{tmp_path / 'f.db'}", known)
-    settings = Settings(every=1, share=1.0, spans_dir=tmp_path / "spans",
-                        metadata=tmp_path / "m.sqlite")  # fmt: skip
+    settings = Settings(
+        every=1, share=1.0, spans_dir=tmp_path / "spans", metadata=tmp_path / "m.sqlite"
+    )
     return Worker(store, settings), store
 
 
@@ -81,19 +83,33 @@ def test_samples_with_tags_the_pipelines_schema_lacks_wait_and_are_never_written
 
 DATA_ROOT, SERVING_BASE = "gs://proj-data/spans", "gs://proj-models/serving"
 VERTEX_ARGS = (
-    "--project", "proj", "--region", "europe-west4", "--pipeline-root", "gs://proj-root/p",
-    "--data-root", DATA_ROOT, "--serving-base", SERVING_BASE,
-    "--image", "europe-west4-docker.pkg.dev/proj/tagger/pipeline@sha256:" + "ab" * 32,
-    "--service-account", "pipeline@proj.iam.gserviceaccount.com",
-)  # fmt: skip
+    "--project",
+    "proj",
+    "--region",
+    "europe-west4",
+    "--pipeline-root",
+    "gs://proj-root/p",
+    "--data-root",
+    DATA_ROOT,
+    "--serving-base",
+    SERVING_BASE,
+    "--image",
+    "europe-west4-docker.pkg.dev/proj/tagger/pipeline@sha256:" + "ab" * 32,
+    "--service-account",
+    "pipeline@proj.iam.gserviceaccount.com",
+)
 
 
 def vertex_worker(tmp_path, gcs) -> tuple[Worker, FeedbackStore]:
     """A worker retraining on Vertex AI, with the base data already in the bucket as span 0
     (uploaded as a local import wrote it)."""
     base = tmp_path / "base"
-    spans.write_span(base, 0, [spans.to_example_bytes(seed_tsv.Row("base title", ["python"]))],
-                     {spans.SOURCE: "train.tsv"})  # fmt: skip
+    spans.write_span(
+        base,
+        0,
+        [spans.to_example_bytes(seed_tsv.Row("base title", ["python"]))],
+        {spans.SOURCE: "train.tsv"},
+    )
     for name in (spans.DATA_FILE, spans.MANIFEST_FILE):
         gcs.objects[f"proj-data/spans/span-0/{name}"] = (base / "span-0" / name).read_bytes()
     store = FeedbackStore(f"sqlite:///{tmp_path / 'f.db'}", KNOWN)
@@ -116,8 +132,12 @@ def span_in_bucket(gcs, span: int) -> tuple[dict, list[tuple[str, list[str]]]]:
     rows = []
     for record in tf.data.TFRecordDataset(str(path)):
         f = tf.train.Example.FromString(record.numpy()).features.feature
-        rows.append((f["title"].bytes_list.value[0].decode(),
-                     [t.decode() for t in f["tags"].bytes_list.value]))  # fmt: skip
+        rows.append(
+            (
+                f["title"].bytes_list.value[0].decode(),
+                [t.decode() for t in f["tags"].bytes_list.value],
+            )
+        )
     path.unlink()
     return manifest, rows
 
@@ -157,8 +177,12 @@ def test_on_vertex_the_worker_writes_its_span_to_the_bucket_and_reads_the_outcom
     )
     assert job.kwargs["pipeline_root"] == "gs://proj-root/p" and job.kwargs["enable_caching"]
     assert job.calls == [("submit", {"service_account": "pipeline@proj.iam.gserviceaccount.com"})]
-    assert done == {"batch": done["batch"], "span": 1, "outcome": "blessed",
-                    "version": "1796000000"}  # fmt: skip
+    assert done == {
+        "batch": done["batch"],
+        "span": 1,
+        "outcome": "blessed",
+        "version": "1796000000",
+    }
     (batch,) = store.batches()
     assert (batch["span"], batch["span_sha256"]) == (1, manifest["sha256"])
     assert (batch["outcome"], batch["model_version"]) == ("blessed", "1796000000")
@@ -189,9 +213,10 @@ def test_a_worker_killed_while_its_job_runs_follows_that_job_again_and_submits_i
     assert done["outcome"] == "blessed" and done["version"] == "1796000001" and done["span"] == 1
     assert len(vertex.submitted) == 1  # followed, not submitted again
     assert sorted(k for k in gcs.objects if k.startswith("proj-data/")) == [
-        f"proj-data/spans/span-{n}/{name}" for n in (0, 1)
+        f"proj-data/spans/span-{n}/{name}"
+        for n in (0, 1)
         for name in (spans.MANIFEST_FILE, spans.DATA_FILE)
-    ]  # fmt: skip
+    ]
     store.close()
 
 
@@ -231,6 +256,10 @@ def test_the_worker_lets_a_running_scheduled_job_end_before_it_submits(tmp_path,
     done = worker.step()
     assert done["outcome"] == "blessed"
     (mine,) = [job.resource_name for job in vertex.made if "batch" in job.resource_name]
-    assert vertex.events == [("submit", scheduled.resource_name), ("end", scheduled.resource_name),
-                             ("submit", mine), ("end", mine)]  # fmt: skip
+    assert vertex.events == [
+        ("submit", scheduled.resource_name),
+        ("end", scheduled.resource_name),
+        ("submit", mine),
+        ("end", mine),
+    ]
     store.close()

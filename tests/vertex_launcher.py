@@ -65,8 +65,9 @@ def cache_key(component: str, container, executor_input) -> str:
 def topological(tasks) -> list[str]:
     order, done = [], set()
     while len(order) < len(tasks):
-        ready = sorted(n for n, t in tasks.items() if n not in done
-                       and set(t.dependent_tasks) <= done)  # fmt: skip
+        ready = sorted(
+            n for n, t in tasks.items() if n not in done and set(t.dependent_tasks) <= done
+        )
         if not ready:
             raise AssertionError(f"the DAG has a cycle among {set(tasks) - done}")
         order += ready
@@ -212,8 +213,13 @@ class Launcher:
     def _query(self, filter_text: str) -> list[kfp.RuntimeArtifact]:
         """The newest artifact of earlier runs matching one of TFX's two resolver filters."""
         clauses = [c.strip() for c in filter_text.split(" AND ")]
-        candidates = [a for run in self.history for t in run.values()
-                      for arts in t.outputs.values() for a in arts]  # fmt: skip
+        candidates = [
+            a
+            for run in self.history
+            for t in run.values()
+            for arts in t.outputs.values()
+            for a in arts
+        ]
         for clause in clauses:
             if clause == "state=LIVE":
                 continue

@@ -40,29 +40,56 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--metrics-host", default=None, help="default: --host")
-    p.add_argument("--metrics-port", type=int, default=9102,
-                   help="/metrics, for the monitoring network only (0: none)")  # fmt: skip
-    p.add_argument("--model-url", default=os.environ.get("TAGGER_MODEL_URL",
-                                                         "http://127.0.0.1:8501"),
-                   help="TF Serving's REST API (TAGGER_MODEL_URL)")  # fmt: skip
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9102,
+        help="/metrics, for the monitoring network only (0: none)",
+    )
+    p.add_argument(
+        "--model-url",
+        default=os.environ.get("TAGGER_MODEL_URL", "http://127.0.0.1:8501"),
+        help="TF Serving's REST API (TAGGER_MODEL_URL)",
+    )
     p.add_argument("--model-name", default=serving_layout.MODEL_NAME)
-    p.add_argument("--feedback", default=paths.feedback_url(),
-                   help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)")  # fmt: skip
+    p.add_argument(
+        "--feedback",
+        default=paths.feedback_url(),
+        help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)",
+    )
     base_path = os.environ.get("TAGGER_MODEL_BASE_PATH") or str(paths.serving_model_dir())
-    p.add_argument("--model-base-path", default=base_path,
-                   help="TF Serving's base path for the model (local or gs://), where the "
-                   "Pusher publishes each version's quality (TAGGER_MODEL_BASE_PATH)")  # fmt: skip
+    p.add_argument(
+        "--model-base-path",
+        default=base_path,
+        help="TF Serving's base path for the model (local or gs://), where the "
+        "Pusher publishes each version's quality (TAGGER_MODEL_BASE_PATH)",
+    )
     p.add_argument("--model-timeout", type=float, default=5.0, help="seconds")
-    p.add_argument("--header-timeout", type=float, default=HEADER_TIMEOUT_S,
-                   help="seconds a connection may take to send a request's headers, and "
-                   "may stay idle between requests")  # fmt: skip
-    p.add_argument("--iap-audience", default=os.environ.get("TAGGER_IAP_AUDIENCE"),
-                   help="accept only requests signed by IAP for this audience")  # fmt: skip
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEADER_TIMEOUT_S,
+        help="seconds a connection may take to send a request's headers, and "
+        "may stay idle between requests",
+    )
+    p.add_argument(
+        "--iap-audience",
+        default=os.environ.get("TAGGER_IAP_AUDIENCE"),
+        help="accept only requests signed by IAP for this audience",
+    )
     p.add_argument("--iap-certs-url", default=IAP_CERTS_URL, help="IAP's public keys")
-    p.add_argument("--trusted-proxy", action="append", default=[],
-                   help="CIDR of a proxy whose X-Forwarded-For entry names the client")  # fmt: skip
-    p.add_argument("--proxy-hops", type=int, default=1,
-                   help="the client is the Nth X-Forwarded-For entry from the right")  # fmt: skip
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        help="CIDR of a proxy whose X-Forwarded-For entry names the client",
+    )
+    p.add_argument(
+        "--proxy-hops",
+        type=int,
+        default=1,
+        help="the client is the Nth X-Forwarded-For entry from the right",
+    )
     p.add_argument("--predict-rate", type=float, default=10.0, help="per source, per second")
     p.add_argument("--predict-burst", type=int, default=40)
     p.add_argument("--feedback-rate", type=float, default=0.2, help="per source, per second")
@@ -73,23 +100,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="directory or gs:// prefix for the sampled request log, TF Serving's "
         "PredictionLog in TFRecord files (TAGGER_REQUEST_LOG; default: none)",
     )
-    p.add_argument("--request-log-rate", type=float, default=DEFAULT_RATE,
-                   help="share of predictions logged")  # fmt: skip
-    p.add_argument("--request-log-max-bytes", type=int, default=MAX_BYTES,
-                   help="a log file is closed at this size")  # fmt: skip
-    p.add_argument("--request-log-max-seconds", type=float, default=MAX_SECONDS,
-                   help="or this long after its first record")  # fmt: skip
-    p.add_argument("--monitor-record", default=os.environ.get("TAGGER_MONITOR_RECORD"),
-                   help="the drift monitor's latest.json (file or gs://), exported as "
-                   "gauges (TAGGER_MONITOR_RECORD)")  # fmt: skip
-    p.add_argument("--review-per-source", type=int, default=50,
-                   help="samples of one source that may wait for review at once")  # fmt: skip
+    p.add_argument(
+        "--request-log-rate", type=float, default=DEFAULT_RATE, help="share of predictions logged"
+    )
+    p.add_argument(
+        "--request-log-max-bytes",
+        type=int,
+        default=MAX_BYTES,
+        help="a log file is closed at this size",
+    )
+    p.add_argument(
+        "--request-log-max-seconds",
+        type=float,
+        default=MAX_SECONDS,
+        help="or this long after its first record",
+    )
+    p.add_argument(
+        "--monitor-record",
+        default=os.environ.get("TAGGER_MONITOR_RECORD"),
+        help="the drift monitor's latest.json (file or gs://), exported as "
+        "gauges (TAGGER_MONITOR_RECORD)",
+    )
+    p.add_argument(
+        "--review-per-source",
+        type=int,
+        default=50,
+        help="samples of one source that may wait for review at once",
+    )
     return p.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
-    store = FeedbackStore(args.feedback, known_tags(paths.schema_path()),
-                          args.review_per_source)  # fmt: skip
+    store = FeedbackStore(args.feedback, known_tags(paths.schema_path()), args.review_per_source)
     key = os.environ.get("TAGGER_SOURCE_KEY") or store.setting(
         "source_key", lambda: secrets.token_hex(32)
     )
@@ -110,16 +152,22 @@ async def serve(args: argparse.Namespace) -> None:
             args.request_log_max_bytes,
             args.request_log_max_seconds,
         )
-    app = build_app(store, ModelClient(args.model_url, args.model_name, args.model_timeout),
-                    AppMetrics(args.model_base_path, args.monitor_record), identifier, limits,
-                    request_log)  # fmt: skip
+    app = build_app(
+        store,
+        ModelClient(args.model_url, args.model_name, args.model_timeout),
+        AppMetrics(args.model_base_path, args.monitor_record),
+        identifier,
+        limits,
+        request_log,
+    )
     sites = [(app, args.host, args.port)]
     if args.metrics_port:
         sites.append((build_metrics_app(app), args.metrics_host or args.host, args.metrics_port))
     runners = []
     for site_app, host, port in sites:
-        runner = web.AppRunner(site_app, access_log=None, keepalive_timeout=args.header_timeout,
-                               handle_signals=False)  # fmt: skip
+        runner = web.AppRunner(
+            site_app, access_log=None, keepalive_timeout=args.header_timeout, handle_signals=False
+        )
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         runners.append(runner)

@@ -139,8 +139,11 @@ class GroupCommit:
         try:
             self.queue.put_nowait((item, done))
         except asyncio.QueueFull:
-            raise ApiError(503, "too much feedback is waiting to be stored; retry shortly",
-                           {"Retry-After": "1"}) from None  # fmt: skip
+            raise ApiError(
+                503,
+                "too much feedback is waiting to be stored; retry shortly",
+                {"Retry-After": "1"},
+            ) from None
         return await done
 
     async def run(self) -> None:
@@ -168,8 +171,13 @@ def _blocking(call: Callable, *args):
 
 
 class Api:
-    def __init__(self, store: FeedbackStore, model: ModelClient, metrics: AppMetrics,
-                 request_log: RequestLog | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: FeedbackStore,
+        model: ModelClient,
+        metrics: AppMetrics,
+        request_log: RequestLog | None = None,
+    ) -> None:
         self.store, self.model, self.metrics = store, model, metrics
         self.writer = GroupCommit(store)
         self.releases = Releases(store, model.model)
@@ -224,11 +232,20 @@ class Api:
             self._shadows.add(task)
             task.add_done_callback(self._shadows.discard)
         if self.request_log is not None and self.request_log.sampled():
-            self.request_log.put(prediction_log(self.model.model, version, label, title, row,
-                                                self.request_log.rate, time.time()))  # fmt: skip
-        return web.json_response({"title": title, "tags": above, "candidates": below,
-                                  "threshold": row["threshold"],
-                                  "model_version": version})  # fmt: skip
+            self.request_log.put(
+                prediction_log(
+                    self.model.model, version, label, title, row, self.request_log.rate, time.time()
+                )
+            )
+        return web.json_response(
+            {
+                "title": title,
+                "tags": above,
+                "candidates": below,
+                "threshold": row["threshold"],
+                "model_version": version,
+            }
+        )
 
     def served_version(self, source: str) -> str | None:
         """The version that answers this client now (recorded with its feedback)."""
@@ -370,8 +387,17 @@ class Api:
         events = await _blocking(self.releases.event_counts)
         logged = dict(self.request_log.counts) if self.request_log else None
         monitor = await _blocking(self.metrics.monitor_record)
-        text = self.metrics.render(version, quality, counts, batches, live=live, online=online,
-                                   events=events, logged=logged, monitor=monitor)  # fmt: skip
+        text = self.metrics.render(
+            version,
+            quality,
+            counts,
+            batches,
+            live=live,
+            online=online,
+            events=events,
+            logged=logged,
+            monitor=monitor,
+        )
         return web.Response(text=text, content_type="text/plain")
 
     async def openapi(self, request: web.Request) -> web.Response:
@@ -450,9 +476,13 @@ API = web.AppKey("api", Api)  # the app's Api, for the metrics app beside it
 
 
 def build_app(
-    store: FeedbackStore, model: ModelClient, metrics: AppMetrics, identifier: Identifier,
-    limits: dict[str, RateLimiter], request_log: RequestLog | None = None,
-) -> web.Application:  # fmt: skip
+    store: FeedbackStore,
+    model: ModelClient,
+    metrics: AppMetrics,
+    identifier: Identifier,
+    limits: dict[str, RateLimiter],
+    request_log: RequestLog | None = None,
+) -> web.Application:
     """The public app. limits: a RateLimiter for "predict" and for "feedback"; request_log:
     where sampled predictions are logged (None: not logged)."""
     api = Api(store, model, metrics, request_log)
@@ -473,8 +503,11 @@ def build_app(
         if not tokens.may(identity.role, role):
             raise ApiError(403, f"this needs the {role} role; you have {identity.role}")
         if limit is not None and (wait := limits[limit].take(identity.source)) is not None:
-            raise ApiError(429, f"too many {limit} requests from this client; retry in "
-                           f"{wait:g} s", {"Retry-After": f"{wait:g}"})  # fmt: skip
+            raise ApiError(
+                429,
+                f"too many {limit} requests from this client; retry in {wait:g} s",
+                {"Retry-After": f"{wait:g}"},
+            )
 
     @web.middleware
     async def errors(request: web.Request, handler):

@@ -76,9 +76,13 @@ class IapSettings:
 
 class Identifier:
     def __init__(
-        self, store: FeedbackStore, source_key: bytes, iap: IapSettings | None = None,
-        trusted_proxies: tuple[str, ...] = (), proxy_hops: int = 1,
-    ) -> None:  # fmt: skip
+        self,
+        store: FeedbackStore,
+        source_key: bytes,
+        iap: IapSettings | None = None,
+        trusted_proxies: tuple[str, ...] = (),
+        proxy_hops: int = 1,
+    ) -> None:
         self.store, self.key, self.iap = store, source_key, iap
         self.proxies = tuple(ipaddress.ip_network(p) for p in trusted_proxies)
         self.hops = proxy_hops
@@ -137,8 +141,12 @@ class Identifier:
         if not assertion:
             raise UnauthenticatedError("this app is reached through Identity-Aware Proxy only")
         try:
-            claims = jwt.decode(assertion, certs=self._iap_certs(), audience=self.iap.audience,
-                                clock_skew_in_seconds=30)  # fmt: skip
+            claims = jwt.decode(
+                assertion,
+                certs=self._iap_certs(),
+                audience=self.iap.audience,
+                clock_skew_in_seconds=30,
+            )
         except (ValueError, exceptions.GoogleAuthError) as err:
             raise UnauthenticatedError(f"the IAP assertion is not valid: {err}") from None
         if claims.get("iss") != IAP_ISSUER or not claims.get("email"):

@@ -108,40 +108,57 @@ class AppMetrics:
         return found
 
     def render(
-        self, version: str | None, quality: Quality | None, counts: dict[str, int],
-        batches: list[dict], live: Live | None = None,
-        online: dict[str, LiveQuality] | None = None, events: dict[str, int] | None = None,
-        logged: dict[str, int] | None = None, monitor: dict | None = None,
-    ) -> str:  # fmt: skip
+        self,
+        version: str | None,
+        quality: Quality | None,
+        counts: dict[str, int],
+        batches: list[dict],
+        live: Live | None = None,
+        online: dict[str, LiveQuality] | None = None,
+        events: dict[str, int] | None = None,
+        logged: dict[str, int] | None = None,
+        monitor: dict | None = None,
+    ) -> str:
         lines: list[str] = []
         if version is not None:
-            lines += gauge("stackoverflow_tagger_model_version", "The model version serving.",
-                           [("", float(version))])  # fmt: skip
+            lines += gauge(
+                "stackoverflow_tagger_model_version",
+                "The model version serving.",
+                [("", float(version))],
+            )
         if quality is not None:
             for name, key in QUALITY.items():
                 if key in quality.metrics:
-                    lines += gauge(name, f"Evaluator {key} of the served model.",
-                                   [("", quality.metrics[key])])  # fmt: skip
-            lines += gauge("stackoverflow_tagger_latest_model_update",
-                           "When the served model was pushed (Unix time).",
-                           [("", quality.pushed_at)])  # fmt: skip
-        lines += gauge("stackoverflow_tagger_feedback_samples",
-                       "Stored feedback samples, by status.",
-                       [(f'{{status="{k}"}}', v) for k, v in sorted(counts.items())])  # fmt: skip
+                    lines += gauge(
+                        name, f"Evaluator {key} of the served model.", [("", quality.metrics[key])]
+                    )
+            lines += gauge(
+                "stackoverflow_tagger_latest_model_update",
+                "When the served model was pushed (Unix time).",
+                [("", quality.pushed_at)],
+            )
+        lines += gauge(
+            "stackoverflow_tagger_feedback_samples",
+            "Stored feedback samples, by status.",
+            [(f'{{status="{k}"}}', v) for k, v in sorted(counts.items())],
+        )
         outcomes = dict.fromkeys(OUTCOMES, 0)
         for batch in batches:
             if batch["outcome"] in outcomes:
                 outcomes[batch["outcome"]] += 1
-        runs = Counter("stackoverflow_tagger_retrain_runs_total", "Retrain runs, by outcome.",
-                       ("outcome",))  # fmt: skip
+        runs = Counter(
+            "stackoverflow_tagger_retrain_runs_total", "Retrain runs, by outcome.", ("outcome",)
+        )
         for outcome, count in outcomes.items():
             runs.inc(outcome, amount=count)
         lines += runs.render() + self.feedback.render() + self.requests.render()
         lines += self._release(live, events) + self._online(online or {})
         if logged is not None:
-            written = Counter("stackoverflow_tagger_request_log_records_total",
-                              "Predictions sampled into the request log, by outcome.",
-                              ("outcome",))  # fmt: skip
+            written = Counter(
+                "stackoverflow_tagger_request_log_records_total",
+                "Predictions sampled into the request log, by outcome.",
+                ("outcome",),
+            )
             for outcome, count in sorted(logged.items()):
                 written.inc(outcome, amount=count)
             lines += written.render()
@@ -156,14 +173,21 @@ class AppMetrics:
             labels = [('{label="stable"}', float(live.stable))]
             if live.canary:
                 labels.append(('{label="canary"}', float(live.canary)))
-            lines += gauge("stackoverflow_tagger_served_version",
-                           "The version each label names.", labels)  # fmt: skip
+            lines += gauge(
+                "stackoverflow_tagger_served_version", "The version each label names.", labels
+            )
             share = live.share if live.canary and live.mode == "canary" else 0.0
-            lines += gauge("stackoverflow_tagger_canary_share",
-                           "Share of clients the canary answers.", [("", share)])  # fmt: skip
+            lines += gauge(
+                "stackoverflow_tagger_canary_share",
+                "Share of clients the canary answers.",
+                [("", share)],
+            )
         if events is not None:
-            count = Counter("stackoverflow_tagger_rollout_events_total",
-                            "Release events, by action.", ("action",))  # fmt: skip
+            count = Counter(
+                "stackoverflow_tagger_rollout_events_total",
+                "Release events, by action.",
+                ("action",),
+            )
             for action, n in sorted(events.items()):
                 count.inc(action, amount=n)
             lines += count.render()
@@ -179,22 +203,33 @@ class AppMetrics:
                 distances.append((labels, value))
                 thresholds.append((labels, record["thresholds"][kind][feature]))
         return (
-            gauge("stackoverflow_tagger_drift_distance",
-                  "TFDV distance of the latest window (L-infinity or Jensen-Shannon).",
-                  distances)
+            gauge(
+                "stackoverflow_tagger_drift_distance",
+                "TFDV distance of the latest window (L-infinity or Jensen-Shannon).",
+                distances,
+            )
             + gauge("stackoverflow_tagger_drift_threshold", "Calibrated threshold.", thresholds)
-            + gauge("stackoverflow_tagger_drift_domain_auc",
-                    "ROC AUC of a classifier telling the window's titles from training's.",
-                    [("", record["domain_auc"])])
-            + gauge("stackoverflow_tagger_drift_domain_auc_threshold", "Calibrated threshold.",
-                    [("", record["thresholds"]["domain_auc"])])
-            + gauge("stackoverflow_tagger_drift_windows_above",
-                    "Windows in a row with something above its threshold.",
-                    [("", record["windows_above"])])
-            + gauge("stackoverflow_tagger_drift_last_window_end",
-                    "End of the latest judged window (Unix time).",
-                    [("", record["window_end"])])
-        )  # fmt: skip
+            + gauge(
+                "stackoverflow_tagger_drift_domain_auc",
+                "ROC AUC of a classifier telling the window's titles from training's.",
+                [("", record["domain_auc"])],
+            )
+            + gauge(
+                "stackoverflow_tagger_drift_domain_auc_threshold",
+                "Calibrated threshold.",
+                [("", record["thresholds"]["domain_auc"])],
+            )
+            + gauge(
+                "stackoverflow_tagger_drift_windows_above",
+                "Windows in a row with something above its threshold.",
+                [("", record["windows_above"])],
+            )
+            + gauge(
+                "stackoverflow_tagger_drift_last_window_end",
+                "End of the latest judged window (Unix time).",
+                [("", record["window_end"])],
+            )
+        )
 
     @staticmethod
     def _online(online: dict[str, LiveQuality]) -> list[str]:

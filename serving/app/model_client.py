@@ -59,8 +59,11 @@ class ModelClient:
         if not fresh and self._version and time.monotonic() - self._version[0] < STATUS_TTL_SECONDS:
             return self._version[1]
         status = await self._call("GET", f"/v1/models/{self.model}")
-        available = [s["version"] for s in status.get("model_version_status", [])
-                     if s.get("state") == "AVAILABLE"]  # fmt: skip
+        available = [
+            s["version"]
+            for s in status.get("model_version_status", [])
+            if s.get("state") == "AVAILABLE"
+        ]
         if not available:
             raise ModelUnavailableError(f"model {self.model} has no AVAILABLE version")
         newest = max(available, key=int)
@@ -95,17 +98,19 @@ class ModelClient:
         version: the newest AVAILABLE one."""
         if version is not None:
             reply = await self._call(
-                "POST", f"/v1/models/{self.model}/versions/{version}:predict",
+                "POST",
+                f"/v1/models/{self.model}/versions/{version}:predict",
                 {"instances": [title]},
-            )  # fmt: skip
+            )
             return version, reply["predictions"][0]
         for fresh in (False, True):  # a cached version may have been unloaded since
             version = await self.version(fresh=fresh)
             try:
                 reply = await self._call(
-                    "POST", f"/v1/models/{self.model}/versions/{version}:predict",
+                    "POST",
+                    f"/v1/models/{self.model}/versions/{version}:predict",
                     {"instances": [title]},
-                )  # fmt: skip
+                )
                 return version, reply["predictions"][0]
             except ModelUnavailableError:
                 if fresh:

@@ -31,8 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m serving.feedback", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--feedback", default=paths.feedback_url(),
-                   help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)")  # fmt: skip
+    p.add_argument(
+        "--feedback",
+        default=paths.feedback_url(),
+        help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)",
+    )
     commands = p.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="tags waiting for review, and decided ones")
     listing.add_argument("--status", help="only tags with this status (e.g. pending_review)")
@@ -67,23 +70,29 @@ def _run(store: FeedbackStore, args: argparse.Namespace) -> None:
             rows, after = store.review_queue(args.status, after, limit=200)
             for row in rows:
                 alias = f" -> {row['alias_of']}" if row["alias_of"] else ""
-                print(f"{row['tag']:<24} {row['status']:<15} {row['samples_waiting']:>5} "
-                      f"waiting from {row['sources']} sources{alias}")  # fmt: skip
+                print(
+                    f"{row['tag']:<24} {row['status']:<15} {row['samples_waiting']:>5} "
+                    f"waiting from {row['sources']} sources{alias}"
+                )
             if after is None:
                 break
     elif args.command == "stats":
         print(json.dumps({"samples": store.counts(), "batches": store.batches()}, indent=2))
     elif args.command == "sources":
         for row in store.sources():
-            print(f"{row['source']:<40} {row['samples']:>6} samples  accepted {row['accepted']}"
-                  f"  pending {row['pending_review']}  withdrawn {row['withdrawn']}")  # fmt: skip
+            print(
+                f"{row['source']:<40} {row['samples']:>6} samples  accepted {row['accepted']}"
+                f"  pending {row['pending_review']}  withdrawn {row['withdrawn']}"
+            )
     elif args.command == "withdraw-source":
         done = store.withdraw_source(args.source, args.reason, by)
         if not done["waiting"] and not done["in_batches"]:
             raise ValueError(f"no samples from source {args.source!r} to withdraw")
-        print(f"withdrew {args.source}: {done['waiting']} waiting samples, "
-              f"{done['in_batches']} in retrain batches (the learning worker rewrites their "
-              "spans without them)")  # fmt: skip
+        print(
+            f"withdrew {args.source}: {done['waiting']} waiting samples, "
+            f"{done['in_batches']} in retrain batches (the learning worker rewrites their "
+            "spans without them)"
+        )
     elif args.command == "token":
         if args.token_command == "create":
             print(tokens.create(store, args.name, args.role))
@@ -99,8 +108,9 @@ def _run(store: FeedbackStore, args: argparse.Namespace) -> None:
             print(f"revoked {args.name}")
     else:
         try:
-            changed = store.decide(args.tag, args.command == "accept",
-                                   getattr(args, "alias_of", None), by)  # fmt: skip
+            changed = store.decide(
+                args.tag, args.command == "accept", getattr(args, "alias_of", None), by
+            )
         except KeyError:
             raise ValueError(f"no tag {args.tag!r} in the review queue") from None
         print(f"{args.command}ed {args.tag}: {changed} samples released")

@@ -18,14 +18,33 @@ MAX_VERSION_CHARS = 20
 FIELDS = {"title", "predicted", "actual", "model_version"}
 # Spellings people type for tags the model knows. Keys are already normalised.
 ALIASES = {
-    "c-sharp": "c#", "csharp": "c#", "cpp": "c++", "cplusplus": "c++", "js": "javascript",
-    "node": "node.js", "nodejs": "node.js", "node-js": "node.js", "angular.js": "angularjs",
-    "objc": "objective-c", "obj-c": "objective-c", "py": "python",
-    "python3": "python-3.x", "python-3": "python-3.x", "python2": "python-2.7",
-    "rails": "ruby-on-rails", "ror": "ruby-on-rails", "mssql": "sql-server",
-    "vb": "vb.net", "dotnet": ".net", "bootstrap": "twitter-bootstrap", "mac": "osx",
-    "macos": "osx", "regexp": "regex", "array": "arrays", "threads": "multithreading",
-}  # fmt: skip
+    "c-sharp": "c#",
+    "csharp": "c#",
+    "cpp": "c++",
+    "cplusplus": "c++",
+    "js": "javascript",
+    "node": "node.js",
+    "nodejs": "node.js",
+    "node-js": "node.js",
+    "angular.js": "angularjs",
+    "objc": "objective-c",
+    "obj-c": "objective-c",
+    "py": "python",
+    "python3": "python-3.x",
+    "python-3": "python-3.x",
+    "python2": "python-2.7",
+    "rails": "ruby-on-rails",
+    "ror": "ruby-on-rails",
+    "mssql": "sql-server",
+    "vb": "vb.net",
+    "dotnet": ".net",
+    "bootstrap": "twitter-bootstrap",
+    "mac": "osx",
+    "macos": "osx",
+    "regexp": "regex",
+    "array": "arrays",
+    "threads": "multithreading",
+}
 
 
 class FeedbackError(ValueError):

@@ -128,8 +128,7 @@ class LiveQuality:
     true_positives: int
     false_positives: int
     false_negatives: int
-    squares: tuple[float, float, float] = dataclasses.field(default=(0.0, 0.0, 0.0),
-                                                           compare=False)  # fmt: skip
+    squares: tuple[float, float, float] = dataclasses.field(default=(0.0, 0.0, 0.0), compare=False)
 
     @classmethod
     def of(cls, counts: list[tuple[int, int, int]]) -> LiveQuality:
@@ -138,8 +137,13 @@ class LiveQuality:
         ds = [2 * tp + fp + fn for tp, fp, fn in counts]
         xd = sum(x * d for x, d in zip(xs, ds, strict=True))
         squares = (float(sum(x * x for x in xs)), float(xd), float(sum(d * d for d in ds)))
-        return cls(len(counts), sum(c[0] for c in counts), sum(c[1] for c in counts),
-                   sum(c[2] for c in counts), squares)  # fmt: skip
+        return cls(
+            len(counts),
+            sum(c[0] for c in counts),
+            sum(c[1] for c in counts),
+            sum(c[2] for c in counts),
+            squares,
+        )
 
     @property
     def f1_variance(self) -> float:
@@ -250,8 +254,10 @@ class FeedbackStore:
     def setting(self, name: str, make) -> str:
         """A value shared by every instance on this store, made once by make()."""
         with self.transaction() as t:
-            t.run("INSERT INTO setting (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                  (name, make()))  # fmt: skip
+            t.run(
+                "INSERT INTO setting (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, make()),
+            )
             return t.run("SELECT value FROM setting WHERE name = ?", (name,)).fetchone()[0]
 
     def close(self) -> None:
@@ -278,9 +284,14 @@ class FeedbackStore:
     def _add(self, t, item: Feedback) -> Stored:
         unknown = [tag for tag in item.actual if tag not in self.known]
         if unknown and self._waiting_from(t, item.source) >= self.review_per_source:
-            return Stored(None, PENDING, None, tuple(unknown),
-                          refused=f"{self.review_per_source} samples from this client already "
-                          "wait for review; send more once they are decided")  # fmt: skip
+            return Stored(
+                None,
+                PENDING,
+                None,
+                tuple(unknown),
+                refused=f"{self.review_per_source} samples from this client already "
+                "wait for review; send more once they are decided",
+            )
         kept, waiting = self._resolve(t, item.actual, item.source, now=time.time())
         status = PENDING if waiting else (ACCEPTED if kept else REJECTED)
         # A pending sample keeps the tags that wait, so a decision can resolve them later.
@@ -294,10 +305,19 @@ class FeedbackStore:
             "INSERT INTO feedback (title, title_key, predicted, actual, model_version, "
             "received_at, status, duplicate_of, source, served_version) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (item.title, item.title_key, json.dumps(list(item.predicted)), actual_text,
-             item.model_version, time.time(), status, duplicate_of, item.source,
-             item.served_version),
-        ).fetchone()  # fmt: skip
+            (
+                item.title,
+                item.title_key,
+                json.dumps(list(item.predicted)),
+                actual_text,
+                item.model_version,
+                time.time(),
+                status,
+                duplicate_of,
+                item.source,
+                item.served_version,
+            ),
+        ).fetchone()
         return Stored(row[0], status, duplicate_of, tuple(waiting))
 
     def _first_same(self, t, title_key: str, actual_text: str, before: int | None = None):
@@ -311,8 +331,9 @@ class FeedbackStore:
         return found[0] if found else None
 
     def _waiting_from(self, t, source: str) -> int:
-        return t.run("SELECT COUNT(*) FROM feedback WHERE source = ? AND status = ?",
-                     (source, PENDING)).fetchone()[0]  # fmt: skip
+        return t.run(
+            "SELECT COUNT(*) FROM feedback WHERE source = ? AND status = ?", (source, PENDING)
+        ).fetchone()[0]
 
     def _resolve(
         self, t, tags: Iterable[str], source: str | None, now: float
@@ -332,9 +353,11 @@ class FeedbackStore:
             status, alias = decided.get(tag, (None, None))
             if status is None:
                 # Two instances may add the same new tag at once: the first row wins.
-                t.run("INSERT INTO tag_review (tag, status, first_seen, source) "
-                      "VALUES (?, ?, ?, ?) ON CONFLICT (tag) DO NOTHING",
-                      (tag, PENDING, now, source))  # fmt: skip
+                t.run(
+                    "INSERT INTO tag_review (tag, status, first_seen, source) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (tag) DO NOTHING",
+                    (tag, PENDING, now, source),
+                )
                 decided[tag] = (PENDING, None)
                 status = PENDING
             if status == ACCEPTED and alias:
@@ -346,9 +369,12 @@ class FeedbackStore:
     # --- review queue --------------------------------------------------------------------
 
     def review_queue(
-        self, status: str | None = None, after: str | None = None, limit: int = 50,
+        self,
+        status: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
         examples: int = 3,
-    ) -> tuple[list[dict], str | None]:  # fmt: skip
+    ) -> tuple[list[dict], str | None]:
         """One page of the queue in tag order: (rows, the `after` of the next page or
         None). Each row has the samples waiting on the tag, how many sources sent them,
         the sources that sent most, and a few example titles."""
@@ -362,13 +388,17 @@ class FeedbackStore:
         with self.transaction() as t:
             rows = t.run(
                 "SELECT tag, status, alias_of, first_seen FROM tag_review WHERE "
-                + " AND ".join(where) + f" ORDER BY tag LIMIT {int(limit) + 1}", params,
-            ).fetchall()  # fmt: skip
+                + " AND ".join(where)
+                + f" ORDER BY tag LIMIT {int(limit) + 1}",
+                params,
+            ).fetchall()
             page = rows[:limit]
             pending = []
             if page:
-                pending = t.run("SELECT title, actual, source FROM feedback WHERE status = ? "
-                                "ORDER BY id", (PENDING,)).fetchall()  # fmt: skip
+                pending = t.run(
+                    "SELECT title, actual, source FROM feedback WHERE status = ? ORDER BY id",
+                    (PENDING,),
+                ).fetchall()
         on_page = {row[0] for row in page}
         waiting: dict[str, list[tuple[str, str]]] = {tag: [] for tag in on_page}
         for title, actual, source in pending:
@@ -381,13 +411,19 @@ class FeedbackStore:
             for _, source in waiting[tag]:
                 sources[source] = sources.get(source, 0) + 1
             top = sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-            result.append({
-                "tag": tag, "status": state, "alias_of": alias, "first_seen": seen,
-                "in_schema": tag in self.known, "samples_waiting": len(waiting[tag]),
-                "sources": len(sources),
-                "top_sources": [{"source": s, "samples": n} for s, n in top],
-                "examples": list(dict.fromkeys(title for title, _ in waiting[tag]))[:examples],
-            })  # fmt: skip
+            result.append(
+                {
+                    "tag": tag,
+                    "status": state,
+                    "alias_of": alias,
+                    "first_seen": seen,
+                    "in_schema": tag in self.known,
+                    "samples_waiting": len(waiting[tag]),
+                    "sources": len(sources),
+                    "top_sources": [{"source": s, "samples": n} for s, n in top],
+                    "examples": list(dict.fromkeys(title for title, _ in waiting[tag]))[:examples],
+                }
+            )
         return result, (page[-1][0] if len(rows) > limit else None)
 
     def decide(
@@ -417,8 +453,10 @@ class FeedbackStore:
         change adds them); returns how many were released. Only the queue's undecided or
         alias-less accepted tags can have joined the schema, so nothing else is read."""
         with self.transaction() as t:
-            rows = t.run("SELECT tag FROM tag_review WHERE status IN (?, ?) AND alias_of IS NULL",
-                         (PENDING, ACCEPTED)).fetchall()  # fmt: skip
+            rows = t.run(
+                "SELECT tag FROM tag_review WHERE status IN (?, ?) AND alias_of IS NULL",
+                (PENDING, ACCEPTED),
+            ).fetchall()
             joined = {tag for (tag,) in rows if tag in self.known}
             if not joined:
                 return 0
@@ -442,8 +480,10 @@ class FeedbackStore:
             if kept:
                 duplicate_of = self._first_same(t, title_key, actual_text, before=sample_id)
                 status = DUPLICATE if duplicate_of is not None else ACCEPTED
-            t.run("UPDATE feedback SET status = ?, actual = ?, duplicate_of = ? WHERE id = ?",
-                  (status, actual_text, duplicate_of, sample_id))  # fmt: skip
+            t.run(
+                "UPDATE feedback SET status = ?, actual = ?, duplicate_of = ? WHERE id = ?",
+                (status, actual_text, duplicate_of, sample_id),
+            )
             changed += 1
         return changed
 
@@ -452,12 +492,16 @@ class FeedbackStore:
     def sources(self) -> list[dict]:
         """Every source with its samples by status and when it last sent one, most first."""
         with self.transaction() as t:
-            rows = t.run("SELECT source, status, COUNT(*), MAX(received_at) FROM feedback "
-                         "GROUP BY source, status").fetchall()  # fmt: skip
+            rows = t.run(
+                "SELECT source, status, COUNT(*), MAX(received_at) FROM feedback "
+                "GROUP BY source, status"
+            ).fetchall()
         found: dict[str, dict] = {}
         for source, status, count, last in rows:
-            entry = found.setdefault(source, {"source": source, "samples": 0, "last_seen": 0.0,
-                                              **{s: 0 for s in STATUSES}})  # fmt: skip
+            entry = found.setdefault(
+                source,
+                {"source": source, "samples": 0, "last_seen": 0.0, **{s: 0 for s in STATUSES}},
+            )
             entry[status] = count
             entry["samples"] += count
             entry["last_seen"] = max(entry["last_seen"], last)
@@ -471,14 +515,19 @@ class FeedbackStore:
             waiting, claimed = t.run(
                 "SELECT SUM(CASE WHEN batch_id IS NULL THEN 1 ELSE 0 END), "
                 "SUM(CASE WHEN batch_id IS NULL THEN 0 ELSE 1 END) FROM feedback "
-                "WHERE source = ? AND status <> ?", (source, WITHDRAWN),
-            ).fetchone()  # fmt: skip
+                "WHERE source = ? AND status <> ?",
+                (source, WITHDRAWN),
+            ).fetchone()
             waiting, claimed = waiting or 0, claimed or 0
-            t.run("UPDATE feedback SET status = ? WHERE source = ? AND status <> ?",
-                  (WITHDRAWN, source, WITHDRAWN))  # fmt: skip
-            t.run("INSERT INTO source_withdrawal (source, withdrawn_at, reason, samples, "
-                  "withdrawn_by) VALUES (?, ?, ?, ?, ?)",
-                  (source, time.time(), reason, waiting + claimed, by))  # fmt: skip
+            t.run(
+                "UPDATE feedback SET status = ? WHERE source = ? AND status <> ?",
+                (WITHDRAWN, source, WITHDRAWN),
+            )
+            t.run(
+                "INSERT INTO source_withdrawal (source, withdrawn_at, reason, samples, "
+                "withdrawn_by) VALUES (?, ?, ?, ?, ?)",
+                (source, time.time(), reason, waiting + claimed, by),
+            )
         return {"source": source, "waiting": waiting, "in_batches": claimed}
 
     def withdrawn_in_batches(self) -> dict[int, set[int]]:
@@ -486,8 +535,9 @@ class FeedbackStore:
         with self.transaction() as t:
             rows = t.run(
                 "SELECT f.batch_id, f.id FROM feedback f JOIN retrain r ON r.id = f.batch_id "
-                "WHERE f.status = ? AND r.span IS NOT NULL ORDER BY f.batch_id", (WITHDRAWN,),
-            ).fetchall()  # fmt: skip
+                "WHERE f.status = ? AND r.span IS NOT NULL ORDER BY f.batch_id",
+                (WITHDRAWN,),
+            ).fetchall()
         found: dict[int, set[int]] = {}
         for batch, sample_id in rows:
             found.setdefault(batch, set()).add(sample_id)
@@ -502,8 +552,9 @@ class FeedbackStore:
         suffix = " FOR UPDATE SKIP LOCKED" if lock and self.dialect == "postgresql" else ""
         rows = t.run(
             "SELECT id, source, actual FROM feedback WHERE status = ? AND batch_id IS NULL "
-            "AND attempts < ? ORDER BY id" + suffix, (ACCEPTED, MAX_ATTEMPTS),
-        ).fetchall()  # fmt: skip
+            "AND attempts < ? ORDER BY id" + suffix,
+            (ACCEPTED, MAX_ATTEMPTS),
+        ).fetchall()
         return [(i, source) for i, source, actual in rows if set(json.loads(actual)) <= self.known]
 
     @staticmethod
@@ -536,12 +587,15 @@ class FeedbackStore:
             now = time.time()
             (batch,) = t.run(
                 "INSERT INTO retrain (claimed_at, samples, worker, lease_until) "
-                "VALUES (?, ?, ?, ?) RETURNING id", (now, len(ids), worker, now + lease_s),
-            ).fetchone()  # fmt: skip
+                "VALUES (?, ?, ?, ?) RETURNING id",
+                (now, len(ids), worker, now + lease_s),
+            ).fetchone()
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk : chunk + 500]
-                t.run(f"UPDATE feedback SET batch_id = ? WHERE id IN ({','.join('?' * len(part))})",
-                      (batch, *part))  # fmt: skip
+                t.run(
+                    f"UPDATE feedback SET batch_id = ? WHERE id IN ({','.join('?' * len(part))})",
+                    (batch, *part),
+                )
         return batch, self.samples(batch)
 
     def take_unfinished(self, worker: str, lease_s: float) -> int | None:
@@ -551,13 +605,15 @@ class FeedbackStore:
         with self.transaction() as t:
             for (batch,) in t.run(
                 "SELECT id FROM retrain WHERE outcome IS NULL AND (worker = ? OR worker IS NULL "
-                "OR lease_until IS NULL OR lease_until < ?) ORDER BY id", (worker, now),
-            ).fetchall():  # fmt: skip
+                "OR lease_until IS NULL OR lease_until < ?) ORDER BY id",
+                (worker, now),
+            ).fetchall():
                 taken = t.run(
                     "UPDATE retrain SET worker = ?, lease_until = ? WHERE id = ? AND outcome IS "
                     "NULL AND (worker = ? OR worker IS NULL OR lease_until IS NULL OR "
-                    "lease_until < ?)", (worker, now + lease_s, batch, worker, now),
-                )  # fmt: skip
+                    "lease_until < ?)",
+                    (worker, now + lease_s, batch, worker, now),
+                )
                 if taken.rowcount == 1:
                     return batch
         return None
@@ -565,10 +621,14 @@ class FeedbackStore:
     def samples(self, batch: int) -> list[Sample]:
         """The batch's samples still to be trained on (withdrawn ones left out)."""
         with self.transaction() as t:
-            rows = t.run("SELECT id, title, actual, source FROM feedback WHERE batch_id = ? "
-                         "AND status = ? ORDER BY id", (batch, ACCEPTED)).fetchall()  # fmt: skip
-        return [Sample(i, title, tuple(json.loads(actual)), source)
-                for i, title, actual, source in rows]  # fmt: skip
+            rows = t.run(
+                "SELECT id, title, actual, source FROM feedback WHERE batch_id = ? "
+                "AND status = ? ORDER BY id",
+                (batch, ACCEPTED),
+            ).fetchall()
+        return [
+            Sample(i, title, tuple(json.loads(actual)), source) for i, title, actual, source in rows
+        ]
 
     def give_back(self, batch: int, sample_ids: Iterable[int]) -> None:
         """Return samples of a batch for a later one (counted as an attempt)."""
@@ -576,9 +636,11 @@ class FeedbackStore:
         with self.transaction() as t:
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk : chunk + 500]
-                t.run("UPDATE feedback SET batch_id = NULL, attempts = attempts + 1 WHERE "
-                      f"batch_id = ? AND id IN ({','.join('?' * len(part))})",
-                      (batch, *part))  # fmt: skip
+                t.run(
+                    "UPDATE feedback SET batch_id = NULL, attempts = attempts + 1 WHERE "
+                    f"batch_id = ? AND id IN ({','.join('?' * len(part))})",
+                    (batch, *part),
+                )
 
     def unfinished_batches(self) -> list[dict]:
         with self.transaction() as t:
@@ -595,15 +657,28 @@ class FeedbackStore:
 
     def record_outcome(self, batch: int, outcome: str, model_version: str | None, detail: str):
         with self.transaction() as t:
-            t.run("UPDATE retrain SET outcome = ?, model_version = ?, detail = ?, finished_at = ? "
-                  "WHERE id = ?", (outcome, model_version, detail, time.time(), batch))  # fmt: skip
+            t.run(
+                "UPDATE retrain SET outcome = ?, model_version = ?, detail = ?, finished_at = ? "
+                "WHERE id = ?",
+                (outcome, model_version, detail, time.time(), batch),
+            )
 
     def batches(self) -> list[dict]:
         with self.transaction() as t:
-            rows = t.run("SELECT id, samples, span, span_sha256, outcome, model_version, "
-                         "claimed_at, finished_at FROM retrain ORDER BY id").fetchall()  # fmt: skip
-        keys = ("id", "samples", "span", "span_sha256", "outcome", "model_version", "claimed_at",
-                "finished_at")  # fmt: skip
+            rows = t.run(
+                "SELECT id, samples, span, span_sha256, outcome, model_version, "
+                "claimed_at, finished_at FROM retrain ORDER BY id"
+            ).fetchall()
+        keys = (
+            "id",
+            "samples",
+            "span",
+            "span_sha256",
+            "outcome",
+            "model_version",
+            "claimed_at",
+            "finished_at",
+        )
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def live_quality(self, per_source: int = LIVE_PER_SOURCE) -> dict[str, LiveQuality]:
@@ -681,11 +756,15 @@ class _Postgres:
 
         self.errors = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
         self.pool = psycopg_pool.ConnectionPool(
-            url, min_size=1, max_size=POOL_SIZE, open=False, timeout=CONNECT_TIMEOUT_S,
+            url,
+            min_size=1,
+            max_size=POOL_SIZE,
+            open=False,
+            timeout=CONNECT_TIMEOUT_S,
             check=psycopg_pool.ConnectionPool.check_connection,
             kwargs={"connect_timeout": math.ceil(CONNECT_TIMEOUT_S)},
             reconnect_timeout=24 * 3600,  # keep trying, backing off, for as long as it takes
-        )  # fmt: skip
+        )
         try:
             self.pool.open(wait=True, timeout=3 * CONNECT_TIMEOUT_S)
         except self.errors as err:

@@ -43,33 +43,41 @@ def create(store: FeedbackStore, name: str, role: str) -> str:
     with store.transaction() as t:
         if t.run("SELECT 1 FROM api_token WHERE name = ?", (name,)).fetchone():
             raise ValueError(f"a token named {name!r} exists: revoke it first")
-        t.run("INSERT INTO api_token (name, role, token_sha256, created_at) VALUES (?, ?, ?, ?)",
-              (name, role, _digest(token), time.time()))  # fmt: skip
+        t.run(
+            "INSERT INTO api_token (name, role, token_sha256, created_at) VALUES (?, ?, ?, ?)",
+            (name, role, _digest(token), time.time()),
+        )
     return token
 
 
 def listed(store: FeedbackStore) -> list[dict]:
     with store.transaction() as t:
-        rows = t.run("SELECT name, role, created_at, revoked_at FROM api_token "
-                     "ORDER BY name").fetchall()  # fmt: skip
+        rows = t.run(
+            "SELECT name, role, created_at, revoked_at FROM api_token ORDER BY name"
+        ).fetchall()
     return [{"name": n, "role": r, "created_at": c, "revoked_at": v} for n, r, c, v in rows]
 
 
 def revoke(store: FeedbackStore, name: str) -> None:
     """Revoke the token named `name` (it stays listed, marked revoked); KeyError if none."""
     with store.transaction() as t:
-        row = t.run("SELECT token_sha256 FROM api_token WHERE name = ? AND revoked_at IS NULL",
-                    (name,)).fetchone()  # fmt: skip
+        row = t.run(
+            "SELECT token_sha256 FROM api_token WHERE name = ? AND revoked_at IS NULL", (name,)
+        ).fetchone()
         if row is None:
             raise KeyError(name)
         # A revoked token's name may be used again; its row keeps the record of the old one.
-        t.run("UPDATE api_token SET revoked_at = ?, name = ? WHERE name = ?",
-              (time.time(), f"{name} (revoked {row[0][:8]})", name))  # fmt: skip
+        t.run(
+            "UPDATE api_token SET revoked_at = ?, name = ? WHERE name = ?",
+            (time.time(), f"{name} (revoked {row[0][:8]})", name),
+        )
 
 
 def lookup(store: FeedbackStore, token: str) -> tuple[str, str] | None:
     """(name, role) of a valid token, or None for an unknown or revoked one."""
     with store.transaction() as t:
-        row = t.run("SELECT name, role FROM api_token WHERE token_sha256 = ? AND revoked_at "
-                    "IS NULL", (_digest(token),)).fetchone()  # fmt: skip
+        row = t.run(
+            "SELECT name, role FROM api_token WHERE token_sha256 = ? AND revoked_at IS NULL",
+            (_digest(token),),
+        ).fetchone()
     return (row[0], row[1]) if row else None

@@ -80,9 +80,12 @@ class Servable:
         return {key: value.numpy() for key, value in outputs.items()}
 
     def run_until(
-        self, signature: str, inputs: Mapping[str, np.ndarray], stop: threading.Event,
+        self,
+        signature: str,
+        inputs: Mapping[str, np.ndarray],
+        stop: threading.Event,
         chunk_rows: int = CHUNK_ROWS,
-    ) -> dict[str, np.ndarray]:  # fmt: skip
+    ) -> dict[str, np.ndarray]:
         """run(), in slices of chunk_rows rows, giving up between slices once `stop` is
         set: a request whose deadline has passed stops costing CPU and memory after at
         most one slice (a TensorFlow call itself cannot be interrupted). Inputs without

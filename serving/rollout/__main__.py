@@ -49,11 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--model-url", default=os.environ.get("TAGGER_MODEL_URL", "http://127.0.0.1:8501")
     )
-    run.add_argument("--app-metrics", action="append", required=True,
-                     help="an app replica's /metrics URL (repeat for each)")  # fmt: skip
+    run.add_argument(
+        "--app-metrics",
+        action="append",
+        required=True,
+        help="an app replica's /metrics URL (repeat for each)",
+    )
     run.add_argument("--monitor-record", help="the drift monitor's latest record (file or gs://)")
-    run.add_argument("--stages", default="shadow,0.1,0.5",
-                     help="'shadow' or a canary share, in order; then promotion")  # fmt: skip
+    run.add_argument(
+        "--stages",
+        default="shadow,0.1,0.5",
+        help="'shadow' or a canary share, in order; then promotion",
+    )
     run.add_argument("--stage-seconds", type=float, default=300.0)
     run.add_argument("--grace-seconds", type=float, default=30.0)
     run.add_argument("--every", type=float, default=10.0, help="seconds between ticks")
@@ -66,10 +73,11 @@ def _parser() -> argparse.ArgumentParser:
 def _api(args, method: str, path: str, body: dict | None = None) -> dict:
     token = os.environ.get("TAGGER_TOKEN", "")
     request = urllib.request.Request(
-        f"{args.app.rstrip('/')}{path}", method=method,
+        f"{args.app.rstrip('/')}{path}",
+        method=method,
         data=json.dumps(body or {}).encode() if method == "POST" else None,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )  # fmt: skip
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read())
@@ -82,14 +90,23 @@ def _api(args, method: str, path: str, body: dict | None = None) -> dict:
 
 def _run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    limits = checks.Limits(min_requests=args.min_requests, min_feedback=args.min_feedback,
-                           min_comparisons=args.min_comparisons)  # fmt: skip
+    limits = checks.Limits(
+        min_requests=args.min_requests,
+        min_feedback=args.min_feedback,
+        min_comparisons=args.min_comparisons,
+    )
     settings = Settings(
-        model=args.model_name, base_path=args.model_base_path, config_path=args.config_file,
-        model_url=args.model_url, metrics_urls=args.app_metrics,
-        monitor_record=args.monitor_record, stages=parse_stages(args.stages),
-        stage_s=args.stage_seconds, grace_s=args.grace_seconds, limits=limits,
-    )  # fmt: skip
+        model=args.model_name,
+        base_path=args.model_base_path,
+        config_path=args.config_file,
+        model_url=args.model_url,
+        metrics_urls=args.app_metrics,
+        monitor_record=args.monitor_record,
+        stages=parse_stages(args.stages),
+        stage_s=args.stage_seconds,
+        grace_s=args.grace_seconds,
+        limits=limits,
+    )
     store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -109,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         result = _api(args, "GET", "/api/rollout")
     elif args.command == "promote":
-        result = _api(args, "POST", "/api/rollout:promote",
-                      {"reason": args.reason} if args.reason else {})  # fmt: skip
+        result = _api(
+            args, "POST", "/api/rollout:promote", {"reason": args.reason} if args.reason else {}
+        )
     else:
         result = _api(args, "POST", "/api/rollout:rollback", {"reason": args.reason})
     print(json.dumps(result, indent=1))

@@ -49,15 +49,18 @@ def error_rate(requests: float, errors: float, limits: Limits) -> Check:
     )
 
 
-def latency(canary_p99: float | None, stable_p99: float | None, requests: float,
-            limits: Limits) -> Check:  # fmt: skip
+def latency(
+    canary_p99: float | None, stable_p99: float | None, requests: float, limits: Limits
+) -> Check:
     if requests < limits.min_requests or canary_p99 is None or stable_p99 is None:
         return Check("latency_p99", PENDING, f"{requests:g} of {limits.min_requests} requests")
     bound = stable_p99 * limits.p99_factor + limits.p99_slack_s
     status = PASS if canary_p99 <= bound else FAIL
-    return Check("latency_p99", status,
-                 f"{canary_p99 * 1e3:.1f} ms (stable {stable_p99 * 1e3:.1f} ms, max "
-                 f"{bound * 1e3:.1f} ms)")  # fmt: skip
+    return Check(
+        "latency_p99",
+        status,
+        f"{canary_p99 * 1e3:.1f} ms (stable {stable_p99 * 1e3:.1f} ms, max {bound * 1e3:.1f} ms)",
+    )
 
 
 def live_f1(canary: LiveQuality | None, stable: LiveQuality | None, limits: Limits) -> Check:
@@ -67,15 +70,21 @@ def live_f1(canary: LiveQuality | None, stable: LiveQuality | None, limits: Limi
     trials would make chance differences between two equal models look significant."""
     have = (canary.samples if canary else 0, stable.samples if stable else 0)
     if min(have) < limits.min_feedback:
-        return Check("live_f1", PENDING,
-                     f"feedback samples canary {have[0]}, stable {have[1]} (need "
-                     f"{limits.min_feedback} each)")  # fmt: skip
+        return Check(
+            "live_f1",
+            PENDING,
+            f"feedback samples canary {have[0]}, stable {have[1]} (need "
+            f"{limits.min_feedback} each)",
+        )
     spread = math.sqrt(canary.f1_variance + stable.f1_variance) or 1e-12
     z = (canary.f1 - stable.f1) / spread
     status = FAIL if z < -limits.f1_z else PASS
-    return Check("live_f1", status,
-                 f"canary {canary.f1:.3f} ({canary.samples}), stable {stable.f1:.3f} "
-                 f"({stable.samples}), z {z:.2f}")  # fmt: skip
+    return Check(
+        "live_f1",
+        status,
+        f"canary {canary.f1:.3f} ({canary.samples}), stable {stable.f1:.3f} "
+        f"({stable.samples}), z {z:.2f}",
+    )
 
 
 def agreement(agreed: float, compared: float, limits: Limits) -> Check:

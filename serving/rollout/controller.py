@@ -46,7 +46,7 @@ from serving.rollout.state import (
     Event,
     Release,
     Releases,
-)  # fmt: skip
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_STAGES = ((SHADOW, 0.0), (CANARY, 0.1), (CANARY, 0.5))
@@ -138,8 +138,11 @@ def available_versions(model_url: str, model: str) -> set[str]:
     except OSError as err:
         log.warning("model server status unavailable: %s", err)
         return set()
-    return {s["version"] for s in status.get("model_version_status", [])
-            if s.get("state") == "AVAILABLE"}  # fmt: skip
+    return {
+        s["version"]
+        for s in status.get("model_version_status", [])
+        if s.get("state") == "AVAILABLE"
+    }
 
 
 @dataclasses.dataclass
@@ -211,10 +214,14 @@ class Controller:
             event = Event(newest, ADOPTED, "no stable version yet: the newest pushed one")
         elif release.canary is None and int(newest) > int(release.stable):
             mode, share = self.settings.stages[0]
-            after = dataclasses.replace(release, canary=newest, mode=mode, share=share, stage=0,
-                                        stage_since=now)  # fmt: skip
-            event = Event(newest, STARTED, f"newly pushed; stage 1 of {len(self.settings.stages)}"
-                          f" ({mode} {share:g})")  # fmt: skip
+            after = dataclasses.replace(
+                release, canary=newest, mode=mode, share=share, stage=0, stage_since=now
+            )
+            event = Event(
+                newest,
+                STARTED,
+                f"newly pushed; stage 1 of {len(self.settings.stages)} ({mode} {share:g})",
+            )
         else:
             return release
         return after if self.releases.change(release, after, event) else self.releases.current()
@@ -262,8 +269,9 @@ class Controller:
         stages, now = self.settings.stages, time.time()
         if release.stage + 1 < len(stages):
             mode, share = stages[release.stage + 1]
-            after = dataclasses.replace(release, mode=mode, share=share, stage=release.stage + 1,
-                                        stage_since=now)  # fmt: skip
+            after = dataclasses.replace(
+                release, mode=mode, share=share, stage=release.stage + 1, stage_since=now
+            )
             event = Event(
                 release.canary,
                 STAGED,
@@ -273,8 +281,9 @@ class Controller:
             )
         else:
             after = Release(stable=release.canary, previous=release.stable, stage_since=now)
-            event = Event(release.canary, PROMOTED, f"checks held through {len(stages)} stages",
-                          as_dicts)  # fmt: skip
+            event = Event(
+                release.canary, PROMOTED, f"checks held through {len(stages)} stages", as_dicts
+            )
         return after if self.releases.change(release, after, event) else self.releases.current()
 
     def publish(self) -> None:

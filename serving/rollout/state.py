@@ -20,8 +20,12 @@ STABLE, SHADOW, CANARY = "stable", "shadow", "canary"
 REJECTED, RETIRED = "rejected", "retired"
 # Event actions.
 ADOPTED, STARTED, STAGED, PROMOTED, ROLLED_BACK = (
-    "adopted", "canary", "stage", "promoted", "rolled_back",
-)  # fmt: skip
+    "adopted",
+    "canary",
+    "stage",
+    "promoted",
+    "rolled_back",
+)
 ACTIONS = (ADOPTED, STARTED, STAGED, PROMOTED, ROLLED_BACK)
 
 
@@ -56,14 +60,18 @@ class Releases:
 
     def current(self) -> Release:
         with self.store.transaction() as t:
-            row = t.run("SELECT stable, canary, previous, mode, share, stage, stage_since "
-                        "FROM rollout WHERE model = ?", (self.model,)).fetchone()  # fmt: skip
+            row = t.run(
+                "SELECT stable, canary, previous, mode, share, stage, stage_since "
+                "FROM rollout WHERE model = ?",
+                (self.model,),
+            ).fetchone()
         return Release(*row) if row else Release()
 
     def statuses(self) -> dict[str, str]:
         with self.store.transaction() as t:
-            rows = t.run("SELECT version, status FROM rollout_version WHERE model = ?",
-                         (self.model,)).fetchall()  # fmt: skip
+            rows = t.run(
+                "SELECT version, status FROM rollout_version WHERE model = ?", (self.model,)
+            ).fetchall()
         return dict(rows)
 
     def rejected(self) -> set[str]:
@@ -74,28 +82,51 @@ class Releases:
         else changed it first (then False, and nothing is written)."""
         now = time.time()
         with self.store.transaction() as t:
-            row = t.run("SELECT stable, canary, previous, mode, share, stage, stage_since "
-                        "FROM rollout WHERE model = ?", (self.model,)).fetchone()  # fmt: skip
+            row = t.run(
+                "SELECT stable, canary, previous, mode, share, stage, stage_since "
+                "FROM rollout WHERE model = ?",
+                (self.model,),
+            ).fetchone()
             if (Release(*row) if row else Release()) != before:
                 return False
-            values = (after.stable, after.canary, after.previous, after.mode, after.share,
-                      after.stage, after.stage_since)  # fmt: skip
-            t.run("INSERT INTO rollout (model, stable, canary, previous, mode, share, stage, "
-                  "stage_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model) DO UPDATE "
-                  "SET stable = excluded.stable, canary = excluded.canary, previous = "
-                  "excluded.previous, mode = excluded.mode, share = excluded.share, stage = "
-                  "excluded.stage, stage_since = excluded.stage_since",
-                  (self.model, *values))  # fmt: skip
+            values = (
+                after.stable,
+                after.canary,
+                after.previous,
+                after.mode,
+                after.share,
+                after.stage,
+                after.stage_since,
+            )
+            t.run(
+                "INSERT INTO rollout (model, stable, canary, previous, mode, share, stage, "
+                "stage_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model) DO UPDATE "
+                "SET stable = excluded.stable, canary = excluded.canary, previous = "
+                "excluded.previous, mode = excluded.mode, share = excluded.share, stage = "
+                "excluded.stage, stage_since = excluded.stage_since",
+                (self.model, *values),
+            )
             for version, status in self._version_changes(before, after, event):
-                t.run("INSERT INTO rollout_version (model, version, status, at) VALUES "
-                      "(?, ?, ?, ?) ON CONFLICT (model, version) DO UPDATE SET status = "
-                      "excluded.status, at = excluded.at",
-                      (self.model, version, status, now))  # fmt: skip
+                t.run(
+                    "INSERT INTO rollout_version (model, version, status, at) VALUES "
+                    "(?, ?, ?, ?) ON CONFLICT (model, version) DO UPDATE SET status = "
+                    "excluded.status, at = excluded.at",
+                    (self.model, version, status, now),
+                )
             if event is not None:
-                t.run("INSERT INTO rollout_event (model, at, version, action, reason, checks, "
-                      "actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                      (self.model, event.at or now, event.version, event.action, event.reason,
-                       json.dumps(event.checks), event.actor))  # fmt: skip
+                t.run(
+                    "INSERT INTO rollout_event (model, at, version, action, reason, checks, "
+                    "actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        self.model,
+                        event.at or now,
+                        event.version,
+                        event.action,
+                        event.reason,
+                        json.dumps(event.checks),
+                        event.actor,
+                    ),
+                )
         return True
 
     @staticmethod
@@ -123,8 +154,10 @@ class Releases:
 
     def event_counts(self) -> dict[str, int]:
         with self.store.transaction() as t:
-            rows = t.run("SELECT action, COUNT(*) FROM rollout_event WHERE model = ? GROUP BY "
-                         "action", (self.model,)).fetchall()  # fmt: skip
+            rows = t.run(
+                "SELECT action, COUNT(*) FROM rollout_event WHERE model = ? GROUP BY action",
+                (self.model,),
+            ).fetchall()
         return {**dict.fromkeys(ACTIONS, 0), **dict(rows)}
 
     # --- what operators may do, from the command line or the page ----------------------
