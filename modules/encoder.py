@@ -10,9 +10,8 @@ the real tokens and L2 normalisation, as sentence-transformers does.
 The pipeline's encoder setting (`--encoder` on both runners) makes Transform compute
 the embedding (preprocessing.preprocessing_fn_with_encoder), so every stage after it,
 serving included, runs the encoder inside the model's graph.
-It is a setting, not the default: it costs 6-7 ms of CPU per title, against the
-tagger's 3 ms serving budget, and adds minutes to every run (docs/model.md,
-bench/encoder.py).
+It is a setting, not the default: it costs several times the serving budget per title
+and adds minutes to every run (docs/model.md, bench/encoder.py).
 Models made with it before the tokenizer was ported need tensorflow-text's ops to load:
 register_ops().
 """

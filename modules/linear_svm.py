@@ -20,8 +20,8 @@ With margin_nb_weight w > 0 the margin is a mix of two SVMs per tag:
 on the TF-IDF columns scaled, per tag, by their naive Bayes log-count ratio, so that the
 words that tell a tag apart start out with larger weights and are regularized less.
 Both are linear in the same inputs, so the mix is one linear model, written into the
-same layers. In full pipeline runs of the default setting it raised every F1, averaged
-over three seeds, and left AP and AUC where they were (docs/model.md).
+same layers. In full pipeline runs of the default setting it raised every F1 and left
+AP and AUC where they were (docs/model.md).
 """
 
 from __future__ import annotations
@@ -36,11 +36,10 @@ from contract import features
 from modules.preprocessing import CHAR_SPACE, TERM_SPACE
 
 # The embedding block's weight against the two TF-IDF blocks (each of unit length). A
-# larger weight means less regularization on it; 1.5 beat 1 and 2 (docs/model.md).
+# larger weight means less regularization on it; chosen on the eval split (docs/model.md).
 EMBEDDING_WEIGHT = 1.5
 # The NB-SVM's cost and the ratios' smoothing count (its alpha), chosen for the NB-SVM
-# alone on the TF-IDF baseline's features (C from 0.003 to 0.1, alpha 0.25 or 1): level
-# on eval F1 with C = 0.03 and alpha = 1, and it ranked better (docs/model.md).
+# alone on the TF-IDF baseline's features, on the eval split (docs/model.md has the grid).
 NB_C = 0.01
 NB_ALPHA = 0.25
 # What the Tuner may search besides the network's own hyperparameters (model.py).

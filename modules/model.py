@@ -16,9 +16,9 @@ inputs, solved to its optimum (modules/linear_svm.py, trainer.TRAINING["margin_s
 the hinge training above then shapes only the shared hidden layer.
 
 Each head's wide parts can carry an L2 penalty, the regularizer of the baselines' linear
-models (margin_wide_l2 ~ a linear SVM's 1 / (2 C N NUM_TAGS): 2.5e-6 is C = 0.1 on 20,000
-titles). Early stopping alone leaves the rare tags' wide weights as large as a few
-epochs made them; the penalty shrinks them, which orders each tag's titles better (AP).
+models (margin_wide_l2 ~ a linear SVM's 1 / (2 C N NUM_TAGS) for N training titles).
+Early stopping alone leaves the rare tags' wide weights as large as a few epochs made
+them; the penalty shrinks them, which orders each tag's titles better (AP).
 Whether it pays depends on the inputs, so each setting's reviewed hyperparameters file
 says whether it is on. Since the SVM replaces the trained margin head, margin_wide_l2
 acts only through what the hinge training does to the shared hidden layer.
@@ -35,7 +35,7 @@ from modules.preprocessing import CHAR_SPACE, TERM_SPACE
 HEADS = ("probability", "margin")
 # scores() = PROBABILITY_WEIGHT * sigmoid(probability logit)
 #          + (1 - PROBABILITY_WEIGHT) * sigmoid(MARGIN_SCALE * margin),
-# chosen by micro F1 on the eval split from {0.2, 0.3, 0.5} x {4, 8, 16} (docs/model.md).
+# chosen by micro F1 on the eval split (docs/model.md has the grid).
 # MARGIN_SCALE makes the margin's sigmoid nearly a step at 0, where the hinge head
 # decides; the probability head then orders the tags on either side of it.
 PROBABILITY_WEIGHT = 0.2
@@ -205,8 +205,8 @@ def build(
     logits = tf.keras.layers.Concatenate(name="logits")([head(*h) for h in heads])
     model = tf.keras.Model(inputs=inputs, outputs=logits)
     model.compile(
-        # The legacy Adam applies each update with one fused kernel: on the wide sparse
-        # kernels a training step is 2-4x faster than with Keras' newer Adam, same rule.
+        # The legacy Adam applies each update with one fused kernel, which makes a step on
+        # the wide sparse kernels much faster than Keras' newer Adam, with the same rule.
         optimizer=tf.keras.optimizers.legacy.Adam(learning_rate),
         loss=loss,
     )

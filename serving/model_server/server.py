@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     app = build_app(options, manager, metrics)
     web.run_app(
         app,
-        loop=uvloop.new_event_loop(),  # ~1.4x the default loop (bench/serving_speed.py)
+        loop=uvloop.new_event_loop(),  # faster than asyncio's own (bench/serving_speed.py)
         host=options.rest_api_host,
         port=options.rest_api_port,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
