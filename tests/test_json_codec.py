@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tensorflow.core.framework import types_pb2
 
-from serving.model_server import json_codec
+from serving.model_server import float_text, json_codec
 from serving.model_server.errors import Code, ServingError
 
 
@@ -29,14 +29,14 @@ from serving.model_server.errors import Code, ServingError
 )
 @pytest.mark.parametrize("size", [1, 16])  # one value at a time, and the vectorised path
 def test_floats_print_as_tf_serving_prints_them(value, as_float32, as_float64, size):
-    assert json_codec.float_tokens(np.full(size, value, np.float32)) == [as_float32] * size
-    assert json_codec.float_tokens(np.full(size, value, np.float64)) == [as_float64] * size
+    assert float_text.float_tokens(np.full(size, value, np.float32)) == [as_float32] * size
+    assert float_text.float_tokens(np.full(size, value, np.float64)) == [as_float64] * size
 
 
 def test_every_float32_survives_the_round_trip():
     values = np.random.default_rng(0).standard_normal(5000).astype(np.float32) * 1e3
     for chunk in (values, *values[:20].reshape(-1, 1)):
-        tokens = json_codec.float_tokens(chunk)
+        tokens = float_text.float_tokens(chunk)
         assert np.array_equal(np.array([float(t) for t in tokens], np.float32), chunk)
 
 
@@ -56,7 +56,7 @@ def test_float32_short_form_is_chosen_as_printing_and_parsing_would():
     values = values[np.isfinite(values)]
     printed = ",".join(["%g"] * values.size) % tuple(values.tolist())
     parsed = np.fromstring(printed, np.float64, sep=",").astype(np.float32)
-    assert np.array_equal(json_codec._short_float32(values), parsed == values)
+    assert np.array_equal(float_text.short_float32(values), parsed == values)
 
 
 def test_repeated_string_outputs_are_encoded_the_same_every_time():

@@ -15,20 +15,19 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import NoReturn
 
 import numpy as np
 from aiohttp import web
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
-from serving.model_server import json_codec, routing
+from serving.model_server import json_codec, routing, signatures
 from serving.model_server.batching import BatchScheduler
 from serving.model_server.config import ConfigError, Options, read_model_config
 from serving.model_server.errors import Code, ServingError, invalid_argument
 from serving.model_server.metrics import ServerMetrics
 from serving.model_server.request_logging import RequestLoggers, record
-from serving.model_server.servable import DEFAULT_SIGNATURE, Servable
+from serving.model_server.servable import Servable
 from serving.model_server.versions import ModelManager
 
 JSON = "application/json"
@@ -110,7 +109,9 @@ class RestApi:
             doc = json_codec.parse_document(body)
         signature = json_codec.signature_name(doc)
         if route.api != "predict":
-            self._refuse_classify_regress(route, doc, signature)
+            signatures.check_examples(doc)
+            servable = self.manager.servable(route.model, route.version, route.label)
+            signatures.refuse_classify_regress(route.api, servable, signature)
         servable = self.manager.servable(route.model, route.version, route.label)
         fmt, inputs = json_codec.predict_inputs(doc, servable.input_dtypes(signature))
         self._check_rows(inputs)
@@ -175,54 +176,6 @@ class RestApi:
             },
         }
         return json_codec.to_text(payload).encode()
-
-    def _refuse_classify_regress(self, route: routing.Route, doc: dict, signature: str) -> NoReturn:
-        """TF Serving's checks for :classify and :regress, in its order and words.
-
-        The tagger and the other models this server is used with export predict
-        signatures only, which fail these checks with TF Serving's error. A model with a
-        real classify or regress signature passes them and is then refused with
-        UNIMPLEMENTED: running those signatures is not built.
-        """
-        examples = doc.get("examples")
-        if "examples" not in doc:
-            # TF Serving says "classify" for both methods.
-            raise json_codec.format_error(
-                doc, "When method is classify, key 'examples' is expected and was not found"
-            )
-        if not isinstance(examples, list):
-            raise json_codec.format_error(doc, "Expecting 'examples' value to be an list/array")
-        if not examples:
-            raise json_codec.format_error(doc, "'examples' value is an empty array")
-        servable = self.manager.servable(route.model, route.version, route.label)
-        name = signature or DEFAULT_SIGNATURE
-        if name not in servable.signature_defs:
-            raise invalid_argument(f"No signature was found with the name: {name}")
-        sig = servable.signature_defs[name]
-        if len(sig.inputs) != 1:
-            raise invalid_argument("Expected one input Tensor.")
-        if route.api == "classify":
-            if len(sig.outputs) not in (1, 2):
-                raise invalid_argument(
-                    f"Expected one or two output Tensors, found {len(sig.outputs)}"
-                )
-            if "inputs" not in sig.inputs:
-                raise invalid_argument(f"No classification inputs found in SignatureDef: {sig}")
-            if "classes" not in sig.outputs and "scores" not in sig.outputs:
-                raise invalid_argument(
-                    "Expected classification signature outputs to contain at least one of "
-                    f'"classes" or "scores". Signature was: {sig}'
-                )
-        else:
-            if len(sig.outputs) != 1:
-                raise invalid_argument("Expected one output Tensor.")
-            if "inputs" not in sig.inputs:
-                raise invalid_argument(f"No regression inputs found in SignatureDef: {sig}")
-            if "outputs" not in sig.outputs:
-                raise invalid_argument(f"No regression outputs found in SignatureDef: {sig}")
-        raise ServingError(
-            Code.UNIMPLEMENTED, f"this server does not run {route.api} signatures ({name})"
-        )
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
