@@ -23,6 +23,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.model_server.servable import DEFAULT_SIGNATURE, Servable
+from serving.request_log.records import describe
 from serving.request_log.writer import RequestLog
 
 
@@ -78,21 +79,10 @@ def record(
     """The PredictionLog of one answered predict request (answer: the JSON body sent)."""
     name = signature or DEFAULT_SIGNATURE
     entry = prediction_log_pb2.PredictionLog()
-    meta = entry.log_metadata
-    meta.model_spec.name, meta.model_spec.signature_name = servable.name, name
-    meta.model_spec.version.value = servable.version
-    meta.sampling_config.sampling_rate = rate
-    meta.saved_model_tags.append("serve")
-    meta.timestamp_secs = int(at)
+    describe(entry, servable.name, name, servable.version, label, rate, at)
     request, response = entry.predict_log.request, entry.predict_log.response
-    request.model_spec.name, request.model_spec.signature_name = servable.name, name
-    if label is not None:
-        request.model_spec.version_label = label
-    else:
-        request.model_spec.version.value = servable.version
     for key, array in inputs.items():
         request.inputs[key].CopyFrom(tf.make_tensor_proto(array))
-    response.model_spec.CopyFrom(meta.model_spec)
     document = json.loads(answer)
     outputs_def = servable.signature_defs[name].outputs
     if "predictions" in document:

@@ -34,23 +34,37 @@ def _tensor(dtype: int, values: list, shape: list[int]):
     return tensor
 
 
+def describe(
+    record, model: str, signature: str, version: int, label: str | None, rate: float, at: float
+) -> None:
+    """Fill what a PredictionLog says of the call: log_metadata (the version that
+    answered, the sampling rate, when) and the model spec of its request (routed by
+    `label`, or by version when there is none) and response. `record` is a PredictionLog
+    of either class, this package's or tensorflow-serving-api's."""
+    meta = record.log_metadata
+    meta.model_spec.name, meta.model_spec.signature_name = model, signature
+    meta.model_spec.version.value = version
+    meta.sampling_config.sampling_rate = rate
+    meta.timestamp_secs = int(at)
+    meta.saved_model_tags.append("serve")
+    request, response = record.predict_log.request, record.predict_log.response
+    request.model_spec.name, request.model_spec.signature_name = model, signature
+    if label is not None:
+        request.model_spec.version_label = label
+    else:
+        request.model_spec.version.value = version
+    response.model_spec.CopyFrom(meta.model_spec)
+
+
 def prediction_log(
     model: str, version: str, label: str, title: str, row: dict, rate: float, at: float
 ) -> bytes:
     """The serialized record. row: the model's answer for the title (TF Serving's REST
     row: scores, tags, threshold, predicted)."""
     record = protos.PredictionLog()
-    meta = record.log_metadata
-    meta.model_spec.name, meta.model_spec.signature_name = model, SIGNATURE
-    meta.model_spec.version.value = int(version)
-    meta.sampling_config.sampling_rate = rate
-    meta.timestamp_secs = int(at)
-    meta.saved_model_tags.append("serve")
+    describe(record, model, SIGNATURE, int(version), label, rate, at)
     request, response = record.predict_log.request, record.predict_log.response
-    request.model_spec.name, request.model_spec.signature_name = model, SIGNATURE
-    request.model_spec.version_label = label
     request.inputs[features.SERVING_INPUT].CopyFrom(_tensor(protos.DT_STRING, [title], [1]))
-    response.model_spec.CopyFrom(meta.model_spec)
     scores, tags = row[features.OUTPUT_SCORES], row[features.OUTPUT_TAGS]
     outputs = response.outputs
     outputs[features.OUTPUT_SCORES].CopyFrom(_tensor(protos.DT_FLOAT, scores, [1, len(scores)]))
