@@ -21,9 +21,9 @@ from pathlib import Path
 import psutil
 
 from contract import paths, serving_layout
-from serving.feedback import store as store_module
 from serving.feedback import tokens
-from serving.feedback.store import FeedbackStore, known_tags
+from store import retrain
+from store.database import Database
 from tests.model_server_process import app_server, model_server
 
 
@@ -61,7 +61,7 @@ def flood(port: int) -> str:
     return (
         f"{statuses.count(201)} stored, {statuses.count(429)} refused 429 in {seconds:.1f} s; "
         f"at --every 100 one batch takes "
-        f"{store_module.source_cap(100, store_module.SOURCE_SHARE)} of them"
+        f"{retrain.source_cap(100, retrain.SOURCE_SHARE)} of them"
     )
 
 
@@ -71,9 +71,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         database = tmp / "feedback.db"
-        store = FeedbackStore(f"sqlite:///{database}", known_tags(paths.schema_path()))
-        reviewer = {"Authorization": f"Bearer {tokens.create(store, 'bench', 'reviewer')}"}
-        store.close()
+        db = Database(f"sqlite:///{database}")
+        reviewer = {"Authorization": f"Bearer {tokens.create(db, 'bench', 'reviewer')}"}
+        db.close()
         with (
             model_server(
                 f"--model_name={serving_layout.MODEL_NAME}",

@@ -69,6 +69,19 @@ def feedback_url() -> str:
     return os.environ.get("TAGGER_FEEDBACK_URL") or f"sqlite:///{build_dir() / 'feedback.db'}"
 
 
+def model_url() -> str:
+    """TF Serving's REST API, as the app and the rollout controller reach it:
+    TAGGER_MODEL_URL, by default the model server `make serve` starts."""
+    return os.environ.get("TAGGER_MODEL_URL") or "http://127.0.0.1:8501"
+
+
+def model_base_path() -> str:
+    """TF Serving's base path for the model (a directory or gs://), where the Pusher
+    publishes versions and their quality: TAGGER_MODEL_BASE_PATH, by default the local
+    serving directory."""
+    return os.environ.get("TAGGER_MODEL_BASE_PATH") or str(serving_model_dir())
+
+
 def schema_path() -> Path:
     return CHECKOUT / SCHEMA_FILE
 

@@ -7,6 +7,7 @@ One rule for both sides: the AtomicPusher writes versions by it, the model serve
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 MODEL_NAME = "tagger"  # the TF Serving model name: <serving base>/<MODEL_NAME>/<version>/
 MAX_VERSION = 2**63 - 1  # versions are int64 in TF Serving
@@ -17,6 +18,18 @@ def version_number(name: str) -> int | None:
     if name.isascii() and name.isdigit() and int(name) <= MAX_VERSION:
         return int(name)
     return None
+
+
+def versions(names: Iterable[str]) -> dict[int, str]:
+    """The versions among a base path's entries: number -> entry name, oldest first.
+    `names` as any listing gives them: object stores and TensorFlow's gfile end
+    directories with '/'."""
+    found = {}
+    for name in (n.rstrip("/") for n in names):
+        number = version_number(name)
+        if number is not None:
+            found[number] = name
+    return dict(sorted(found.items()))
 
 
 def staging_name(version: int) -> str:

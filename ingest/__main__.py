@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from contract import paths
+from contract.digests import file_sha256
 from ingest import seed_tsv, spans
 
 
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             map(spans.to_example_bytes, rows),
             {
                 spans.SOURCE: source.name,
-                "source_sha256": spans.file_sha256(source),
+                "source_sha256": file_sha256(source),
                 "report": summary,
             },
         )

@@ -7,7 +7,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from contract import features
+from contract import features, labels
 
 
 class BadRowError(ValueError):
@@ -26,22 +26,18 @@ class Row:
 
 
 def parse_tags(text: str) -> tuple[str, ...]:
-    """Parse a Python list literal of strings without evaluating code."""
+    """Parse a Python list literal of strings without evaluating code, then hold it to
+    the shared rule (contract/labels.py): imported tags must already be canonical."""
     try:
         value = ast.literal_eval(text.strip())
     except (ValueError, SyntaxError, MemoryError, RecursionError) as err:
         raise BadRowError("unparseable_tags", f"{text[:80]!r} ({type(err).__name__})") from None
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         raise BadRowError("unparseable_tags", f"{text[:80]!r} is not a list of strings")
-    if not value:
-        raise BadRowError("empty_tags", "the tag list is empty")
-    if len(value) > features.MAX_TAGS:
-        raise BadRowError("too_many_tags", f"{len(value)} tags, at most {features.MAX_TAGS}")
-    for tag in value:
-        if not features.TAG_PATTERN.match(tag):
-            raise BadRowError("bad_tag", f"{tag!r} does not match {features.TAG_PATTERN.pattern}")
-    # Keep the order of first appearance; a repeated tag carries no extra information.
-    return tuple(dict.fromkeys(value))
+    try:
+        return labels.check_tags(value)
+    except labels.LabelError as err:
+        raise BadRowError(err.reason, str(err)) from None
 
 
 def parse_line(raw: bytes) -> Row:
@@ -53,14 +49,11 @@ def parse_line(raw: bytes) -> Row:
     parts = line.split("\t")
     if len(parts) != 2:
         raise BadRowError("wrong_column_count", f"{len(parts)} columns, expected 2")
-    title, tags_text = parts[0].strip(), parts[1]
-    if not title:
-        raise BadRowError("empty_title", "the title is empty")
-    if len(title) > features.MAX_TITLE_CHARS:
-        raise BadRowError(
-            "title_too_long", f"{len(title)} characters, at most {features.MAX_TITLE_CHARS}"
-        )
-    return Row(title=title, tags=parse_tags(tags_text))
+    try:
+        title = labels.check_title(parts[0])
+    except labels.LabelError as err:
+        raise BadRowError(err.reason, str(err)) from None
+    return Row(title=title, tags=parse_tags(parts[1]))
 
 
 @dataclasses.dataclass

@@ -13,7 +13,6 @@ ExampleGen's fingerprint uses) untouched, so a cached pipeline run stays cached.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import re
@@ -22,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from contract import features
+from contract.digests import file_sha256
 from contract.quiet import quiet_imports
 from ingest.seed_tsv import Row
 
@@ -63,14 +63,6 @@ def next_span(spans_dir: Path) -> int:
 
 def read_manifest(spans_dir: Path, span: int) -> dict:
     return json.loads((span_dir(spans_dir, span) / MANIFEST_FILE).read_text())
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @functools.cache

@@ -1,13 +1,14 @@
 """How the learning worker retrains on every span, and reads back what came of it.
 
-Two ways, one outcome record (serving/feedback/store.py: blessed, not_blessed or
-failed, with the version now serving and a line saying why):
+Two ways, one outcome record (store/retrain.py: blessed, not_blessed or failed, with the
+version now serving and a line saying why). Each retrain has a name, made from its batch
+and the content hash of its span (`retrain_name`):
 - LocalRetrain starts `local_runner.py` as a user starts it and reads what the run did
   from the local ML Metadata store;
 - VertexRetrain submits the compiled pipeline to Vertex AI Pipelines through the code
   `vertex_runner.py --submit` uses (pipeline/vertex_jobs.py), follows the job, and reads
   the outcome from the job's end state and the quality file the Pusher publishes beside
-  each version; nothing local. Its job is named after the batch's span, so a worker that
+  each version; nothing local. Its job carries the retrain's name, so a worker that
   restarts while the job runs finds it and follows it instead of submitting another.
 """
 
@@ -23,11 +24,19 @@ from pathlib import Path
 from contract import metadata_names as names
 from contract import paths, serving_layout
 from pipeline import configs, metadata, vertex_jobs
-from serving import storage
-from serving.feedback import store as outcomes
+from store import objects
+from store import retrain as outcomes
 
 log = logging.getLogger(__name__)
 Outcome = tuple[str, str | None, str]  # (outcome, version serving, detail)
+
+
+def retrain_name(batch: int, manifest: dict) -> str:
+    """One name per span written for a batch: the same after a restart, a new one when
+    the batch's span is rewritten (its content hash changes)."""
+    return (
+        f"{configs.PIPELINE_NAME}-batch-{batch}-span-{manifest['span']}-{manifest['sha256'][:12]}"
+    )
 
 
 def _last_line(run: subprocess.CompletedProcess) -> str:
@@ -48,7 +57,7 @@ class LocalRetrain:
     def spans_location(self) -> str:
         return str(self.spans_dir)
 
-    def run(self, batch: int, manifest: dict) -> Outcome:
+    def run(self, name: str) -> Outcome:
         """The runner is started, never imported: what it did is read from ML Metadata."""
         started_ms = int(time.time() * 1000)
         argv = [
@@ -61,7 +70,7 @@ class LocalRetrain:
             *self.argv,
         ]
         run = subprocess.run(argv, capture_output=True, text=True)
-        log.info("pipeline run exited %d:\n%s%s", run.returncode, run.stdout, run.stderr)
+        log.info("%s: pipeline run exited %d:\n%s%s", name, run.returncode, run.stdout, run.stderr)
         # The runner's last line says what it pushed, or where and why it stopped.
         summary = _last_line(run)
         if run.returncode != 0:
@@ -112,18 +121,10 @@ class VertexRetrain:
             self.template = out
         return self.template
 
-    def job_id(self, batch: int, manifest: dict) -> str:
-        """One name per span written for a batch: the same after a restart, a new one
-        when the batch's span is rewritten (its content hash changes)."""
-        return (
-            f"{configs.PIPELINE_NAME}-batch-{batch}-span-{manifest['span']}-"
-            f"{manifest['sha256'][:12]}"
-        )
-
-    def run(self, batch: int, manifest: dict) -> Outcome:
-        """Errors talking to Vertex AI while the job runs are not its outcome: they end
-        the worker, whose restart follows the same job again."""
-        job_id = self.job_id(batch, manifest)
+    def run(self, name: str) -> Outcome:
+        """The job is named `name`. Errors talking to Vertex AI while the job runs are
+        not its outcome: they end the worker, whose restart follows the same job again."""
+        job_id = name
         try:
             template = self.compiled()
         except RuntimeError as err:
@@ -141,8 +142,8 @@ class VertexRetrain:
     def quality(self, job_id: str, version: str) -> str:
         """The detail line of a pushed version: its metrics from the published quality
         file, which the Pusher writes before the version itself appears."""
-        base = storage.join(self.args.serving_base, serving_layout.MODEL_NAME)
-        text = storage.read(serving_layout.quality_path(base, version))
+        base = objects.join(self.args.serving_base, serving_layout.MODEL_NAME)
+        text = objects.read(serving_layout.quality_path(base, version))
         if text is None:
             return f"job {job_id}: pushed version {version}; no quality file beside it"
         metrics, _ = serving_layout.read_quality_record(text)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ingest import spans
 from ingest import withdraw as withdrawal
-from serving import storage
+from store import objects
 
 
 class LocalSpans:
@@ -49,16 +49,16 @@ class BucketSpans:
         self.location = prefix.rstrip("/")
 
     def _numbers(self, base: str) -> list[int]:
-        found = (spans.SPAN_DIR.match(name) for name in storage.children(base))
+        found = (spans.SPAN_DIR.match(name) for name in objects.children(base))
         return sorted(int(m.group(1)) for m in found if m)
 
     def _file(self, span: int, name: str, withdrawn: bool = False) -> str:
         folder = spans.SPAN_DIR_FORMAT.format(span=span)
         parts = (spans.WITHDRAWN_DIR, folder) if withdrawn else (folder,)
-        return storage.join(self.location, *parts, name)
+        return objects.join(self.location, *parts, name)
 
     def _manifest(self, span: int) -> dict | None:
-        text = storage.read(self._file(span, spans.MANIFEST_FILE))
+        text = objects.read(self._file(span, spans.MANIFEST_FILE))
         return None if text is None else json.loads(text)
 
     def manifests(self) -> list[dict]:
@@ -67,33 +67,33 @@ class BucketSpans:
         return [m for m in found if m is not None]
 
     def write(self, records: Iterable[bytes], extra: dict) -> dict:
-        withdrawn = self._numbers(storage.join(self.location, spans.WITHDRAWN_DIR))
+        withdrawn = self._numbers(objects.join(self.location, spans.WITHDRAWN_DIR))
         number = max(self._numbers(self.location) + withdrawn, default=-1) + 1
         with tempfile.TemporaryDirectory() as scratch:
             manifest, _ = spans.write_span(Path(scratch), number, records, extra)
             written = spans.span_dir(Path(scratch), number)
             for name in (spans.DATA_FILE, spans.MANIFEST_FILE):  # the manifest last
-                storage.write(self._file(number, name), (written / name).read_bytes())
+                objects.write(self._file(number, name), (written / name).read_bytes())
         return manifest
 
     def withdraw(self, span: int, reason: str) -> None:
         """Copy the span under withdrawn/ with its record, then delete it, manifest first:
         from then on no run takes it for a complete span."""
-        manifest = storage.read(self._file(span, spans.MANIFEST_FILE))
+        manifest = objects.read(self._file(span, spans.MANIFEST_FILE))
         if manifest is None:
             raise FileNotFoundError(f"no span {span} under {self.location}")
         record = withdrawal.record(span, reason, json.loads(manifest)).encode()
-        storage.write(self._file(span, withdrawal.RECORD_FILE, withdrawn=True), record)
+        objects.write(self._file(span, withdrawal.RECORD_FILE, withdrawn=True), record)
         for name in (spans.DATA_FILE, spans.MANIFEST_FILE):  # the objects as they were
-            data = manifest if name == spans.MANIFEST_FILE else storage.read(self._file(span, name))
+            data = manifest if name == spans.MANIFEST_FILE else objects.read(self._file(span, name))
             if data is not None:
-                storage.write(self._file(span, name, withdrawn=True), data)
-        storage.delete(self._file(span, spans.MANIFEST_FILE))
-        storage.delete(self._file(span, spans.DATA_FILE))
+                objects.write(self._file(span, name, withdrawn=True), data)
+        objects.delete(self._file(span, spans.MANIFEST_FILE))
+        objects.delete(self._file(span, spans.DATA_FILE))
 
 
 def at(location: Path | str) -> LocalSpans | BucketSpans:
     """The span store at a directory or a gs:// prefix."""
-    if str(location).startswith(storage.GCS):
+    if str(location).startswith(objects.GCS):
         return BucketSpans(str(location))
     return LocalSpans(location)

@@ -18,7 +18,7 @@ leased to the worker that claimed it (by --worker-id), so a second worker leaves
 alone unless the lease has run out. A batch that is not blessed keeps its samples: the
 worker does not retry the same data forever. A failed batch's span is withdrawn and its
 samples are given back for a later batch, so one bad sample does not take the others
-with it (store.MAX_ATTEMPTS bounds how often a sample is tried).
+with it (store/retrain.py's MAX_ATTEMPTS bounds how often a sample is tried).
 
 Only samples whose tags the worker's schema has are claimed, so only they go into a
 span: a tag the pipeline does not know would stop every later run at the AnomaliesGate.
@@ -38,9 +38,13 @@ from pathlib import Path
 from contract import paths
 from ingest import seed_tsv, spans
 from learning import span_store
-from learning.retrain import LocalRetrain, VertexRetrain
-from serving.feedback import store as store_module
-from serving.feedback.store import FeedbackStore, known_tags
+from learning.retrain import LocalRetrain, VertexRetrain, retrain_name
+from store import retrain as queue
+from store.database import Database
+from store.feedback import FeedbackStore
+from store.retrain import RetrainQueue
+from store.review import ReviewQueue
+from store.vocabulary import known_tags
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass
 class Settings:
     every: int = 100  # retrain once this many accepted samples wait
-    share: float = store_module.SOURCE_SHARE  # of one batch, per source
+    share: float = queue.SOURCE_SHARE  # of one batch, per source
     worker_id: str = dataclasses.field(default_factory=socket.gethostname)
     lease_s: float = 3 * 3600.0  # longer than a retrain takes; a dead worker's batch waits
     spans_dir: Path = dataclasses.field(default_factory=paths.spans_dir)
@@ -74,11 +78,13 @@ class Worker:
 
     def __init__(
         self,
-        store: FeedbackStore,
+        db: Database,
+        known: frozenset[str],
         settings: Settings,
         retrain: LocalRetrain | VertexRetrain | None = None,
     ) -> None:
-        self.store, self.settings = store, settings
+        self.queue, self.feedback = RetrainQueue(db, known), FeedbackStore(db, known)
+        self.settings = settings
         self.retrain = retrain or LocalRetrain(
             settings.spans_dir, settings.metadata, settings.runner_args, settings.warm_start
         )
@@ -88,12 +94,12 @@ class Worker:
         """Finish an unfinished batch, or start one if enough samples wait; else None."""
         self.rewrite_withdrawn()
         settings = self.settings
-        batch = self.store.take_unfinished(settings.worker_id, settings.lease_s)
+        batch = self.queue.take_unfinished(settings.worker_id, settings.lease_s)
         if batch is not None:
             return self.finish(batch)
-        if self.store.claimable(settings.every, settings.share) < settings.every:
+        if self.queue.claimable(settings.every, settings.share) < settings.every:
             return None
-        claimed = self.store.claim(
+        claimed = self.queue.claim(
             settings.every, settings.share, settings.worker_id, settings.lease_s
         )
         if claimed is None:  # another worker took them first
@@ -104,21 +110,21 @@ class Worker:
 
     def finish(self, batch: int) -> dict:
         manifest = _written_for(self.spans, batch) or self.write_span(batch)
-        self.store.record_span(batch, manifest["span"], manifest["sha256"])
-        outcome, version, detail = self.retrain.run(batch, manifest)
-        if outcome == store_module.FAILED:
+        self.queue.record_span(batch, manifest["span"], manifest["sha256"])
+        outcome, version, detail = self.retrain.run(retrain_name(batch, manifest))
+        if outcome == queue.FAILED:
             # Whatever broke, this span must not block every later run: take it out, and
             # give its samples back for a later batch.
             self.spans.withdraw(manifest["span"], f"batch {batch}: {detail}")
-            self.store.give_back(batch, manifest[spans.SAMPLE_IDS])
-        self.store.record_outcome(batch, outcome, version, detail)
+            self.queue.give_back(batch, manifest[spans.SAMPLE_IDS])
+        self.queue.record_outcome(batch, outcome, version, detail)
         log.info("batch %d: span %d, %s (%s)", batch, manifest["span"], outcome, detail)
         return {"batch": batch, "span": manifest["span"], "outcome": outcome, "version": version}
 
     def write_span(self, batch: int, replaces: int | None = None) -> dict:
         # The batch holds only samples whose tags the worker's schema has: the store
-        # claims no others (FeedbackStore._eligible), so nothing here stops the gate.
-        trainable = self.store.samples(batch)
+        # claims no others (RetrainQueue._eligible), so nothing here stops the gate.
+        trainable = self.queue.samples(batch)
         rows = [seed_tsv.Row(s.title, s.actual) for s in trainable]
         extra = {
             spans.SOURCE: spans.FEEDBACK_SOURCE,
@@ -132,16 +138,16 @@ class Worker:
     def rewrite_withdrawn(self) -> None:
         """Replace each written span that holds samples of a withdrawn source by one
         without them; the next run trains on the replacement."""
-        for batch, withdrawn_ids in self.store.withdrawn_in_batches().items():
+        for batch, withdrawn_ids in self.feedback.withdrawn_in_batches().items():
             manifest = _written_for(self.spans, batch)
             if manifest is None or not withdrawn_ids & set(manifest[spans.SAMPLE_IDS]):
                 continue
             old = manifest["span"]
             reason = f"batch {batch}: {len(withdrawn_ids)} samples of withdrawn sources"
             self.spans.withdraw(old, reason)
-            if self.store.samples(batch):
+            if self.queue.samples(batch):
                 new = self.write_span(batch, replaces=old)
-                self.store.record_span(batch, new["span"], new["sha256"])
+                self.queue.record_span(batch, new["span"], new["sha256"])
                 log.info("span %d replaced by span %d without withdrawn samples", old, new["span"])
             else:
                 log.info("span %d withdrawn: every sample in it was withdrawn", old)
@@ -199,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
+    db, known = Database(args.feedback), known_tags(paths.schema_path())
+    ReviewQueue(db, known).release_known()  # tags a reviewed schema change has added
     settings = Settings(
         every=args.every,
         share=args.source_share,
@@ -214,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         retrain = VertexRetrain(
             settings.runner_args, settings.warm_start, poll_seconds=args.job_poll_seconds
         )
-    worker = Worker(store, settings, retrain)
+    worker = Worker(db, known, settings, retrain)
     where = "on Vertex AI" if args.vertex else "locally"
     print(
         f"learning worker: retrains {where} every {args.every} accepted samples, spans in "

@@ -6,20 +6,19 @@ code runs locally, in the pipeline image on Vertex AI, and on Dataflow workers.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from contract.digests import file_sha256, tree_sha256
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def file_version(path: Path) -> str:
     """sha256 (16 hex digits) of one file's contents."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def code_version(package: Path = PACKAGE_DIR) -> str:
     """sha256 (16 hex digits) of a package's source files: changes when the code does."""
-    digest = hashlib.sha256()
-    for source in sorted(package.rglob("*.py")):
-        digest.update(str(source.relative_to(package)).encode() + b"\0" + source.read_bytes())
-    return digest.hexdigest()[:16]
+    names = [str(source.relative_to(package)) for source in package.rglob("*.py")]
+    return tree_sha256(names, lambda name: open(package / name, "rb"))[:16]

@@ -38,9 +38,8 @@ def sample(titles: list[str], size: int = SAMPLE, seed: int = 0) -> list[str]:
 
 def newest_version(base_path: str) -> str:
     """The newest version directory under a TF Serving base path (local or gs://)."""
-    names = [n.rstrip("/") for n in tf.io.gfile.listdir(base_path)]
-    numbers = [v for v in map(serving_layout.version_number, names) if v is not None]
-    return f"{base_path.rstrip('/')}/{max(numbers)}"
+    found = serving_layout.versions(tf.io.gfile.listdir(base_path))
+    return f"{base_path.rstrip('/')}/{found[max(found)]}"
 
 
 def model_outputs(model_dir: str, titles: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -19,7 +19,6 @@ highest integer-named child. Two ways to make sure it only ever loads a whole ve
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -35,6 +34,7 @@ from tfx.types import artifact_utils, component_spec, standard_artifacts, standa
 from tfx.utils import io_utils, json_utils, proto_utils
 
 from contract import serving_layout
+from contract.digests import tree_sha256
 
 EVALUATION_KEY = "model_evaluation"
 
@@ -43,8 +43,7 @@ def existing_versions(base_directory: str) -> list[int]:
     """Version numbers under base_directory, oldest first (only integer names are versions)."""
     if not fileio.exists(base_directory):
         return []
-    numbers = (serving_layout.version_number(n.rstrip("/")) for n in fileio.listdir(base_directory))
-    return sorted(n for n in numbers if n is not None)
+    return list(serving_layout.versions(fileio.listdir(base_directory)))
 
 
 def next_version(base_directory: str) -> int:
@@ -53,15 +52,13 @@ def next_version(base_directory: str) -> int:
 
 
 def tree_digest(path: str) -> str:
-    """sha256 over a directory's relative file names and contents."""
-    digest = hashlib.sha256()
-    for directory, _, files in sorted(fileio.walk(path)):
-        for name in sorted(files):
-            full = os.path.join(directory, name)
-            digest.update(os.path.relpath(full, path).encode() + b"\0")
-            with fileio.open(full, "rb") as f:
-                digest.update(hashlib.sha256(f.read()).digest())
-    return digest.hexdigest()
+    """sha256 over a directory's relative file names and contents (local or gs://)."""
+    names = [
+        os.path.relpath(os.path.join(directory, name), path)
+        for directory, _, files in fileio.walk(path)
+        for name in files
+    ]
+    return tree_sha256(names, lambda name: fileio.open(os.path.join(path, name), "rb"))
 
 
 def serving_version_of(model_path: str, base_directory: str) -> str | None:

@@ -42,6 +42,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from contract import metadata_names as names
+from contract.digests import stream_sha256
 from ingest import spans
 
 ALL_SPANS_PATTERN = spans.SPAN_DIR_FORMAT.format(span="*") + "/" + spans.DATA_FILE
@@ -52,14 +53,6 @@ DEFAULT_FEEDBACK_SPLIT = "train"
 
 class SpanDataError(RuntimeError):
     """A span whose data is missing or does not match its manifest."""
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with fileio.open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def select_spans(spans_dir: str, first: int, last: int) -> list[dict]:
@@ -82,7 +75,8 @@ def select_spans(spans_dir: str, first: int, last: int) -> list[dict]:
             )
         with fileio.open(manifest_path, "r") as f:
             manifest = json.loads(f.read())
-        actual = _sha256(data)
+        with fileio.open(data, "rb") as f:
+            actual = stream_sha256(f)
         if actual != manifest["sha256"]:
             raise SpanDataError(
                 f"{data} has sha256 {actual[:12]}, its manifest says {manifest['sha256'][:12]}: "

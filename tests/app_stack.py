@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from contract import paths, serving_layout
+from contract import serving_layout
 from serving.feedback import tokens
-from serving.feedback.store import FeedbackStore, known_tags
 from tests.model_server_process import app_server, model_server
+from tests.stores import make_token, sqlite_url
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +46,8 @@ def stack(tmp_path_factory, served_model):
 def bearer(stack) -> dict[str, dict[str, str]]:
     """Authorization headers by role, for tokens made as an operator makes them."""
     _, database = stack
-    store = FeedbackStore(f"sqlite:///{database}", known_tags(paths.schema_path()))
-    try:
-        made = {role: tokens.create(store, f"test-{role}", role) for role in tokens.ISSUED_ROLES}
-    finally:
-        store.close()
+    url = sqlite_url(database)
+    made = {role: make_token(url, f"test-{role}", role) for role in tokens.ISSUED_ROLES}
     return {role: {"Authorization": f"Bearer {token}"} for role, token in made.items()}
 
 

@@ -13,6 +13,19 @@ from datetime import datetime, timedelta
 from google.api_core import exceptions
 
 RUNNING = "PIPELINE_STATE_RUNNING"
+# The made-up Google Cloud project the tests compile and submit for: vertex_runner.py's
+# location flags, each with its value.
+IMAGE = "europe-west4-docker.pkg.dev/proj/tagger/pipeline@sha256:" + "ab" * 32
+DATA_ROOT, SERVING_BASE = "gs://proj-data/spans", "gs://proj-models/serving"
+CLOUD = (
+    "--project",         "proj",
+    "--region",          "europe-west4",
+    "--pipeline-root",   "gs://proj-root/p",
+    "--data-root",       DATA_ROOT,
+    "--serving-base",    SERVING_BASE,
+    "--image",           IMAGE,
+    "--service-account", "pipeline@proj.iam.gserviceaccount.com",
+)  # fmt: skip
 
 
 def task(name: str, seconds: float = 1.0, state: str = "SUCCEEDED", outputs: dict | None = None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from google.api_core import exceptions
 
-from serving import storage
+from store import objects
 
 
 class FakeGcs:
@@ -62,5 +62,5 @@ class FakeGcs:
 
 def install(monkeypatch) -> FakeGcs:
     fake = FakeGcs()
-    monkeypatch.setattr(storage, "client", lambda: fake)
+    monkeypatch.setattr(objects, "client", lambda: fake)
     return fake

@@ -19,18 +19,17 @@ import time
 
 import pytest
 
-from contract import paths
-from serving.app.api import ApiError, GroupCommit
+from serving.app.group_commit import GroupCommit
+from serving.app.http import ApiError
 from serving.feedback import tokens
-from serving.feedback.normalize import parse_feedback
-from serving.feedback.store import FeedbackStore, known_tags
+from store.samples import parse_feedback
 from tests.app_stack import bearer, error_of, served_model, stack
 from tests.commands import REPO, app_python
 from tests.model_server_process import app_server, wait_for
 from tests.postgres_server import postgres_server
+from tests.stores import Opened, make_token, sqlite_url
 
 __all__ = ["bearer", "served_model", "stack"]  # fixtures
-KNOWN = known_tags(paths.schema_path())
 
 # (method, path, body, the role it needs; None: no identity needed at all)
 ENDPOINTS = [
@@ -79,12 +78,12 @@ def test_every_endpoint_against_every_role(stack, bearer, caller):
 
 def test_a_revoked_token_is_refused_at_once(stack, tmp_path):
     app, database = stack
-    store = FeedbackStore(f"sqlite:///{database}", KNOWN)
+    token = make_token(sqlite_url(database), "short-lived", "reviewer")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert app.get("/api/review/tags", headers=headers).status == 200
+    store = Opened.at(sqlite_url(database))
     try:
-        token = tokens.create(store, "short-lived", "reviewer")
-        headers = {"Authorization": f"Bearer {token}"}
-        assert app.get("/api/review/tags", headers=headers).status == 200
-        tokens.revoke(store, "short-lived")
+        tokens.revoke(store.db, "short-lived")
     finally:
         store.close()
     assert "revoked" in error_of(app.get("/api/review/tags", headers=headers), 401)
@@ -280,20 +279,20 @@ def test_slow_clients_are_dropped_when_their_headers_are_late(served_model, tmp_
 
 def test_a_full_commit_queue_answers_503_and_loses_nothing_it_acknowledged(tmp_path):
     path = tmp_path / "f.db"
-    store = FeedbackStore(f"sqlite:///{path}", KNOWN)
+    store = Opened.at(sqlite_url(path))
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database
 
     async def scenario() -> tuple[list, list]:
-        writer = GroupCommit(store, bound=3)
-        writer.task = asyncio.create_task(writer.run())
+        writer = GroupCommit(store.feedback, bound=3)
+        writer.start()
         items = [parse_feedback({"title": f"t{i}", "actual": ["python"]}) for i in range(6)]
         pending = [asyncio.create_task(writer.add(item)) for item in items]
         await asyncio.sleep(0.5)
         refused = [t for t in pending if t.done() and isinstance(t.exception(), ApiError)]
         blocker.execute("ROLLBACK")
         stored = [await t for t in pending if t not in refused]
-        writer.task.cancel()
+        writer.stop()
         return refused, stored
 
     refused, stored = asyncio.run(scenario())
@@ -406,9 +405,7 @@ def test_behind_iap_only_signed_requests_pass_and_roles_come_from_the_map(
         assert error_of(app.get("/api/sources", headers=reviewer), 403)
         assert app.get("/api/sources", headers=assertion(signer, "ops@example.com")).status == 200
         # A token is no way around the proxy.
-        store = FeedbackStore(f"sqlite:///{database}", KNOWN)
-        token = tokens.create(store, "sneaky", "operator")
-        store.close()
+        token = make_token(sqlite_url(database), "sneaky", "operator")
         assert error_of(app.get("/api/sources", headers={"Authorization": f"Bearer {token}"}), 401)
         app.post("/api/feedback", {"title": "t", "actual": ["python"]}, headers=anyone)
         assert last_source(database) == "iap:someone@example.com"
@@ -514,9 +511,9 @@ def test_two_apps_adding_the_same_new_tag_at_once(served_model, postgres, tmp_pa
         for thread in threads:
             thread.join(30)
         assert statuses == [201] * 16
-        store = FeedbackStore(url, KNOWN)
+        store = Opened.at(url)
         try:
-            rows, _ = store.review_queue()
+            rows, _ = store.review.page()
         finally:
             store.close()
         assert [(r["tag"], r["samples_waiting"]) for r in rows] == [("ziglang", 16)]

@@ -15,12 +15,11 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from contract import paths
-from serving.feedback import tokens
-from serving.feedback.normalize import parse_feedback
-from serving.feedback.store import FeedbackStore, known_tags
-from serving.rollout.state import Event, Release, Releases
+from serving.rollout.state import Releases
+from store.releases import Event, Release
+from store.samples import parse_feedback
 from tests.model_server_process import app_server, model_server
+from tests.stores import Opened, make_token, sqlite_url
 
 INJECTION = '<img src=x onerror="window.pwned=1">'
 
@@ -136,11 +135,7 @@ def test_the_page_fits_a_phone_screen(page):
 @pytest.fixture(scope="module")
 def reviewer_token(page) -> str:
     _, database = page
-    store = FeedbackStore(f"sqlite:///{database}", known_tags(paths.schema_path()))
-    try:
-        return tokens.create(store, "page-reviewer", "reviewer")
-    finally:
-        store.close()
+    return make_token(sqlite_url(database), "page-reviewer", "reviewer")
 
 
 def keys(browser, *sent) -> None:
@@ -150,7 +145,7 @@ def keys(browser, *sent) -> None:
 
 def test_a_reviewer_decides_the_queue_with_the_keyboard_alone(page, reviewer_token):
     browser, database = page
-    store = FeedbackStore(f"sqlite:///{database}", known_tags(paths.schema_path()))
+    store = Opened.at(sqlite_url(database))
     try:
         for title, tag in [
             ("zig comptime generics", "ziglang"),
@@ -207,10 +202,10 @@ def test_a_reviewer_decides_the_queue_with_the_keyboard_alone(page, reviewer_tok
 
 def test_an_operator_sees_the_release_and_rolls_the_canary_back_with_a_reason(page):
     browser, database = page
-    store = FeedbackStore(f"sqlite:///{database}", known_tags(paths.schema_path()))
+    token = make_token(sqlite_url(database), "page-operator", "operator")
+    store = Opened.at(sqlite_url(database))
     try:
-        token = tokens.create(store, "page-operator", "operator")
-        releases = Releases(store, "tagger")
+        releases = Releases(store.db, "tagger")
         before = releases.current()
         canary = Release(
             stable="1", canary="2", mode="canary", share=0.1, stage=1, stage_since=1.7e9

@@ -9,6 +9,7 @@ Terraform, the Dockerfiles and the workflows; actionlint checks the workflows.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -24,8 +25,8 @@ from pipeline import configs, vertex_jobs
 from serving.app.metrics import QUALITY, AppMetrics
 from serving.app.quality import Quality
 from serving.app.traffic import Live
-from serving.feedback.store import LiveQuality
 from serving.model_server import config as server_config
+from store.live_quality import LiveQuality
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -393,13 +394,52 @@ def copied(dockerfile: Path) -> set[str]:
     return found
 
 
+def project_files_imported(*entries: str) -> set[str]:
+    """Every file of the project that the entry files import, directly or not (module
+    level and inside functions), as checkout paths: what an image must hold to run them."""
+    seen, todo = set(), list(entries)
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse((ROOT / path).read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            for name in names:
+                parts = name.split(".")
+                for end in range(len(parts), 0, -1):  # the module, or its package
+                    base = ROOT.joinpath(*parts[:end])
+                    candidates = (base.with_suffix(".py"), base / "__init__.py")
+                    found = [f for f in candidates if f.exists()]
+                    if found:
+                        todo.append(str(found[0].relative_to(ROOT)))
+                        for level in range(1, end):  # the packages it sits in run first
+                            init = ROOT.joinpath(*parts[:level], "__init__.py")
+                            if init.exists():
+                                todo.append(str(init.relative_to(ROOT)))
+                        break
+    return seen
+
+
+def held(taken: set[str], path: str) -> bool:
+    return any(path == t or path.startswith(t.rstrip("/") + "/") for t in taken)
+
+
 def test_the_app_image_holds_its_own_lock_and_the_online_code_only():
     dockerfile = (DEPLOY / "app" / "Dockerfile").read_text()
     assert "COPY serving/requirements.lock " in dockerfile
     assert "requirements.lock /" not in dockerfile.replace("serving/requirements.lock", "")
     assert "FROM ${" not in dockerfile  # nothing taken from the pipeline image
     taken = copied(DEPLOY / "app" / "Dockerfile")
-    assert {"contract", "schema", "serving/app", "serving/feedback"} <= taken
+    needed = project_files_imported(
+        "serving/app/__main__.py", "serving/feedback/__main__.py", "serving/rollout/__main__.py"
+    )
+    assert {p for p in needed if not held(taken, p)} == set()
+    assert "schema" in taken  # the app reads the tags the model knows from it
     training = {
         "modules",
         "pipeline",
@@ -415,18 +455,11 @@ def test_the_app_image_holds_its_own_lock_and_the_online_code_only():
 
 def test_the_pipeline_image_holds_what_the_learning_worker_starts():
     taken = copied(DEPLOY / "pipeline" / "Dockerfile")
-    assert {
-        "requirements.lock",
-        "local_runner.py",
-        "contract",
-        "ingest",
-        "modules",
-        "pipeline",
-        "learning",
-        "serving/feedback",
-        "schema",
-        "hyperparameters",
-    } <= taken
+    needed = project_files_imported(
+        "learning/__main__.py", "local_runner.py", "vertex_runner.py", "monitoring/__main__.py"
+    )
+    assert {p for p in needed if not held(taken, p)} == set()
+    assert {"requirements.lock", "schema", "hyperparameters"} <= taken
     assert "PYTHONPATH=/pipeline" in (DEPLOY / "pipeline" / "Dockerfile").read_text()
 
 

@@ -8,19 +8,22 @@ import json
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from contract import paths
-from serving.feedback import store as store_module
 from serving.feedback import tokens
-from serving.feedback.normalize import Feedback, FeedbackError, parse_feedback
-from serving.feedback.store import FeedbackStore, LiveQuality, known_tags
-from serving.rollout.state import Event, NothingToDoError, Release, Releases
+from serving.rollout.state import NothingToDoError, Releases
+from store import database, retrain
+from store.database import Database
+from store.live_quality import LiveQuality, live_quality
+from store.releases import Event, Release
+from store.samples import Feedback, FeedbackError, parse_feedback
 from tests.commands import app_python, run_module
 from tests.postgres_server import postgres_server
+from tests.stores import KNOWN, Opened
 
-KNOWN = known_tags(paths.schema_path())
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def feedback_cli(*args: str, check: bool = True):
@@ -44,7 +47,7 @@ def store_url(request, tmp_path):
 
 @pytest.fixture
 def store(store_url):
-    opened = FeedbackStore(store_url, KNOWN)
+    opened = Opened.at(store_url)
     yield opened
     opened.close()
 
@@ -90,7 +93,7 @@ def test_an_empty_correction_never_becomes_a_tag(store):
             store.add(feedback(actual=bad))  # a string where the list belongs
         with pytest.raises(TypeError):  # nor can code that skips parsing build one
             Feedback(title="t", predicted=(), actual=bad, model_version=None)
-    assert sum(store.counts().values()) == 0
+    assert sum(store.feedback.counts().values()) == 0
 
 
 def test_known_tags_are_accepted_and_duplicates_marked(store):
@@ -99,7 +102,7 @@ def test_known_tags_are_accepted_and_duplicates_marked(store):
     other = store.add(feedback(actual=["python", "list"]))
     assert (first.status, again.status, other.status) == ("accepted", "duplicate", "accepted")
     assert again.duplicate_of == first.id
-    assert store.counts() == {
+    assert store.feedback.counts() == {
         "accepted": 2,
         "pending_review": 0,
         "rejected": 0,
@@ -113,38 +116,41 @@ def test_unknown_tags_wait_for_review_and_decisions_release_them(store):
     also = store.add(feedback(title="Pattern matching on enums", actual=["rust"]))
     typo = store.add(feedback(title="jquery each", actual=["jqeury"]))
     assert waiting.status == "pending_review" and waiting.unknown_tags == ("rust",)
-    assert store.claimable() == 0  # never trained on before a person decides
-    queue = {row["tag"]: row for row in store.review_queue()[0]}
+    assert store.retrain.claimable() == 0  # never trained on before a person decides
+    queue = {row["tag"]: row for row in store.review.page()[0]}
     assert queue["rust"]["samples_waiting"] == 2 and queue["rust"]["status"] == "pending_review"
-    assert store.decide("rust", accept=False) == 2
-    assert store.decide("jqeury", accept=True, alias_of="jquery") == 1
-    assert store.counts()["rejected"] == 1 and store.counts()["accepted"] == 2
-    claimed = {s.id: s.actual for s in store.claim()[1]}
+    assert store.review.decide("rust", accept=False) == 2
+    assert store.review.decide("jqeury", accept=True, alias_of="jquery") == 1
+    assert store.feedback.counts()["rejected"] == 1 and store.feedback.counts()["accepted"] == 2
+    claimed = {s.id: s.actual for s in store.retrain.claim()[1]}
     assert claimed == {waiting.id: ("pointers",), typo.id: ("jquery",)}
     assert also.id not in claimed
     later = store.add(feedback(title="more rust", actual=["Rust", "jqeury"]))
     assert later.status == "accepted"  # decisions stand for later feedback
 
 
+def unfinished(store: Opened) -> list[int]:
+    return [b["id"] for b in store.retrain.batches() if b["outcome"] is None]
+
+
 def test_claims_take_each_sample_once(store):
     ids = [store.add(feedback(title=f"question {i}")).id for i in range(5)]
-    batch, samples = store.claim()
+    batch, samples = store.retrain.claim()
     assert [s.id for s in samples] == ids
-    assert store.claim() is None  # nothing left to claim
+    assert store.retrain.claim() is None  # nothing left to claim
     new = store.add(feedback(title="question 5"))
-    second, more = store.claim()
+    second, more = store.retrain.claim()
     assert second != batch and [s.id for s in more] == [new.id]
-    assert [b["id"] for b in store.unfinished_batches()] == [batch, second]
-    store.record_span(batch, 3, "ab" * 32)
-    store.record_outcome(batch, "blessed", "17", "")
-    assert [b["id"] for b in store.unfinished_batches()] == [second]
+    assert unfinished(store) == [batch, second]
+    store.retrain.record_span(batch, 3, "ab" * 32)
+    store.retrain.record_outcome(batch, "blessed", "17", "")
+    assert unfinished(store) == [second]
+    assert store.retrain.batches()[0]["span"] == 3
 
 
 def test_an_old_schema_is_upgraded_in_place(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    old = FeedbackStore.__new__(FeedbackStore)
-    old.known, old.review_per_source = KNOWN, store_module.REVIEW_PER_SOURCE
-    old.dialect, old._backend = store_module._connect(url)
+    old = Database(url, migrate=False)
     old.migrate(target=1)  # a store written by the first release
     assert old.schema_version() == 1
     with old.transaction() as t:  # a sample as the first release wrote it
@@ -154,19 +160,79 @@ def test_an_old_schema_is_upgraded_in_place(tmp_path):
             "'how to sort a list in python', '[]', '[\"python\"]', NULL, 1.7e9, 'accepted')"
         )
     old.close()
-    upgraded = FeedbackStore(url, KNOWN)
-    assert upgraded.schema_version() == len(store_module.MIGRATIONS)
-    assert upgraded.counts()["accepted"] == 1  # the sample survived
+    upgraded = Opened.at(url)
+    assert upgraded.db.schema_version() == len(database.MIGRATIONS)
+    assert upgraded.feedback.counts()["accepted"] == 1  # the sample survived
     upgraded.add(feedback(actual=["newtag"]))
-    assert upgraded.decide("newtag", accept=True, alias_of="python") == 1
+    assert upgraded.review.decide("newtag", accept=True, alias_of="python") == 1
     rows = sqlite3.connect(tmp_path / "old.db").execute("SELECT actual FROM feedback").fetchall()
     assert [json.loads(a) for (a,) in rows] == [["python"], ["python"]]
+
+
+def load_v4_copy(url: str, dialect: str) -> None:
+    """A copy of a database as the store of schema version 4 wrote it (a dump of one,
+    tests/fixtures/feedback_store_v4.sql), loaded into an empty database."""
+    dump = (FIXTURES / "feedback_store_v4.sql").read_text()
+    statements = [s.strip() for s in dump.split(";\n") if s.strip()]
+    skip = ("PRAGMA", "BEGIN", "COMMIT")  # the dump's own transaction: this one replaces it
+    if dialect == "postgresql":
+        skip += ("DELETE FROM sqlite_sequence", "INSERT INTO sqlite_sequence")
+    db = Database(url, migrate=False)
+    with db.transaction() as t:
+        for statement in statements:
+            if statement.startswith(skip):
+                continue
+            if dialect == "postgresql":
+                statement = statement.replace(
+                    "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY"
+                )
+            t.run(statement)
+        if dialect == "postgresql":  # the sequences as PostgreSQL itself would have left them
+            for table in ("feedback", "retrain", "rollout_event"):
+                t.run(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT MAX(id) FROM {table}))"
+                )
+    db.close()
+
+
+def test_a_database_of_the_previous_schema_upgrades_in_place(store_url):
+    dialect = "postgresql" if store_url.startswith("postgresql") else "sqlite"
+    load_v4_copy(store_url, dialect)
+    upgraded = Opened.at(store_url)
+    try:
+        assert upgraded.db.schema_version() == len(database.MIGRATIONS)
+        # Every kind of row the old store kept is read back through today's functions.
+        assert upgraded.feedback.counts() == {
+            "accepted": 3,
+            "pending_review": 1,
+            "rejected": 0,
+            "duplicate": 1,
+            "withdrawn": 1,
+        }
+        assert [(b["id"], b["span"], b["outcome"]) for b in upgraded.retrain.batches()] == [
+            (1, 1, "blessed")
+        ]
+        assert [r["tag"] for r in upgraded.review.page()[0]] == ["jqeury", "rust"]
+        assert tokens.lookup(upgraded.db, "sot_fixture-reviewer-token") == ("alice", "reviewer")
+        release = Releases(upgraded.db, "tagger")
+        assert (release.current().stable, release.current().canary) == ("3", "4")
+        assert [e["action"] for e in release.events()] == ["adopted", "canary"]
+        assert live_quality(upgraded.db)["3"] == LiveQuality(2, 1, 1, 1)
+        assert upgraded.db.setting("source_key", lambda: "new") == "00" * 32
+        # And it keeps working: new samples get the next ids, decisions release old ones.
+        new = upgraded.add(feedback(title="A question after the upgrade"))
+        assert new.id == 7 and new.status == "accepted"
+        assert upgraded.review.decide("rust", accept=True, alias_of="c++") == 1
+        assert upgraded.retrain.claimable() == 2
+    finally:
+        upgraded.close()
 
 
 def test_the_review_command_lists_accepts_and_rejects(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    opened = FeedbackStore(url, KNOWN)
+    opened = Opened.at(url)
     opened.add(feedback(title="hooks", actual=["reactjs"]))
     opened.add(feedback(title="ownership", actual=["rust", "c++"]))
     opened.close()
@@ -190,27 +256,27 @@ def test_no_source_holds_more_than_its_share_of_a_batch_and_the_rest_waits(store
         store.add(sent_by(f"person-{i}", f"question {i}"))
     for i in range(100):  # one client's flood, each title a little different
         store.add(sent_by("flood", f"how do I sort a list in python, take {i}"))
-    assert store.claimable(batch_size=20, share=0.1) == 22
-    batch, samples = store.claim(batch_size=20, share=0.1)
+    assert store.retrain.claimable(batch_size=20, share=0.1) == 22
+    batch, samples = store.retrain.claim(batch_size=20, share=0.1)
     from_flood = [s for s in samples if s.source == "flood"]
     assert len(samples) == 22 and len(from_flood) == 2  # 2 of 22: under 10 %
     # What is left is the flood alone: never enough for a batch of its own.
-    assert store.claimable(batch_size=20, share=0.1) == 2
-    assert store.claim(batch_size=20, share=0.1) is None
-    assert store.counts()["accepted"] == 120  # nothing was dropped: the rest waits
+    assert store.retrain.claimable(batch_size=20, share=0.1) == 2
+    assert store.retrain.claim(batch_size=20, share=0.1) is None
+    assert store.feedback.counts()["accepted"] == 120  # nothing was dropped: the rest waits
 
 
 def test_releasing_held_samples_runs_the_duplicate_check(store):
     first = [store.add(sent_by("a", "Lifetimes in rust", ["rust"])) for _ in range(50)]
     assert {s.status for s in first} == {"pending_review"}
-    assert store.decide("rust", accept=True, alias_of="c++") == 50
-    assert store.counts()["accepted"] == 1 and store.counts()["duplicate"] == 49
-    (only,) = store.claim()[1]
+    assert store.review.decide("rust", accept=True, alias_of="c++") == 50
+    assert store.feedback.counts()["accepted"] == 1 and store.feedback.counts()["duplicate"] == 49
+    (only,) = store.retrain.claim()[1]
     assert (only.id, only.actual) == (first[0].id, ("c++",))
 
 
 def test_the_review_queue_is_bounded_per_source_and_paged(store_url):
-    store = FeedbackStore(store_url, KNOWN, review_per_source=5)
+    store = Opened.at(store_url, review_per_source=5)
     try:
         held = [store.add(sent_by("junk", f"t{i}", [f"junk{i}"])) for i in range(6)]
         assert [s.status for s in held[:5]] == ["pending_review"] * 5
@@ -221,12 +287,12 @@ def test_the_review_queue_is_bounded_per_source_and_paged(store_url):
         )
         pages, after = [], None
         while True:
-            rows, after = store.review_queue(limit=2, after=after)
+            rows, after = store.review.page(limit=2, after=after)
             pages.append([row["tag"] for row in rows])
             if after is None:
                 break
         assert pages == [["junk0", "junk1"], ["junk2", "junk3"], ["junk4", "zig"]]
-        row = store.review_queue(after="junk3", limit=1)[0][0]
+        row = store.review.page(after="junk3", limit=1)[0][0]
         assert (row["tag"], row["samples_waiting"], row["examples"]) == ("junk4", 1, ["t4"])
         assert row["top_sources"] == [{"source": "junk", "samples": 1}]
     finally:
@@ -234,15 +300,15 @@ def test_the_review_queue_is_bounded_per_source_and_paged(store_url):
 
 
 def test_a_new_tag_accepted_without_alias_waits_for_the_schema_to_have_it(store_url):
-    store = FeedbackStore(store_url, KNOWN)
+    store = Opened.at(store_url)
     held = store.add(sent_by("a", "Ownership and borrowing", ["rust", "c++"]))
-    assert store.decide("rust", accept=True) == 0  # accepted, but the model has no such tag
-    assert store.claimable() == 0
+    assert store.review.decide("rust", accept=True) == 0  # accepted, but the model has no such tag
+    assert store.retrain.claimable() == 0
     store.close()
     # A reviewed change adds the tag to the schema; the store opened with it releases them.
-    reopened = FeedbackStore(store_url, KNOWN | {"rust"})
+    reopened = Opened.at(store_url, KNOWN | {"rust"})
     try:
-        (sample,) = reopened.claim()[1]
+        (sample,) = reopened.retrain.claim()[1]
         assert (sample.id, sample.actual) == (held.id, ("c++", "rust"))
     finally:
         reopened.close()
@@ -251,48 +317,50 @@ def test_a_new_tag_accepted_without_alias_waits_for_the_schema_to_have_it(store_
 def test_withdrawing_a_source_takes_its_waiting_and_claimed_samples_out(store):
     kept = store.add(sent_by("good", "a fine question"))
     claimed = store.add(sent_by("bad", "a poisoned question"))
-    batch, _ = store.claim()
-    store.record_span(batch, 1, "ab" * 32)
+    batch, _ = store.retrain.claim()
+    store.retrain.record_span(batch, 1, "ab" * 32)
     waiting = store.add(sent_by("bad", "another poisoned one"))
-    assert store.withdraw_source("bad", "spam", by="op") == {
+    assert store.feedback.withdraw_source("bad", "spam", by="op") == {
         "source": "bad",
         "waiting": 1,
         "in_batches": 1,
     }
-    assert [s.id for s in store.samples(batch)] == [kept.id]
-    assert store.withdrawn_in_batches() == {batch: {claimed.id}}
-    assert store.claimable() == 0 and waiting.id not in [s.id for s in store.samples(batch)]
-    listed = {row["source"]: row for row in store.sources()}
+    assert [s.id for s in store.retrain.samples(batch)] == [kept.id]
+    assert store.feedback.withdrawn_in_batches() == {batch: {claimed.id}}
+    assert store.retrain.claimable() == 0 and waiting.id not in [
+        s.id for s in store.retrain.samples(batch)
+    ]
+    listed = {row["source"]: row for row in store.feedback.sources()}
     assert listed["bad"]["withdrawn"] == 2 and listed["good"]["accepted"] == 1
 
 
 def test_a_failed_batch_gives_its_samples_back_a_bounded_number_of_times(store):
     sample = store.add(feedback(title="worth another try"))
-    for _ in range(store_module.MAX_ATTEMPTS):
-        batch, samples = store.claim()
+    for _ in range(retrain.MAX_ATTEMPTS):
+        batch, samples = store.retrain.claim()
         assert [s.id for s in samples] == [sample.id]
-        store.give_back(batch, [sample.id])
-        store.record_outcome(batch, "failed", None, "boom")
-    assert store.claimable() == 0 and store.claim() is None
+        store.retrain.give_back(batch, [sample.id])
+        store.retrain.record_outcome(batch, "failed", None, "boom")
+    assert store.retrain.claimable() == 0 and store.retrain.claim() is None
 
 
 def test_a_batch_is_leased_to_the_worker_that_claimed_it(store):
     store.add(feedback(title="leased"))
-    batch, _ = store.claim(worker="a", lease_s=3600)
-    assert store.take_unfinished("b", 3600) is None  # a's lease holds
-    assert store.take_unfinished("a", 3600) == batch  # a restarted resumes at once
-    with store.transaction() as t:  # a's lease runs out (its pod is gone)
+    batch, _ = store.retrain.claim(worker="a", lease_s=3600)
+    assert store.retrain.take_unfinished("b", 3600) is None  # a's lease holds
+    assert store.retrain.take_unfinished("a", 3600) == batch  # a restarted resumes at once
+    with store.db.transaction() as t:  # a's lease runs out (its pod is gone)
         t.run("UPDATE retrain SET lease_until = 0 WHERE id = ?", (batch,))
-    assert store.take_unfinished("b", 3600) == batch
-    assert store.take_unfinished("a", 3600) is None
+    assert store.retrain.take_unfinished("b", 3600) == batch
+    assert store.retrain.take_unfinished("a", 3600) is None
 
 
 def test_two_workers_claiming_at_once_put_each_sample_in_exactly_one_batch(store_url):
-    stores = [FeedbackStore(store_url, KNOWN) for _ in range(2)]
+    stores = [Opened.at(store_url) for _ in range(2)]
     try:
         ids = {
             s.id
-            for s in stores[0].add_many(
+            for s in stores[0].feedback.add_many(
                 [sent_by(f"s{i % 40}", f"question {i}") for i in range(400)]
             )
         }
@@ -301,7 +369,7 @@ def test_two_workers_claiming_at_once_put_each_sample_in_exactly_one_batch(store
 
         def claim_all(n: int) -> None:
             try:
-                while (found := stores[n].claim(batch_size=5, worker=f"w{n}")) is not None:
+                while (found := stores[n].retrain.claim(batch_size=5, worker=f"w{n}")) is not None:
                     claimed[n].extend(s.id for s in found[1])
                     time.sleep(0.001)
                     stores[0].add(sent_by(f"late{n}", f"late {len(claimed[n])} {n}"))
@@ -323,7 +391,7 @@ def test_two_workers_claiming_at_once_put_each_sample_in_exactly_one_batch(store
 
 
 def test_two_instances_adding_the_same_new_tag_at_once_both_succeed(store_url):
-    stores = [FeedbackStore(store_url, KNOWN) for _ in range(4)]
+    stores = [Opened.at(store_url) for _ in range(4)]
     barrier = threading.Barrier(len(stores))
     results, errors = [], []
 
@@ -342,7 +410,7 @@ def test_two_instances_adding_the_same_new_tag_at_once_both_succeed(store_url):
             thread.join(30)
         assert not errors, errors
         assert results == ["pending_review"] * len(stores)
-        rows, _ = stores[0].review_queue()
+        rows, _ = stores[0].review.page()
         assert [(r["tag"], r["samples_waiting"]) for r in rows] == [("brandnew", len(stores))]
     finally:
         for opened in stores:
@@ -350,26 +418,26 @@ def test_two_instances_adding_the_same_new_tag_at_once_both_succeed(store_url):
 
 
 def test_tokens_are_stored_as_hashes_listed_and_revoked(store_url, tmp_path):
-    store = FeedbackStore(store_url, KNOWN)
+    store = Opened.at(store_url)
     try:
-        token = tokens.create(store, "alice", "reviewer")
+        token = tokens.create(store.db, "alice", "reviewer")
         assert token.startswith("sot_") and len(token) > 40
-        assert tokens.lookup(store, token) == ("alice", "reviewer")
-        assert tokens.lookup(store, token + "x") is None
-        with store.transaction() as t:
+        assert tokens.lookup(store.db, token) == ("alice", "reviewer")
+        assert tokens.lookup(store.db, token + "x") is None
+        with store.db.transaction() as t:
             stored = t.run("SELECT * FROM api_token").fetchall()
         assert token not in repr(stored)  # only its hash is kept
         with pytest.raises(ValueError, match="exists"):
-            tokens.create(store, "alice", "operator")
+            tokens.create(store.db, "alice", "operator")
         with pytest.raises(ValueError, match="role"):
-            tokens.create(store, "bob", "admin")
-        tokens.revoke(store, "alice")
-        assert tokens.lookup(store, token) is None
-        assert [(t["role"], bool(t["revoked_at"])) for t in tokens.listed(store)] == [
+            tokens.create(store.db, "bob", "admin")
+        tokens.revoke(store.db, "alice")
+        assert tokens.lookup(store.db, token) is None
+        assert [(t["role"], bool(t["revoked_at"])) for t in tokens.listed(store.db)] == [
             ("reviewer", True)
         ]
-        again = tokens.create(store, "alice", "operator")  # the name is free again
-        assert tokens.lookup(store, again) == ("alice", "operator")
+        again = tokens.create(store.db, "alice", "operator")  # the name is free again
+        assert tokens.lookup(store.db, again) == ("alice", "operator")
     finally:
         store.close()
 
@@ -379,8 +447,8 @@ def test_the_token_and_source_commands(tmp_path):
     token = feedback_cli(
         "--feedback", url, "token", "create", "--role", "operator", "--name", "ops"
     ).stdout.strip()
-    opened = FeedbackStore(url, KNOWN)
-    assert tokens.lookup(opened, token) == ("ops", "operator")
+    opened = Opened.at(url)
+    assert tokens.lookup(opened.db, token) == ("ops", "operator")
     opened.add(sent_by("client:abc", "spam one"))
     opened.add(sent_by("client:abc", "spam two"))
     opened.close()
@@ -408,10 +476,10 @@ def test_live_quality_counts_each_served_versions_decisions_against_the_correcti
     served("3", "b", ["java", "python"], ["python"], "sort a list")  # TP 1, FP 1
     served("4", "a", ["java"], ["python"], "list comprehension")  # FP 1, FN 1
     withdrawn = served("4", "c", ["python"], ["python"], "merge two dicts")
-    store.withdraw_source("c", "test")
+    store.feedback.withdraw_source("c", "test")
     for i in range(25):  # one source beyond its cap: only its newest 20 count
         served("5", "flood", [], ["python"], f"question number {i}")
-    live = store.live_quality()
+    live = live_quality(store.db)
     assert live["3"] == LiveQuality(
         samples=2, true_positives=2, false_positives=1, false_negatives=1
     )
@@ -421,7 +489,7 @@ def test_live_quality_counts_each_served_versions_decisions_against_the_correcti
 
 
 def test_the_release_moves_only_from_the_state_its_writer_saw(store):
-    releases = Releases(store, "tagger")
+    releases = Releases(store.db, "tagger")
     start = releases.current()
     assert start == Release() and releases.event_counts()["promoted"] == 0
     adopted = Release(stable="3", stage_since=1.0)

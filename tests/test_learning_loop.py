@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from contract import paths, serving_layout
+from contract import serving_layout
 from ingest import spans
-from serving.feedback import tokens
-from serving.feedback.store import FeedbackStore, known_tags
 from tests.commands import REPO, run_module
 from tests.mlmd import INPUT, OUTPUT, Store
 from tests.model_server_process import app_server, model_server, wait_for
+from tests.stores import make_token
 
 EVERY = 20
 # A slice this small trains a weak model: the gate checks that gating runs, not quality.
@@ -77,9 +76,8 @@ def loop(tmp_path_factory, first_pipeline_run):
         *pipeline_paths,
         *RUNNER,
     ]
-    store = FeedbackStore(str(where["feedback"]), known_tags(paths.schema_path()))
-    reviewer = {"Authorization": f"Bearer {tokens.create(store, 'loop-reviewer', 'reviewer')}"}
-    store.close()
+    token = make_token(str(where["feedback"]), "loop-reviewer", "reviewer")
+    reviewer = {"Authorization": f"Bearer {token}"}
     # The app as behind the Ingress: many clients reach it through one trusted proxy, so
     # each sample below comes from a source of its own (a batch caps each source's share).
     with (

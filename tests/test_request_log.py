@@ -13,10 +13,10 @@ import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tensorflow_serving.apis import prediction_log_pb2
 
-from serving import storage
 from serving.request_log import DESCRIPTORS, export_protos, records, tfrecord
 from serving.request_log.writer import RequestLog
 from serving.rollout import models_config
+from store import objects
 from tests import fake_gcs
 from tests.app_stack import served_model  # noqa: F401 - the fixture
 from tests.model_server_process import app_server, model_server, wait_for
@@ -109,14 +109,14 @@ def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path):
 def test_a_gs_prefix_gets_whole_objects_and_a_failed_upload_is_retried(tmp_path, monkeypatch):
     gcs = fake_gcs.install(monkeypatch)
     failures = iter([True])
-    real_write = storage.write
+    real_write = objects.write
 
     def flaky_write(path: str, data: bytes) -> None:
         if next(failures, False):
             raise OSError("503 from storage")
         real_write(path, data)
 
-    monkeypatch.setattr(storage, "write", flaky_write)
+    monkeypatch.setattr(objects, "write", flaky_write)
     monkeypatch.setattr("serving.request_log.writer.RETRY_S", 0.05)
     log = RequestLog("gs://logs/tagger", rate=1.0, max_seconds=0.05)
     for i in range(5):

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from contract import paths
 from ingest import seed_tsv
-from serving.feedback.store import FeedbackStore, LiveQuality, known_tags
 from serving.rollout import checks, models_config
-from serving.rollout.controller import Controller, Settings, parse_stages, replicas
+from serving.rollout.controller import Controller, Settings, parse_stages
+from serving.rollout.evidence import replicas
 from serving.rollout.state import CANARY, REJECTED, RETIRED, SHADOW, STABLE, Releases
+from store.database import Database
+from store.live_quality import LiveQuality, live_quality
 from tests.model_server_process import app_server, model_server, wait_for
 from tests.tagger_model import build_tagger_model
 
@@ -109,7 +110,7 @@ def test_a_canary_wrong_online_is_rolled_back_and_a_good_one_promoted(
     base, config = tmp_path / "serving" / "tagger", tmp_path / "models.config"
     shutil.copytree(tagger_model, base / "7")
     database = tmp_path / "feedback.db"
-    store = FeedbackStore(f"sqlite:///{database}", known_tags(paths.schema_path()))
+    store = Database(f"sqlite:///{database}")
     releases, timeline = Releases(store, "tagger"), []
     # Before any server runs: the controller adopts the one version and writes the config.
     Controller(settings_for(base, config, 9, 9, "0.5"), store).tick()  # nothing on port 9
@@ -202,7 +203,7 @@ def test_a_canary_wrong_online_is_rolled_back_and_a_good_one_promoted(
     assert 'stackoverflow_tagger_rollout_events_total{action="rolled_back"} 1' in page
     assert 'stackoverflow_tagger_rollout_events_total{action="promoted"} 1' in page
     assert 'stackoverflow_tagger_served_version{label="stable"} 9' in page
-    live = store.live_quality()
+    live = live_quality(store)
     assert live["8"].f1 < live["7"].f1 - 0.2, live
     assert f'stackoverflow_tagger_live_f1{{version="8"}} {live["8"].f1!r}' in page
     assert config.read_text() == models_config.render("tagger", str(base), {"9"}, {STABLE: "9"})

@@ -27,25 +27,8 @@ from tests.commands import REPO, run_module
 from tests.model_server_process import model_server
 from tests.vertex_launcher import Launcher, load_job
 
-IMAGE = "europe-west4-docker.pkg.dev/proj/tagger/pipeline@sha256:" + "ab" * 32
-CLOUD = [
-    "--project",
-    "proj",
-    "--region",
-    "europe-west4",
-    "--pipeline-root",
-    "gs://proj-root/p",
-    "--data-root",
-    "gs://proj-data/spans",
-    "--serving-base",
-    "gs://proj-models/serving",
-    "--image",
-    IMAGE,
-    "--service-account",
-    "pipeline@proj.iam.gserviceaccount.com",
-    "--labels",
-    "team=ml,env=test",
-]
+IMAGE = fake_aiplatform.IMAGE
+CLOUD = [*fake_aiplatform.CLOUD, "--labels", "team=ml,env=test"]
 DATAFLOW = [
     "--runner=DataflowRunner",
     "--project=proj",

@@ -11,17 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from contract import paths, serving_layout
+from contract import serving_layout
 from ingest import seed_tsv, spans
 from learning.retrain import VertexRetrain
 from learning.worker import Settings, Worker, span_of_batch
 from pipeline import vertex_jobs
 from pipeline.vertex_jobs import SUCCEEDED
-from serving.feedback.normalize import parse_feedback
-from serving.feedback.store import FeedbackStore, known_tags
+from store.samples import parse_feedback
 from tests import fake_aiplatform, fake_gcs
-
-KNOWN = known_tags(paths.schema_path())
+from tests.stores import KNOWN, Opened, sqlite_url
 
 
 def sent_by(source: str, title: str, tags=("python",)):
@@ -30,29 +28,29 @@ def sent_by(source: str, title: str, tags=("python",)):
     )
 
 
-def worker_on(tmp_path, known=KNOWN) -> tuple[Worker, FeedbackStore]:
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'f.db'}", known)
+def worker_on(tmp_path, known=KNOWN) -> tuple[Worker, Opened]:
+    store = Opened.at(sqlite_url(tmp_path / "f.db"), known)
     settings = Settings(
         every=1, share=1.0, spans_dir=tmp_path / "spans", metadata=tmp_path / "m.sqlite"
     )
-    return Worker(store, settings), store
+    return Worker(store.db, known, settings), store
 
 
 def test_a_withdrawn_source_is_taken_out_of_spans_already_written(tmp_path):
     worker, store = worker_on(tmp_path)
     good = [store.add(sent_by("good", f"a fine question {i}")).id for i in range(3)]
     bad = [store.add(sent_by("bad", f"spam {i}")).id for i in range(2)]
-    batch, _ = store.claim()
+    batch, _ = store.retrain.claim()
     first = worker.write_span(batch)
-    store.record_span(batch, first["span"], first["sha256"])
+    store.retrain.record_span(batch, first["span"], first["sha256"])
     assert sorted(first[spans.SAMPLE_IDS]) == sorted(good + bad)
-    store.withdraw_source("bad", "spam", by="op")
+    store.feedback.withdraw_source("bad", "spam", by="op")
     worker.rewrite_withdrawn()
     assert first["span"] in spans.existing_spans(tmp_path / "spans" / spans.WITHDRAWN_DIR)
     now = span_of_batch(tmp_path / "spans", batch)
     assert now["span"] != first["span"] and now[spans.REPLACES] == first["span"]
     assert sorted(now[spans.SAMPLE_IDS]) == sorted(good) and now["examples"] == 3
-    assert store.batches()[0]["span"] == now["span"]
+    assert store.retrain.batches()[0]["span"] == now["span"]
     worker.rewrite_withdrawn()  # nothing left to do: the span stays
     assert span_of_batch(tmp_path / "spans", batch)["span"] == now["span"]
     store.close()
@@ -61,46 +59,31 @@ def test_a_withdrawn_source_is_taken_out_of_spans_already_written(tmp_path):
 def test_samples_with_tags_the_pipelines_schema_lacks_wait_and_are_never_written(tmp_path):
     # The app's schema knows "rust" (a reviewed change shipped to it first); the
     # pipeline's does not yet. The worker must not write a span the gate would refuse.
-    app_store = FeedbackStore(f"sqlite:///{tmp_path / 'f.db'}", KNOWN | {"rust"})
+    app_store = Opened.at(sqlite_url(tmp_path / "f.db"), KNOWN | {"rust"})
     kept = app_store.add(sent_by("a", "list comprehension")).id
     held = app_store.add(sent_by("b", "borrow checker", ("rust",))).id
     app_store.close()
     worker, store = worker_on(tmp_path)
-    assert store.claimable() == 1
-    batch, _ = store.claim()
+    assert store.retrain.claimable() == 1
+    batch, _ = store.retrain.claim()
     manifest = worker.write_span(batch)
     assert manifest[spans.SAMPLE_IDS] == [kept] and manifest["examples"] == 1
-    with store.transaction() as t:
+    with store.db.transaction() as t:
         row = t.run("SELECT batch_id, attempts FROM feedback WHERE id = ?", (held,)).fetchone()
     assert row == (None, 0)  # waits, untried, for the pipeline's schema to have the tag
     store.close()
     _, newer = worker_on(tmp_path, KNOWN | {"rust"})
-    assert [s.id for s in newer.claim()[1]] == [held]
+    assert [s.id for s in newer.retrain.claim()[1]] == [held]
     newer.close()
 
 
 # --- retraining on Vertex AI: only the aiplatform and Cloud Storage clients are faked ------
 
-DATA_ROOT, SERVING_BASE = "gs://proj-data/spans", "gs://proj-models/serving"
-VERTEX_ARGS = (
-    "--project",
-    "proj",
-    "--region",
-    "europe-west4",
-    "--pipeline-root",
-    "gs://proj-root/p",
-    "--data-root",
-    DATA_ROOT,
-    "--serving-base",
-    SERVING_BASE,
-    "--image",
-    "europe-west4-docker.pkg.dev/proj/tagger/pipeline@sha256:" + "ab" * 32,
-    "--service-account",
-    "pipeline@proj.iam.gserviceaccount.com",
-)
+DATA_ROOT, SERVING_BASE = fake_aiplatform.DATA_ROOT, fake_aiplatform.SERVING_BASE
+VERTEX_ARGS = fake_aiplatform.CLOUD
 
 
-def vertex_worker(tmp_path, gcs) -> tuple[Worker, FeedbackStore]:
+def vertex_worker(tmp_path, gcs) -> tuple[Worker, Opened]:
     """A worker retraining on Vertex AI, with the base data already in the bucket as span 0
     (uploaded as a local import wrote it)."""
     base = tmp_path / "base"
@@ -112,11 +95,11 @@ def vertex_worker(tmp_path, gcs) -> tuple[Worker, FeedbackStore]:
     )
     for name in (spans.DATA_FILE, spans.MANIFEST_FILE):
         gcs.objects[f"proj-data/spans/span-0/{name}"] = (base / "span-0" / name).read_bytes()
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'f.db'}", KNOWN)
+    store = Opened.at(sqlite_url(tmp_path / "f.db"))
     settings = Settings(every=3, share=1.0, worker_id="w1")
     template = tmp_path / "so-tagger.json"  # compiled already; only the client reads it
     retrain = VertexRetrain(VERTEX_ARGS, warm_start=True, template=template, poll_seconds=0)
-    return Worker(store, settings, retrain), store
+    return Worker(store.db, KNOWN, settings, retrain), store
 
 
 def span_in_bucket(gcs, span: int) -> tuple[dict, list[tuple[str, list[str]]]]:
@@ -183,10 +166,10 @@ def test_on_vertex_the_worker_writes_its_span_to_the_bucket_and_reads_the_outcom
         "outcome": "blessed",
         "version": "1796000000",
     }
-    (batch,) = store.batches()
+    (batch,) = store.retrain.batches()
     assert (batch["span"], batch["span_sha256"]) == (1, manifest["sha256"])
     assert (batch["outcome"], batch["model_version"]) == ("blessed", "1796000000")
-    with store.transaction() as t:
+    with store.db.transaction() as t:
         (detail,) = t.run("SELECT detail FROM retrain").fetchone()
     assert "pushed version 1796000000" in detail and "micro_f1 0.7000" in detail
     assert worker.step() is None  # nothing waits
@@ -205,7 +188,7 @@ def test_a_worker_killed_while_its_job_runs_follows_that_job_again_and_submits_i
     vertex.kill_on_poll = 2  # the lookup before submitting is the first
     with pytest.raises(fake_aiplatform.Killed):
         worker.step()
-    assert len(vertex.submitted) == 1 and store.unfinished_batches()[0]["span"] == 1
+    assert len(vertex.submitted) == 1 and store.retrain.batches()[0]["span"] == 1
     store.close()
 
     again, store = vertex_worker(tmp_path, gcs)  # the restarted worker: same id, same store
@@ -233,14 +216,14 @@ def test_a_failed_vertex_job_withdraws_its_span_in_the_bucket_and_gives_its_samp
         store.add(sent_by(f"user{i}", f"flask routing {i}", ("python",)))
     done = worker.step()
     assert done["outcome"] == "failed"
-    with store.transaction() as t:
+    with store.db.transaction() as t:
         (detail,) = t.run("SELECT detail FROM retrain").fetchone()
     assert "PIPELINE_STATE_FAILED: Transform: out of memory" in detail
     assert not any(k.startswith("proj-data/spans/span-1/") for k in gcs.objects)
     record = json.loads(gcs.objects["proj-data/spans/withdrawn/span-1/WITHDRAWN.json"])
     assert record["span"] == 1 and "out of memory" in record["reason"]
     assert f"proj-data/spans/withdrawn/span-1/{spans.DATA_FILE}" in gcs.objects
-    assert store.claimable() == 3  # given back for a later batch
+    assert store.retrain.claimable() == 3  # given back for a later batch
     store.close()
 
 

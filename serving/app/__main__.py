@@ -19,13 +19,16 @@ import sys
 from aiohttp import web
 
 from contract import paths, serving_layout
-from serving.app.api import build_app, build_metrics_app
+from serving.app.api import Parts, build_app, build_metrics_app
 from serving.app.identity import IAP_CERTS_URL, IapSettings, Identifier
 from serving.app.limits import Rate, RateLimiter
 from serving.app.metrics import AppMetrics
 from serving.app.model_client import ModelClient
-from serving.feedback.store import FeedbackStore, known_tags
 from serving.request_log.writer import DEFAULT_RATE, MAX_BYTES, MAX_SECONDS, RequestLog
+from store.database import Database
+from store.feedback import REVIEW_PER_SOURCE
+from store.review import ReviewQueue
+from store.vocabulary import known_tags
 
 # aiohttp's keep-alive timer starts when a connection opens and is cleared only once a
 # whole request has arrived, so it is also the deadline for sending headers: a client
@@ -47,9 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="/metrics, for the monitoring network only (0: none)",
     )
     p.add_argument(
-        "--model-url",
-        default=os.environ.get("TAGGER_MODEL_URL", "http://127.0.0.1:8501"),
-        help="TF Serving's REST API (TAGGER_MODEL_URL)",
+        "--model-url", default=paths.model_url(), help="TF Serving's REST API (TAGGER_MODEL_URL)"
     )
     p.add_argument("--model-name", default=serving_layout.MODEL_NAME)
     p.add_argument(
@@ -57,10 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=paths.feedback_url(),
         help="sqlite:///path or postgresql://... (TAGGER_FEEDBACK_URL)",
     )
-    base_path = os.environ.get("TAGGER_MODEL_BASE_PATH") or str(paths.serving_model_dir())
     p.add_argument(
         "--model-base-path",
-        default=base_path,
+        default=paths.model_base_path(),
         help="TF Serving's base path for the model (local or gs://), where the "
         "Pusher publishes each version's quality (TAGGER_MODEL_BASE_PATH)",
     )
@@ -124,22 +124,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--review-per-source",
         type=int,
-        default=50,
+        default=REVIEW_PER_SOURCE,
         help="samples of one source that may wait for review at once",
     )
     return p.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
-    store = FeedbackStore(args.feedback, known_tags(paths.schema_path()), args.review_per_source)
-    key = os.environ.get("TAGGER_SOURCE_KEY") or store.setting(
+    db, known = Database(args.feedback), known_tags(paths.schema_path())
+    ReviewQueue(db, known).release_known()  # tags a reviewed schema change has added
+    key = os.environ.get("TAGGER_SOURCE_KEY") or db.setting(
         "source_key", lambda: secrets.token_hex(32)
     )
     iap = None
     if args.iap_audience:
         roles = IapSettings.parse_roles(os.environ.get("TAGGER_IAP_ROLES", ""))
         iap = IapSettings(args.iap_audience, roles, args.iap_certs_url)
-    identifier = Identifier(store, key.encode(), iap, tuple(args.trusted_proxy), args.proxy_hops)
+    identifier = Identifier(db, key.encode(), iap, tuple(args.trusted_proxy), args.proxy_hops)
     limits = {
         "predict": RateLimiter(Rate(args.predict_rate, args.predict_burst)),
         "feedback": RateLimiter(Rate(args.feedback_rate, args.feedback_burst)),
@@ -152,14 +153,10 @@ async def serve(args: argparse.Namespace) -> None:
             args.request_log_max_bytes,
             args.request_log_max_seconds,
         )
-    app = build_app(
-        store,
-        ModelClient(args.model_url, args.model_name, args.model_timeout),
-        AppMetrics(args.model_base_path, args.monitor_record),
-        identifier,
-        limits,
-        request_log,
-    )
+    model = ModelClient(args.model_url, args.model_name, args.model_timeout)
+    metrics = AppMetrics(args.model_base_path, args.monitor_record)
+    parts = Parts.of(db, known, model, metrics, request_log, args.review_per_source)
+    app = build_app(parts, identifier, limits)
     sites = [(app, args.host, args.port)]
     if args.metrics_port:
         sites.append((build_metrics_app(app), args.metrics_host or args.host, args.metrics_port))

@@ -4,7 +4,7 @@ Two ways in, chosen by configuration:
 
 - Tokens (locally, and anywhere without a proxy that signs identities): a reviewer's or
   operator's token, sent as `Authorization: Bearer <token>`, is looked up by its hash in
-  the feedback store (serving/feedback/tokens.py). No header: the anonymous role.
+  the database (serving/feedback/tokens.py). No header: the anonymous role.
 - Identity-Aware Proxy (on GKE): IAP signs each request it lets through with an ES256
   JWT in `x-goog-iap-jwt-assertion`. The app checks its signature against Google's
   public keys, its issuer and its audience (the backend service), and maps the e-mail
@@ -31,7 +31,7 @@ import threading
 import time
 
 from serving.feedback import tokens
-from serving.feedback.store import FeedbackStore
+from store.database import Database
 
 IAP_HEADER = "x-goog-iap-jwt-assertion"
 IAP_ISSUER = "https://cloud.google.com/iap"
@@ -77,13 +77,13 @@ class IapSettings:
 class Identifier:
     def __init__(
         self,
-        store: FeedbackStore,
+        db: Database,
         source_key: bytes,
         iap: IapSettings | None = None,
         trusted_proxies: tuple[str, ...] = (),
         proxy_hops: int = 1,
     ) -> None:
-        self.store, self.key, self.iap = store, source_key, iap
+        self.db, self.key, self.iap = db, source_key, iap
         self.proxies = tuple(ipaddress.ip_network(p) for p in trusted_proxies)
         self.hops = proxy_hops
         self._certs: tuple[float, dict] | None = None
@@ -104,7 +104,7 @@ class Identifier:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise UnauthenticatedError("send the token as 'Authorization: Bearer <token>'")
-        found = tokens.lookup(self.store, token.strip())
+        found = tokens.lookup(self.db, token.strip())
         if found is None:
             raise UnauthenticatedError("the token is unknown or revoked")
         name, role = found

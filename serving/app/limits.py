@@ -3,7 +3,7 @@
 A bucket holds up to `burst` requests and refills at `rate` per second; a request that
 finds it empty is refused with the seconds until one is back (HTTP 429, Retry-After).
 Buckets live in the app process: with N replicas a source gets up to N times the rate,
-which is why the retrain batch also caps each source's share (serving/feedback/store.py).
+which is why the retrain batch also caps each source's share (store/retrain.py).
 The table is bounded; the sources idle longest are forgotten first (a forgotten source
 starts again with a full bucket, which costs it nothing it could not get by waiting).
 """

@@ -12,11 +12,13 @@ import logging
 import threading
 import time
 
-from serving import storage
+from contract import metric_names
 from serving.app.quality import Quality, read_published
 from serving.app.traffic import Live
-from serving.feedback.store import OUTCOMES, LiveQuality
 from serving.prometheus import Counter, Histogram, gauge
+from store import objects
+from store.live_quality import LiveQuality
+from store.retrain import OUTCOMES
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS_S = [0.001 * 2**i for i in range(14)]  # 1 ms .. 8 s
@@ -46,20 +48,20 @@ class AppMetrics:
             "Feedback requests answered, by outcome.",
             ("outcome",),
         )
-        # Per version, for the rollout controller's checks (serving/rollout/controller.py).
+        # Per version, for the rollout controller's checks (serving/rollout/evidence.py).
         self.model_calls = Counter(
-            "stackoverflow_tagger_model_calls_total",
+            metric_names.MODEL_CALLS,
             "Calls to the model server, by version and outcome (ok, error).",
             ("version", "outcome"),
         )
         self.model_latency = Histogram(
-            "stackoverflow_tagger_model_call_seconds",
+            metric_names.MODEL_CALL_SECONDS,
             "Wall time of calls to the model server, by version.",
             ("version",),
             LATENCY_BUCKETS_S,
         )
         self.shadow = Counter(
-            "stackoverflow_tagger_shadow_answers_total",
+            metric_names.SHADOW_ANSWERS,
             "Shadow answers of the canary, by whether it gave stable's tags.",
             ("version", "agreed"),
         )
@@ -76,7 +78,7 @@ class AppMetrics:
         if not self.monitor_path:
             return None
         try:
-            data = storage.read(self.monitor_path)
+            data = objects.read(self.monitor_path)
             return json.loads(data) if data else None
         except Exception:  # noqa: BLE001 - a missing or broken record: no drift gauges
             log.warning("drift record %s unreadable", self.monitor_path, exc_info=True)

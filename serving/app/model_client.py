@@ -2,7 +2,7 @@
 
 Works the same against the real tensorflow_model_server and serving/model_server. The
 newest AVAILABLE version is read from the status endpoint (cached for a second) and
-predictions name that version, so an answer always says which version gave it.
+every prediction names the version it asks, so an answer always says which gave it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import asyncio
 import time
 
 import aiohttp
+
+from contract import serving_api
 
 STATUS_TTL_SECONDS = 1.0
 
@@ -35,20 +37,24 @@ class ModelClient:
         if self._session is not None:
             await self._session.close()
 
-    async def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+    async def _call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        """(HTTP status, JSON document) of one call; ModelUnavailableError when the
+        server does not answer with JSON at all."""
         session = await self._http()
         try:
             async with session.request(method, f"{self.base}{path}", json=body) as reply:
-                document = await reply.json(content_type=None)
-                if reply.status != 200:
-                    raise ModelUnavailableError(
-                        f"model server answered {reply.status}: {document.get('error', '')}"
-                    )
-                return document
+                return reply.status, await reply.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
             raise ModelUnavailableError(
                 f"model server at {self.base} did not answer: {type(err).__name__} {err}"
             ) from None
+
+    async def _ok(self, method: str, path: str, body: dict | None = None) -> dict:
+        status, document = await self._call(method, path, body)
+        if status != 200:
+            error = document.get("error", "") if isinstance(document, dict) else document
+            raise ModelUnavailableError(f"model server answered {status}: {error}")
+        return document
 
     def last_version(self) -> str | None:
         """The version last seen serving, however old, without asking (None: never seen)."""
@@ -58,12 +64,9 @@ class ModelClient:
         """The newest AVAILABLE version of the model."""
         if not fresh and self._version and time.monotonic() - self._version[0] < STATUS_TTL_SECONDS:
             return self._version[1]
-        status = await self._call("GET", f"/v1/models/{self.model}")
-        available = [
-            s["version"]
-            for s in status.get("model_version_status", [])
-            if s.get("state") == "AVAILABLE"
-        ]
+        available = serving_api.available_versions(
+            await self._ok("GET", serving_api.status_path(self.model))
+        )
         if not available:
             raise ModelUnavailableError(f"model {self.model} has no AVAILABLE version")
         newest = max(available, key=int)
@@ -74,45 +77,19 @@ class ModelClient:
         """The version a label names, or None when the label is not set. A label whose
         version is not AVAILABLE raises ModelUnavailableError: it must not be taken for
         "no label", which would send the label's traffic to the newest version."""
-        session = await self._http()
-        url = f"{self.base}/v1/models/{self.model}/labels/{label}"
-        try:
-            async with session.get(url) as reply:
-                document = await reply.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
-            raise ModelUnavailableError(
-                f"model server at {self.base} did not answer: {type(err).__name__} {err}"
-            ) from None
-        if reply.status in (400, 404):  # TF Serving: "Unrecognized servable version label"
+        status, document = await self._call("GET", serving_api.status_path(self.model, label=label))
+        if status in (400, 404):  # TF Serving: "Unrecognized servable version label"
             return None
-        if reply.status != 200:
-            raise ModelUnavailableError(f"model server answered {reply.status}: {document}")
-        states = document.get("model_version_status", [])
-        found = next((s["version"] for s in states if s.get("state") == "AVAILABLE"), None)
-        if found is None:
+        if status != 200:
+            raise ModelUnavailableError(f"model server answered {status}: {document}")
+        available = serving_api.available_versions(document)
+        if not available:
             raise ModelUnavailableError(f"the version labelled {label} is not AVAILABLE")
-        return found
+        return available[0]
 
-    async def predict(self, title: str, version: str | None = None) -> tuple[str, dict]:
-        """(version, the row TF Serving answered: scores, tags, threshold). Without a
-        version: the newest AVAILABLE one."""
-        if version is not None:
-            reply = await self._call(
-                "POST",
-                f"/v1/models/{self.model}/versions/{version}:predict",
-                {"instances": [title]},
-            )
-            return version, reply["predictions"][0]
-        for fresh in (False, True):  # a cached version may have been unloaded since
-            version = await self.version(fresh=fresh)
-            try:
-                reply = await self._call(
-                    "POST",
-                    f"/v1/models/{self.model}/versions/{version}:predict",
-                    {"instances": [title]},
-                )
-                return version, reply["predictions"][0]
-            except ModelUnavailableError:
-                if fresh:
-                    raise
-        raise AssertionError("unreachable")
+    async def predict(self, title: str, version: str) -> dict:
+        """The row TF Serving answered for the title: scores, tags, threshold, predicted."""
+        reply = await self._ok(
+            "POST", serving_api.predict_path(self.model, version), {"instances": [title]}
+        )
+        return reply["predictions"][0]

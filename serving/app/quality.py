@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from contract import serving_layout
-from serving import storage
+from store import objects
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Quality:
 def read_published(base_path: str, version: str) -> Quality | None:
     """What the Pusher published for this version, or None when it published nothing.
     A file that exists but cannot be parsed is an error: it says the Pusher is broken."""
-    data = storage.read(serving_layout.quality_path(base_path, version))
+    data = objects.read(serving_layout.quality_path(base_path, version))
     if data is None:
         return None
     return Quality(*serving_layout.read_quality_record(data))

@@ -23,8 +23,12 @@ import sys
 
 from contract import paths
 from serving.feedback import tokens
-from serving.feedback.normalize import FeedbackError
-from serving.feedback.store import FeedbackStore, StoreUnavailableError, known_tags
+from store.database import Database, StoreUnavailableError
+from store.feedback import FeedbackStore
+from store.retrain import RetrainQueue
+from store.review import ReviewQueue
+from store.samples import FeedbackError
+from store.vocabulary import known_tags
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,12 +66,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _run(store: FeedbackStore, args: argparse.Namespace) -> None:
+def _run(db: Database, args: argparse.Namespace) -> None:
     by = f"cli:{getpass.getuser()}"
+    known = known_tags(paths.schema_path())
+    feedback, review = FeedbackStore(db, known), ReviewQueue(db, known)
+    review.release_known()  # tags a reviewed schema change has added
     if args.command == "list":
         after = None
         while True:
-            rows, after = store.review_queue(args.status, after, limit=200)
+            rows, after = review.page(args.status, after, limit=200)
             for row in rows:
                 alias = f" -> {row['alias_of']}" if row["alias_of"] else ""
                 print(
@@ -77,15 +84,16 @@ def _run(store: FeedbackStore, args: argparse.Namespace) -> None:
             if after is None:
                 break
     elif args.command == "stats":
-        print(json.dumps({"samples": store.counts(), "batches": store.batches()}, indent=2))
+        batches = RetrainQueue(db, known).batches()
+        print(json.dumps({"samples": feedback.counts(), "batches": batches}, indent=2))
     elif args.command == "sources":
-        for row in store.sources():
+        for row in feedback.sources():
             print(
                 f"{row['source']:<40} {row['samples']:>6} samples  accepted {row['accepted']}"
                 f"  pending {row['pending_review']}  withdrawn {row['withdrawn']}"
             )
     elif args.command == "withdraw-source":
-        done = store.withdraw_source(args.source, args.reason, by)
+        done = feedback.withdraw_source(args.source, args.reason, by)
         if not done["waiting"] and not done["in_batches"]:
             raise ValueError(f"no samples from source {args.source!r} to withdraw")
         print(
@@ -95,20 +103,20 @@ def _run(store: FeedbackStore, args: argparse.Namespace) -> None:
         )
     elif args.command == "token":
         if args.token_command == "create":
-            print(tokens.create(store, args.name, args.role))
+            print(tokens.create(db, args.name, args.role))
         elif args.token_command == "list":
-            for row in tokens.listed(store):
+            for row in tokens.listed(db):
                 state = "revoked" if row["revoked_at"] else "active"
                 print(f"{row['name']:<40} {row['role']:<9} {state}")
         else:
             try:
-                tokens.revoke(store, args.name)
+                tokens.revoke(db, args.name)
             except KeyError:
                 raise ValueError(f"no active token named {args.name!r}") from None
             print(f"revoked {args.name}")
     else:
         try:
-            changed = store.decide(
+            changed = review.decide(
                 args.tag, args.command == "accept", getattr(args, "alias_of", None), by
             )
         except KeyError:
@@ -119,17 +127,17 @@ def _run(store: FeedbackStore, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
+        db = Database(args.feedback)
     except StoreUnavailableError as err:
         print(f"feedback: error: {err}", file=sys.stderr)
         return 1
     try:
-        _run(store, args)
+        _run(db, args)
     except (FeedbackError, ValueError, StoreUnavailableError) as err:
         print(f"feedback: error: {err}", file=sys.stderr)
         return 1
     finally:
-        store.close()
+        db.close()
     return 0
 
 

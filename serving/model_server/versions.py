@@ -45,15 +45,11 @@ class VersionRecord:
 def list_versions(base_path: Path) -> dict[int, Path]:
     """Version subdirectories by number (a staging copy such as `.incoming-7` is none)."""
     try:
-        entries = list(os.scandir(base_path))
+        directories = [entry.name for entry in os.scandir(base_path) if entry.is_dir()]
     except OSError:
         return {}
-    found = {}
-    for entry in entries:
-        number = serving_layout.version_number(entry.name)
-        if number is not None and entry.is_dir():
-            found[number] = Path(entry.path)
-    return found
+    found = serving_layout.versions(directories)
+    return {number: base_path / name for number, name in found.items()}
 
 
 def fingerprint(path: Path) -> tuple:

@@ -1,6 +1,6 @@
 """A sampled request log: records collected in memory and written as whole TFRecord
 files, one per `max_bytes` or `max_seconds`, whichever comes first, under a local
-directory or a gs:// prefix (serving/storage.py). A file appears complete or not at all,
+directory or a gs:// prefix (store/objects.py). A file appears complete or not at all,
 so a reader never meets half a record; a process that dies loses at most the file it was
 collecting. Callers never wait for storage: records go through a bounded queue to one
 writer thread, and a full queue drops the record and counts it.
@@ -19,8 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from serving import storage
 from serving.request_log.tfrecord import frame
+from store import objects
 
 log = logging.getLogger(__name__)
 DEFAULT_RATE = 0.1
@@ -110,11 +110,11 @@ class RequestLog:
     def _write(self, data: bytearray, opened: float) -> bool:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(opened))
         self._sequence += 1
-        path = storage.join(
+        path = objects.join(
             self.destination, f"{self.name}-{stamp}-{self._origin}-{self._sequence:06d}.tfrecord"
         )
         try:
-            storage.write(path, bytes(data))
+            objects.write(path, bytes(data))
         except Exception:  # noqa: BLE001 - storage may be down; the records are kept
             log.warning("request log: could not write %s; will retry", path, exc_info=True)
             return False

@@ -24,9 +24,9 @@ import urllib.error
 import urllib.request
 
 from contract import paths, serving_layout
-from serving.feedback.store import FeedbackStore, known_tags
 from serving.rollout import checks
 from serving.rollout.controller import Controller, Settings, parse_stages
+from store.database import Database
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,12 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="the controller")
     run.add_argument("--feedback", default=paths.feedback_url())
     run.add_argument("--model-name", default=serving_layout.MODEL_NAME)
-    base = os.environ.get("TAGGER_MODEL_BASE_PATH") or str(paths.serving_model_dir())
-    run.add_argument("--model-base-path", default=base)
+    run.add_argument("--model-base-path", default=paths.model_base_path())
     run.add_argument("--config-file", required=True, help="the model config TF Serving polls")
-    run.add_argument(
-        "--model-url", default=os.environ.get("TAGGER_MODEL_URL", "http://127.0.0.1:8501")
-    )
+    run.add_argument("--model-url", default=paths.model_url())
     run.add_argument(
         "--app-metrics",
         action="append",
@@ -107,15 +104,15 @@ def _run(args) -> int:
         grace_s=args.grace_seconds,
         limits=limits,
     )
-    store = FeedbackStore(args.feedback, known_tags(paths.schema_path()))
+    db = Database(args.feedback)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     print(f"rollout controller: {settings.base_path} -> {settings.config_path}", flush=True)
     try:
-        Controller(settings, store).run(args.every, stop)
+        Controller(settings, db).run(args.every, stop)
     finally:
-        store.close()
+        db.close()
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from serving.feedback.store import LiveQuality
+from store.live_quality import LiveQuality
 
 PASS, FAIL, PENDING = "pass", "fail", "pending"
 
@@ -102,7 +102,7 @@ def agreement(agreed: float, compared: float, limits: Limits) -> Check:
 
 
 def skew(verdict: dict | None) -> Check:
-    """The drift monitor's latest record (monitoring/README: alarm, features above)."""
+    """The drift monitor's latest record (monitoring/job.py: alarm, features above)."""
     if verdict is None:
         return Check("skew", PASS, "no drift monitor record (the check is off)")
     if verdict.get("alarm"):

@@ -17,7 +17,8 @@ Each tick it
 Stages are (mode, share): ("shadow", 0) answers every request with stable and asks the
 canary too, to compare; ("canary", 0.1) lets a tenth of the clients, chosen by a stable
 hash, see the canary. It needs no TensorFlow, TFMA or ML Metadata: its evidence is the
-app's /metrics, the feedback store, and the drift monitor's record file.
+app's /metrics (evidence.py), the live quality in the database, and the drift monitor's
+record file.
 """
 
 from __future__ import annotations
@@ -25,16 +26,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import socket
 import time
-import urllib.parse
-import urllib.request
 from collections import defaultdict
 
 from contract import serving_layout
-from serving import prometheus, storage
-from serving.feedback.store import FeedbackStore
 from serving.rollout import checks, models_config
+from serving.rollout.evidence import Evidence, available_versions, scrape
 from serving.rollout.state import (
     ADOPTED,
     CANARY,
@@ -43,14 +40,15 @@ from serving.rollout.state import (
     STABLE,
     STAGED,
     STARTED,
-    Event,
-    Release,
     Releases,
 )
+from store import objects
+from store.database import Database
+from store.live_quality import live_quality
+from store.releases import Event, Release
 
 log = logging.getLogger(__name__)
 DEFAULT_STAGES = ((SHADOW, 0.0), (CANARY, 0.1), (CANARY, 0.5))
-HTTP_TIMEOUT_S = 5.0
 
 
 def parse_stages(text: str) -> tuple[tuple[str, float], ...]:
@@ -68,84 +66,6 @@ def parse_stages(text: str) -> tuple[tuple[str, float], ...]:
 
 
 @dataclasses.dataclass
-class Evidence:
-    """Totals from the app's /metrics pages, summed over the pages given."""
-
-    calls: dict[tuple[str, str], float]  # (version, outcome) -> count
-    latency: dict[str, dict[float, float]]  # version -> le -> cumulative count
-    shadow: dict[tuple[str, str], float]  # (version, agreed) -> count
-
-    def minus(self, base: Evidence) -> Evidence:
-        def sub(a: dict, b: dict) -> dict:
-            return {k: v - b.get(k, 0.0) for k, v in a.items()}
-
-        return Evidence(
-            sub(self.calls, base.calls),
-            {v: sub(h, base.latency.get(v, {})) for v, h in self.latency.items()},
-            sub(self.shadow, base.shadow),
-        )
-
-    def p99(self, version: str) -> float | None:
-        return prometheus.quantile(list(self.latency.get(version, {}).items()), 0.99)
-
-
-def replicas(url: str) -> list[str]:
-    """The URL once for each address its host resolves to: a Kubernetes headless Service
-    names every app replica, and each keeps its own counters."""
-    parts = urllib.parse.urlsplit(url)
-    addresses: list[str] = []
-    # One family only: "localhost" has an IPv4 and an IPv6 address for the same process.
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            found = socket.getaddrinfo(parts.hostname, parts.port or 80, family, socket.SOCK_STREAM)
-        except OSError:
-            continue
-        addresses = sorted({info[4][0] for info in found})
-        break
-    if not addresses:
-        return [url]
-    port = f":{parts.port}" if parts.port else ""
-    return [
-        urllib.parse.urlunsplit(parts._replace(netloc=f"[{a}]{port}" if ":" in a else f"{a}{port}"))
-        for a in addresses
-    ]
-
-
-def scrape(urls: list[str]) -> Evidence:
-    """Totals over every replica behind each URL."""
-    calls: dict = defaultdict(float)
-    latency: dict = defaultdict(lambda: defaultdict(float))
-    shadow: dict = defaultdict(float)
-    for url in (u for given in urls for u in replicas(given)):
-        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as reply:
-            page = reply.read().decode()
-        for name, labels, value in prometheus.parse(page):
-            if name == "stackoverflow_tagger_model_calls_total":
-                calls[(labels["version"], labels["outcome"])] += value
-            elif name == "stackoverflow_tagger_model_call_seconds_bucket":
-                latency[labels["version"]][float(labels["le"])] += value
-            elif name == "stackoverflow_tagger_shadow_answers_total":
-                shadow[(labels["version"], labels["agreed"])] += value
-    return Evidence(dict(calls), {v: dict(h) for v, h in latency.items()}, dict(shadow))
-
-
-def available_versions(model_url: str, model: str) -> set[str]:
-    """Versions the model server reports AVAILABLE (TF Serving's status endpoint)."""
-    url = f"{model_url.rstrip('/')}/v1/models/{model}"
-    try:
-        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as reply:
-            status = json.loads(reply.read())
-    except OSError as err:
-        log.warning("model server status unavailable: %s", err)
-        return set()
-    return {
-        s["version"]
-        for s in status.get("model_version_status", [])
-        if s.get("state") == "AVAILABLE"
-    }
-
-
-@dataclasses.dataclass
 class Settings:
     model: str
     base_path: str  # where the Pusher publishes versions (local or gs://)
@@ -160,9 +80,9 @@ class Settings:
 
 
 class Controller:
-    def __init__(self, settings: Settings, store: FeedbackStore) -> None:
-        self.settings, self.store = settings, store
-        self.releases = Releases(store, settings.model)
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings, self.db = settings, db
+        self.releases = Releases(db, settings.model)
         self._baseline: tuple[tuple[str | None, int], Evidence] | None = None
         self.last_checks: list[checks.Check] = []
         self._published = 0
@@ -200,8 +120,8 @@ class Controller:
         return CANARY in labels
 
     def _versions_on_disk(self) -> list[str]:
-        names = storage.children(self.settings.base_path)
-        return sorted((n for n in names if serving_layout.version_number(n) is not None), key=int)
+        names = objects.children(self.settings.base_path)
+        return [str(number) for number in serving_layout.versions(names)]
 
     def _start_new(self, release: Release) -> Release:
         rejected = self.releases.rejected()
@@ -249,9 +169,9 @@ class Controller:
             compared = agreed + seen.shadow.get((canary, "false"), 0.0)
             found.append(checks.agreement(agreed, compared, limits))
         else:
-            live = self.store.live_quality()
+            live = live_quality(self.db)
             found.append(checks.live_f1(live.get(canary), live.get(stable), limits))
-        record = storage.read(s.monitor_record) if s.monitor_record else None
+        record = objects.read(s.monitor_record) if s.monitor_record else None
         found.append(checks.skew(json.loads(record) if record else None))
         return found
 
@@ -295,7 +215,7 @@ class Controller:
             by_version[event["version"]].append(event)
         for version in {e["version"] for e in events[self._published :]}:
             path = serving_layout.rollout_path(self.settings.base_path, version)
-            storage.write(path, json.dumps(by_version[version], indent=1).encode())
+            objects.write(path, json.dumps(by_version[version], indent=1).encode())
         self._published = len(events)
 
     def run(self, every_s: float, stop) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 
-from serving import storage
+from store import objects
 
 
 def render(name: str, base_path: str, versions: set[str], labels: dict[str, str]) -> str:
@@ -45,7 +45,7 @@ def render(name: str, base_path: str, versions: set[str], labels: dict[str, str]
 
 
 def write_if_changed(path: str, text: str) -> bool:
-    if storage.read(path) == text.encode():
+    if objects.read(path) == text.encode():
         return False
-    storage.write(path, text.encode())
+    objects.write(path, text.encode())
     return True

@@ -1,50 +1,29 @@
-"""What a piece of feedback must look like, and the one way it is normalised.
+"""What a feedback sample is: its fields, its statuses, and how a request body becomes one.
 
 A tag list is always a JSON array of strings: a string where a list belongs is refused,
 never iterated (the system this grew out of turned an empty correction into the tag
-'t' by splitting a string). Tags are lower-cased, stripped, inner spaces become '-', and
-known aliases map to the tag the model knows.
+'t' by splitting a string). Tags and titles are held to the rule every labelled sample
+follows (contract/labels.py), after the normalisation people's typing needs.
+
+A sample's life: `accepted` (trainable), `pending_review` (carries a tag the model does
+not know; waits for a person), `rejected`, `duplicate` (the same title and tags came
+before; stored, never trained twice) or `withdrawn` (its source was taken out).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
+import json
 
-from contract import features
+from contract import features, labels
+
+ACCEPTED, PENDING, REJECTED, DUPLICATE = "accepted", "pending_review", "rejected", "duplicate"
+WITHDRAWN = "withdrawn"
+STATUSES = (ACCEPTED, PENDING, REJECTED, DUPLICATE, WITHDRAWN)
 
 MAX_PREDICTED = features.NUM_TAGS  # a prediction names at most every tag of the label space
 MAX_VERSION_CHARS = 20
 FIELDS = {"title", "predicted", "actual", "model_version"}
-# Spellings people type for tags the model knows. Keys are already normalised.
-ALIASES = {
-    "c-sharp": "c#",
-    "csharp": "c#",
-    "cpp": "c++",
-    "cplusplus": "c++",
-    "js": "javascript",
-    "node": "node.js",
-    "nodejs": "node.js",
-    "node-js": "node.js",
-    "angular.js": "angularjs",
-    "objc": "objective-c",
-    "obj-c": "objective-c",
-    "py": "python",
-    "python3": "python-3.x",
-    "python-3": "python-3.x",
-    "python2": "python-2.7",
-    "rails": "ruby-on-rails",
-    "ror": "ruby-on-rails",
-    "mssql": "sql-server",
-    "vb": "vb.net",
-    "dotnet": ".net",
-    "bootstrap": "twitter-bootstrap",
-    "mac": "osx",
-    "macos": "osx",
-    "regexp": "regex",
-    "array": "arrays",
-    "threads": "multithreading",
-}
 
 
 class FeedbackError(ValueError):
@@ -53,6 +32,8 @@ class FeedbackError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Feedback:
+    """A sample as a client sent it, before the store decides its status."""
+
     title: str
     predicted: tuple[str, ...]
     actual: tuple[str, ...]
@@ -76,37 +57,57 @@ class Feedback:
         return " ".join(self.title.lower().split())
 
 
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    """What became of one sample sent to the store."""
+
+    id: int | None  # None: refused, nothing stored
+    status: str
+    duplicate_of: int | None
+    unknown_tags: tuple[str, ...]
+    refused: str | None = None  # why the source may not add this sample now
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """A stored sample as a retrain batch uses it."""
+
+    id: int
+    title: str
+    actual: tuple[str, ...]
+    source: str = "unknown"
+
+
+def tags_text(tags) -> str:
+    """How a tag list is kept in a row: a JSON array."""
+    return json.dumps(list(tags))
+
+
 def normalize_tag(tag: object) -> str:
-    if not isinstance(tag, str):
-        raise FeedbackError(f"a tag must be a string, got {type(tag).__name__}: {tag!r}")
-    text = re.sub(r"\s+", "-", tag.strip().lower())
-    text = ALIASES.get(text, text)
-    if not features.TAG_PATTERN.match(text):
-        raise FeedbackError(f"{tag!r} is not a tag: {features.TAG_RULE}")
-    return text
+    try:
+        return labels.normalize_tag(tag)
+    except labels.LabelError as err:
+        raise FeedbackError(str(err)) from None
 
 
 def normalize_tags(tags: object, field: str, most: int, least: int = 0) -> tuple[str, ...]:
     """A list of tags, normalised, in first-seen order, without repeats."""
     if isinstance(tags, str) or not isinstance(tags, list):
         raise FeedbackError(f"'{field}' must be a list of tag strings, got {type(tags).__name__}")
-    normalised = tuple(dict.fromkeys(normalize_tag(t) for t in tags))
-    if not least <= len(normalised) <= most:
-        raise FeedbackError(f"'{field}' needs {least} to {most} tags, got {len(normalised)}")
-    return normalised
+    try:
+        return labels.check_tags([normalize_tag(t) for t in tags], field, least, most)
+    except labels.LabelError as err:
+        raise FeedbackError(str(err)) from None
 
 
 def normalize_title(title: object) -> str:
+    """A typed title with its runs of white space collapsed, held to the title rule."""
     if not isinstance(title, str):
         raise FeedbackError(f"'title' must be a string, got {type(title).__name__}")
-    text = " ".join(title.split())
-    if not text:
-        raise FeedbackError("'title' is empty")
-    if len(text) > features.MAX_TITLE_CHARS:
-        raise FeedbackError(
-            f"'title' has {len(text)} characters, at most {features.MAX_TITLE_CHARS}"
-        )
-    return text
+    try:
+        return labels.check_title(" ".join(title.split()))
+    except labels.LabelError as err:
+        raise FeedbackError(str(err)) from None
 
 
 def parse_feedback(document: object) -> Feedback:

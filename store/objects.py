@@ -1,4 +1,4 @@
-"""Files under a local directory or a gs:// prefix, for the online side.
+"""Whole files under a local directory or a gs:// prefix, for both sides.
 
 Written whole or not at all: a local file is written beside its name and renamed into
 place, and a Cloud Storage object becomes visible only when its upload completes, so a
