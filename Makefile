@@ -10,7 +10,7 @@ export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
 PATH_OF = $$(python -m contract.paths $(1))
 
-.PHONY: all env import pipeline lineage tune serve up vertex test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning bench-feedback bench-hostile bench-request-log bench-drift lock lock-app clean
+.PHONY: all env import pipeline lineage tune serve up vertex docs test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning bench-feedback bench-hostile bench-request-log bench-drift lock lock-app clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -44,9 +44,17 @@ serve: env
 up: env
 	@$(ENV) python -m serving.up
 
-# Compile the pipeline for Vertex AI Pipelines (README: Run on Vertex AI); ARGS=--submit ...
+# Compile the pipeline for Vertex AI Pipelines (docs/pipeline.md: Run on Vertex AI); ARGS=--submit ...
 vertex: env
 	@$(ENV) python vertex_runner.py compile $(ARGS)
+
+# The README's picture, from its text source; the SVG carries the source's sha256, and a
+# test fails when the two disagree (redraw with `make docs`).
+docs: env
+	@$(ENV) bash -c 'set -eo pipefail; sum=$$(sha256sum docs/architecture.dot | cut -d" " -f1); \
+	  dot -Tsvg docs/architecture.dot | sed "1a <!-- drawn from docs/architecture.dot, sha256 $$sum -->" \
+	  > docs/architecture.svg.partial && mv docs/architecture.svg.partial docs/architecture.svg'
+	@echo "docs/architecture.svg drawn from docs/architecture.dot"
 
 # The test command: lint, format check, Dockerfile lint and the whole pytest suite.
 test: env

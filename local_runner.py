@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--logs-dir", type=Path, default=paths.logs_dir())
     # Each worker process starts TensorFlow and the component's libraries again for
     # every Beam stage; on a few cores that costs more than the second core gives back,
-    # so the default runs Beam in this process (README: Feedback to served).
+    # so the default runs Beam in this process (docs/learning.md: How fast it learns).
     p.add_argument(
         "--workers",
         type=int,

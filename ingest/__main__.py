@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     source = args.data_dir / args.file
     if not source.is_file():
         print(
-            f"ingest: error: {source} does not exist (see README: getting the data)",
+            f"ingest: error: {source} does not exist (see docs/pipeline.md: The data)",
             file=sys.stderr,
         )
         return 1

@@ -59,7 +59,7 @@ class Settings:
     metadata: Path = dataclasses.field(default_factory=paths.metadata_path)
     runner_args: tuple[str, ...] = ()  # passed on to local_runner.py (vertex_runner.py)
     # Start each retrain from the served model's weights: the Trainer then needs a few
-    # epochs instead of a full training, at the same quality (README: Continuous learning).
+    # epochs instead of a full training, at the same quality (docs/learning.md).
     warm_start: bool = True
 
 

@@ -17,7 +17,7 @@ PREPROCESSING_FN_WITH_ENCODER = "modules.preprocessing.preprocessing_fn_with_enc
 RUN_FN = "modules.trainer.run_fn"
 TUNER_FN = "modules.tuner.tuner_fn"
 
-# Blessing floors for the full data set: well below what the model reaches (README: Model
+# Blessing floors for the full data set: well below what the model reaches (docs/model.md: the
 # quality) and above what a broken model gets.
 BLESSING_FLOORS = {"f1_score": 0.55, "auc": 0.90, "auc_precision_recall": 0.5, "exact_match": 0.25}
 # How much worse than the latest blessed model a candidate may be on each gated metric.
