@@ -10,7 +10,7 @@ export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
 PATH_OF = $$(python -m contract.paths $(1))
 
-.PHONY: all env import pipeline lineage tune serve up vertex docs test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning bench-feedback bench-hostile bench-request-log bench-drift lock lock-app clean
+.PHONY: all env import pipeline lineage tune serve up vertex docs test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning bench-feedback bench-hostile bench-request-log bench-drift bench-online lock lock-app clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -95,6 +95,9 @@ bench-request-log: env
 
 bench-drift: env
 	@$(ENV) python bench/drift.py
+
+bench-online: env
+	@$(ENV) python bench/online_at_size.py $(ARGS)
 
 lock: env
 	@$(ENV) uv pip compile --system-certs requirements.in --generate-hashes --python-version 3.13 \

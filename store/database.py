@@ -15,6 +15,7 @@ restart costs the requests in flight a StoreUnavailableError (503), never the pr
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import sqlite3
 import threading
@@ -25,9 +26,38 @@ CONNECT_TIMEOUT_S = 5.0
 POOL_SIZE = 4
 MIGRATION_LOCK = 7_261_001  # pg_advisory_xact_lock key: one instance migrates at a time
 
-# Each migration moves the schema from version N-1 to N. {id} is the dialect's
-# auto-increment primary key. Never edit one that has shipped: add the next.
-MIGRATIONS: list[list[str]] = [
+
+def _tallies(t: Transaction) -> None:
+    """Migration 5's backfill of the samples by status (store/feedback.py keeps it)."""
+    for status, count in t.run("SELECT status, COUNT(*) FROM feedback GROUP BY status").fetchall():
+        t.run("INSERT INTO status_tally (status, samples) VALUES (?, ?)", (status, count))
+
+
+def _waiting_tags(t: Transaction) -> None:
+    """Migration 5's backfill: one waiting_tag row for each tag a pending sample waits on
+    (a tag still in review, or accepted without an alias and not yet in the schema)."""
+    undecided = {
+        tag
+        for (tag,) in t.run(
+            "SELECT tag FROM tag_review WHERE status = 'pending_review' "
+            "OR (status = 'accepted' AND alias_of IS NULL)"
+        ).fetchall()
+    }
+    rows = t.run(
+        "SELECT id, source, actual FROM feedback WHERE status = 'pending_review'"
+    ).fetchall()
+    for sample_id, source, actual in rows:
+        for tag in sorted(undecided.intersection(json.loads(actual))):
+            t.run(
+                "INSERT INTO waiting_tag (tag, sample_id, source) VALUES (?, ?, ?)",
+                (tag, sample_id, source),
+            )
+
+
+# Each migration moves the schema from version N-1 to N: SQL statements, where {id} is
+# the dialect's auto-increment primary key, or a function of the transaction for what
+# SQL alone cannot do. Never edit one that has shipped: add the next.
+MIGRATIONS: list[list[str | Callable[[Transaction], None]]] = [
     [  # 1: samples, tags awaiting review, retrain batches
         """CREATE TABLE feedback (
             id {id}, title TEXT NOT NULL, title_key TEXT NOT NULL, predicted TEXT NOT NULL,
@@ -77,6 +107,27 @@ MIGRATIONS: list[list[str]] = [
             actor TEXT NOT NULL)""",
         "CREATE INDEX feedback_served ON feedback (served_version, source)",
     ],
+    [  # 5: every query the app and the worker repeat reads a bounded number of rows
+        # The samples a retrain batch may take, by source: the retrain queue walks the
+        # sources and takes each one's oldest (store/retrain.py). Partial, so it holds
+        # the waiting samples only, and its queries name its condition as written here.
+        "CREATE INDEX feedback_queue ON feedback (source, id) "
+        "WHERE status = 'accepted' AND batch_id IS NULL",
+        # Samples by status, kept in the transactions that change them (store/feedback.py):
+        # counting a million rows on every scrape would not be.
+        "CREATE TABLE status_tally (status TEXT PRIMARY KEY, samples BIGINT NOT NULL)",
+        _tallies,
+        # Live quality reads each version's newest samples (store/live_quality.py).
+        "CREATE INDEX feedback_version ON feedback (served_version, id)",
+        # The tags each pending sample waits on, so a review page or a decision reads
+        # only the samples it concerns (store/review.py).
+        """CREATE TABLE waiting_tag (
+            tag TEXT NOT NULL, sample_id BIGINT NOT NULL, source TEXT NOT NULL,
+            PRIMARY KEY (tag, sample_id))""",
+        "CREATE INDEX waiting_tag_source ON waiting_tag (tag, source)",
+        "CREATE INDEX waiting_tag_sample ON waiting_tag (sample_id)",
+        _waiting_tags,
+    ],
 ]
 AUTO_ID = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgresql": "BIGSERIAL PRIMARY KEY"}
 
@@ -100,6 +151,12 @@ class Transaction:
     def marks(self, count: int) -> str:
         """`?, ?, ...`: the placeholders of an IN list of `count` values."""
         return ",".join("?" * count)
+
+    def indexed_by(self, index: str) -> str:
+        """After a table name: the index a query is written for. SQLite's planner, with
+        no statistics on a young database, may pick another (`INDEXED BY` makes it take
+        this one); PostgreSQL's finds it by itself."""
+        return f"INDEXED BY {index}" if self.dialect == "sqlite" else ""
 
 
 class Database:
@@ -139,8 +196,11 @@ class Database:
                     t.run(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
                 if self._schema_version(t) >= version:
                     continue
-                for statement in MIGRATIONS[version - 1]:
-                    t.run(statement.format(id=AUTO_ID[self.dialect]))
+                for step in MIGRATIONS[version - 1]:
+                    if callable(step):
+                        step(t)
+                    else:
+                        t.run(step.format(id=AUTO_ID[self.dialect]))
                 t.run("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
     def setting(self, name: str, make: Callable[[], str]) -> str:
@@ -151,6 +211,19 @@ class Database:
                 (name, make()),
             )
             return t.run("SELECT value FROM setting WHERE name = ?", (name,)).fetchone()[0]
+
+    def get_setting(self, name: str) -> str | None:
+        with self.transaction() as t:
+            row = t.run("SELECT value FROM setting WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def put_setting(self, name: str, value: str) -> None:
+        with self.transaction() as t:
+            t.run(
+                "INSERT INTO setting (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
 
     def close(self) -> None:
         self._backend.close()

@@ -13,7 +13,7 @@ import json
 import time
 
 from store.database import Database, Transaction
-from store.review import first_same, resolve
+from store.review import first_same, resolve, wait_on
 from store.samples import (
     ACCEPTED,
     DUPLICATE,
@@ -23,6 +23,7 @@ from store.samples import (
     WITHDRAWN,
     Feedback,
     Stored,
+    tally,
 )
 
 # How many samples of one source may wait for review at once, by default.
@@ -79,6 +80,9 @@ class FeedbackStore:
                 item.served_version,
             ),
         ).fetchone()
+        if status == PENDING:
+            wait_on(t, row[0], item.source, waiting)
+        tally(t, status, 1)
         return Stored(row[0], status, duplicate_of, tuple(waiting))
 
     @staticmethod
@@ -90,8 +94,8 @@ class FeedbackStore:
     def counts(self) -> dict[str, int]:
         """Stored samples by status."""
         with self.db.transaction() as t:
-            rows = t.run("SELECT status, COUNT(*) FROM feedback GROUP BY status").fetchall()
-        return {**{status: 0 for status in STATUSES}, **dict(rows)}
+            rows = t.run("SELECT status, samples FROM status_tally").fetchall()
+        return {**{status: 0 for status in STATUSES}, **{s: int(n) for s, n in rows}}
 
     def sources(self) -> list[dict]:
         """Every source with its samples by status and when it last sent one, most first."""
@@ -123,6 +127,18 @@ class FeedbackStore:
                 (source, WITHDRAWN),
             ).fetchone()
             waiting, claimed = waiting or 0, claimed or 0
+            t.run(
+                "DELETE FROM waiting_tag WHERE sample_id IN "
+                "(SELECT id FROM feedback WHERE source = ? AND status = ?)",
+                (source, PENDING),
+            )
+            for status, count in t.run(
+                "SELECT status, COUNT(*) FROM feedback WHERE source = ? AND status <> ? "
+                "GROUP BY status",
+                (source, WITHDRAWN),
+            ).fetchall():
+                tally(t, status, -count)
+                tally(t, WITHDRAWN, count)
             t.run(
                 "UPDATE feedback SET status = ? WHERE source = ? AND status <> ?",
                 (WITHDRAWN, source, WITHDRAWN),

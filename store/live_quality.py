@@ -1,8 +1,9 @@
 """Live quality: each served version's decisions against the tags people corrected them to.
 
-Every feedback sample records the version that answered its client. Withdrawn and
-rejected samples are left out, and at most the newest `per_source` samples of each
-source count, so no one client sets a version's score.
+Every feedback sample records the version that answered its client. A version's live
+quality is read from its newest WINDOW samples (withdrawn and rejected ones left out),
+of which at most the newest `per_source` of each source count, so no one client sets a
+version's score, and a scrape reads the same few rows however much feedback is stored.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from store.samples import REJECTED, WITHDRAWN
 
 # Samples of one source that count towards a version's live quality (the newest ones).
 LIVE_PER_SOURCE = 20
+# A version's newest samples that its live quality is read from.
+WINDOW = 2000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,21 +76,32 @@ class LiveQuality:
         return tp / max(1, tp + self.false_positives + self.false_negatives)
 
 
-def live_quality(db: Database, per_source: int = LIVE_PER_SOURCE) -> dict[str, LiveQuality]:
-    """For each version the app served, its decisions against the corrected tags of the
-    feedback naming it (see the module docstring for what counts)."""
+def live_quality(
+    db: Database, versions: list[str], per_source: int = LIVE_PER_SOURCE, window: int = WINDOW
+) -> dict[str, LiveQuality]:
+    """For each of these versions that has feedback, its decisions against the corrected
+    tags of the feedback naming it (see the module docstring for what counts)."""
+    found: dict[str, LiveQuality] = {}
     with db.transaction() as t:
-        rows = t.run(
-            "SELECT served_version, predicted, actual FROM (SELECT served_version, "
-            "predicted, actual, ROW_NUMBER() OVER (PARTITION BY served_version, source "
-            "ORDER BY id DESC) AS newest FROM feedback WHERE served_version IS NOT NULL "
-            "AND status NOT IN (?, ?)) AS ranked WHERE newest <= ?",
-            (WITHDRAWN, REJECTED, per_source),
-        ).fetchall()
-    found: dict[str, list[tuple[int, int, int]]] = {}
-    for version, predicted_text, actual_text in rows:
-        predicted, actual = set(json.loads(predicted_text)), set(json.loads(actual_text))
-        found.setdefault(version, []).append(
-            (len(predicted & actual), len(predicted - actual), len(actual - predicted))
-        )
-    return {version: LiveQuality.of(c) for version, c in sorted(found.items())}
+        for version in dict.fromkeys(versions):
+            # Ordered as the index feedback_version is, which alone serves it.
+            index = t.indexed_by("feedback_version")
+            rows = t.run(
+                f"SELECT source, predicted, actual FROM feedback {index} WHERE "
+                "served_version = ? AND status NOT IN (?, ?) "
+                "ORDER BY served_version DESC, id DESC LIMIT ?",
+                (version, WITHDRAWN, REJECTED, window),
+            ).fetchall()
+            counted: dict[str, int] = {}
+            counts = []
+            for source, predicted_text, actual_text in rows:
+                counted[source] = counted.get(source, 0) + 1
+                if counted[source] > per_source:
+                    continue
+                predicted, actual = set(json.loads(predicted_text)), set(json.loads(actual_text))
+                counts.append(
+                    (len(predicted & actual), len(predicted - actual), len(actual - predicted))
+                )
+            if counts:
+                found[version] = LiveQuality.of(counts)
+    return found

@@ -125,3 +125,11 @@ def event_counts(db: Database, model: str) -> dict[str, int]:
             (model,),
         ).fetchall()
     return dict(rows)
+
+
+def recent_versions(db: Database, model: str, most: int = 4) -> list[str]:
+    """The newest versions the release has named (stable, canary, retired or rejected),
+    newest first."""
+    with db.transaction() as t:
+        rows = t.run("SELECT version FROM rollout_version WHERE model = ?", (model,)).fetchall()
+    return sorted((v for (v,) in rows), key=int, reverse=True)[:most]

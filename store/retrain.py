@@ -6,6 +6,13 @@ so no sample is used twice or lost, and no source fills more than its share of a
 takes and skips rows another worker holds, so two workers never share a sample. Each
 batch is leased to the worker that claimed it; a batch whose lease ran out (its worker
 died) may be finished by another.
+
+What waits is read a source at a time: the sources with accepted, unclaimed samples are
+walked in order from where the last batch stopped (a loose scan of the feedback_queue
+index, one seek per source), and each gives its oldest samples up to its share. So a
+poll or a claim reads about a batch's worth of rows, however many samples wait: a
+flood from one source that its share holds back for later batches costs nothing to
+skip. The walk wraps around, so every source's turn comes.
 """
 
 from __future__ import annotations
@@ -28,22 +35,17 @@ MAX_ATTEMPTS = 2
 # What one source may hold of one retrain batch, by default.
 SOURCE_SHARE = 0.10
 CHUNK = 500  # ids in one IN list
+# The samples a batch may take, as the partial index feedback_queue (store/database.py)
+# is defined: the query must say it in these words for the index to serve it.
+WAITING = "status = 'accepted' AND batch_id IS NULL"
+QUEUE_INDEX = "feedback_queue"
+CURSOR = "retrain_queue_cursor"  # the setting that holds the last source a batch took from
 
 
 def source_cap(batch_size: int, share: float) -> int:
     """How many samples of one source a batch of at least batch_size may hold (share 1:
     no cap)."""
     return max(1, math.floor(share * batch_size)) if share < 1 else sys.maxsize
-
-
-def _capped(rows: list[tuple[int, str]], cap: int) -> list[int]:
-    taken: dict[str, int] = {}
-    chosen = []
-    for sample_id, source in rows:
-        if taken.get(source, 0) < cap:
-            taken[source] = taken.get(source, 0) + 1
-            chosen.append(sample_id)
-    return chosen
 
 
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
@@ -55,27 +57,75 @@ class RetrainQueue:
     """known: the tags of the schema the worker's pipeline has; samples with other tags
     are never claimed (they would stop the run at the AnomaliesGate)."""
 
+    # How many sources one look at the queue walks, at most, per sample of a batch.
+    SOURCES_PER_SAMPLE = 4
+
     def __init__(self, db: Database, known: frozenset[str]) -> None:
         self.db, self.known = db, known
 
-    def _eligible(self, t: Transaction, lock: bool) -> list[tuple[int, str]]:
-        """(id, source) of samples a batch may take: accepted, unclaimed, not tried too
-        often, and with tags this store's schema has (the app may run a newer schema
-        than the pipeline; such samples wait until the pipeline's has their tags)."""
+    def _sources(self, t: Transaction, start: str, limit: int) -> list[str]:
+        """Up to `limit` sources with accepted, unclaimed samples, in order from just after
+        `start`, wrapping around once: one index seek per source."""
+        found: list[str] = []
+        for after, until in ((start, None), ("", start)):
+            queue = f"feedback {t.indexed_by(QUEUE_INDEX)}"
+            rows = t.run(
+                "WITH RECURSIVE walk(source) AS ("
+                f" SELECT (SELECT source FROM {queue} WHERE {WAITING}"
+                "  AND source > ? ORDER BY source LIMIT 1)"
+                " UNION ALL"
+                f" SELECT (SELECT source FROM {queue} WHERE {WAITING}"
+                "  AND source > walk.source ORDER BY source LIMIT 1)"
+                " FROM walk WHERE walk.source IS NOT NULL"
+                ") SELECT source FROM walk WHERE source IS NOT NULL LIMIT ?",
+                (after, limit - len(found)),
+            ).fetchall()
+            found += [s for (s,) in rows if until is None or s <= until]
+            if len(found) >= limit or not start:
+                break
+        return list(dict.fromkeys(found))
+
+    def _oldest(self, t: Transaction, source: str, cap: int, lock: bool) -> list[int]:
+        """The source's oldest samples a batch may take, at most cap: accepted, unclaimed,
+        not tried too often, and with tags this queue's schema has (the app may run a
+        newer schema than the pipeline; such samples wait until the pipeline's has them)."""
         suffix = " FOR UPDATE SKIP LOCKED" if lock and self.db.dialect == "postgresql" else ""
-        rows = t.run(
-            "SELECT id, source, actual FROM feedback WHERE status = ? AND batch_id IS NULL "
-            "AND attempts < ? ORDER BY id" + suffix,
-            (ACCEPTED, MAX_ATTEMPTS),
-        ).fetchall()
-        return [(i, source) for i, source, actual in rows if set(json.loads(actual)) <= self.known]
+        taken, offset, page = [], 0, max(cap, 8)
+        while len(taken) < cap:
+            rows = t.run(
+                f"SELECT id, actual FROM feedback {t.indexed_by(QUEUE_INDEX)} "
+                f"WHERE {WAITING} AND source = ? "
+                f"AND attempts < ? ORDER BY id LIMIT ? OFFSET ?{suffix}",
+                (source, MAX_ATTEMPTS, page, offset),
+            ).fetchall()
+            taken += [i for i, actual in rows if set(json.loads(actual)) <= self.known]
+            if len(rows) < page:
+                break
+            offset += page
+        return taken[:cap]
+
+    def _candidates(
+        self, t: Transaction, batch_size: int, share: float, lock: bool
+    ) -> tuple[list[int], str]:
+        """The samples a batch of batch_size would take now, each source up to its share,
+        and the last source walked (where the next batch starts)."""
+        cap = source_cap(batch_size, share)
+        row = t.run("SELECT value FROM setting WHERE name = ?", (CURSOR,)).fetchone()
+        start = row[0] if row else ""
+        chosen, last = [], start
+        for source in self._sources(t, start, self.SOURCES_PER_SAMPLE * batch_size):
+            chosen += self._oldest(t, source, cap, lock)
+            last = source
+            if len(chosen) >= batch_size:
+                break
+        return chosen, last
 
     def claimable(self, batch_size: int = 1, share: float = 1.0) -> int:
-        """Accepted, unclaimed samples a batch could take now, each source counted up to
-        its share of a batch of batch_size."""
+        """How many accepted, unclaimed samples a batch of batch_size could take now,
+        each source counted up to its share, counting no further than one batch."""
         with self.db.transaction() as t:
-            rows = self._eligible(t, lock=False)
-        return len(_capped(rows, source_cap(batch_size, share)))
+            chosen, _ = self._candidates(t, batch_size, share, lock=False)
+        return len(chosen)
 
     def claim(
         self, batch_size: int = 1, share: float = 1.0, worker: str = "", lease_s: float = 0
@@ -84,7 +134,7 @@ class RetrainQueue:
         than share of it, in one transaction; None when not enough are claimable.
         worker and lease_s: the batch is this worker's to finish until the lease ends."""
         with self.db.transaction() as t:
-            ids = _capped(self._eligible(t, lock=True), source_cap(batch_size, share))
+            ids, last = self._candidates(t, batch_size, share, lock=True)
             if not ids or len(ids) < batch_size:
                 return None
             now = time.time()
@@ -98,6 +148,11 @@ class RetrainQueue:
                     f"UPDATE feedback SET batch_id = ? WHERE id IN ({t.marks(len(part))})",
                     (batch, *part),
                 )
+            t.run(
+                "INSERT INTO setting (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (CURSOR, last),
+            )
         return batch, self.samples(batch)
 
     def take_unfinished(self, worker: str, lease_s: float) -> int | None:
@@ -158,6 +213,14 @@ class RetrainQueue:
                 "WHERE id = ?",
                 (outcome, model_version, detail, time.time(), batch),
             )
+
+    def outcome_counts(self) -> dict[str, int]:
+        """How many batches ended each way (OUTCOMES); unfinished ones are not counted."""
+        with self.db.transaction() as t:
+            rows = t.run(
+                "SELECT outcome, COUNT(*) FROM retrain WHERE outcome IS NOT NULL GROUP BY outcome"
+            ).fetchall()
+        return {**dict.fromkeys(OUTCOMES, 0), **dict(rows)}
 
     def batches(self) -> list[dict]:
         """Every batch, oldest first, with its span and outcome."""

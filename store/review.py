@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from store.database import Database, Transaction
-from store.samples import ACCEPTED, DUPLICATE, PENDING, REJECTED, FeedbackError, normalize_tag
+from store.samples import (
+    ACCEPTED,
+    DUPLICATE,
+    PENDING,
+    REJECTED,
+    FeedbackError,
+    normalize_tag,
+    tally,
+)
 
 PAGE_MAX = 200  # rows of the queue in one page
 
@@ -54,6 +62,15 @@ def resolve(
         elif status in (PENDING, ACCEPTED):
             waiting.append(tag)
     return list(dict.fromkeys(kept)), waiting
+
+
+def wait_on(t: Transaction, sample_id: int, source: str, tags) -> None:
+    """Record that a pending sample waits on these tags (the review queue reads these)."""
+    for tag in tags:
+        t.run(
+            "INSERT INTO waiting_tag (tag, sample_id, source) VALUES (?, ?, ?)",
+            (tag, sample_id, source),
+        )
 
 
 def first_same(t: Transaction, title_key: str, actual_text: str, before: int | None = None):
@@ -98,24 +115,11 @@ class ReviewQueue:
                 params,
             ).fetchall()
             page = rows[:limit]
-            pending = []
-            if page:
-                pending = t.run(
-                    "SELECT title, actual, source FROM feedback WHERE status = ? ORDER BY id",
-                    (PENDING,),
-                ).fetchall()
-        on_page = {row[0] for row in page}
-        waiting: dict[str, list[tuple[str, str]]] = {tag: [] for tag in on_page}
-        for title, actual, source in pending:
-            for tag in json.loads(actual):
-                if tag in on_page:
-                    waiting[tag].append((title, source))
+            waiting = self._waiting(t, [tag for tag, *_ in page], examples)
         result = []
         for tag, state, alias, seen in page:
-            sources: dict[str, int] = {}
-            for _, source in waiting[tag]:
-                sources[source] = sources.get(source, 0) + 1
-            top = sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            by_source, titles = waiting.get(tag, ({}, []))
+            top = sorted(by_source.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
             result.append(
                 {
                     "tag": tag,
@@ -123,13 +127,38 @@ class ReviewQueue:
                     "alias_of": alias,
                     "first_seen": seen,
                     "in_schema": tag in self.known,
-                    "samples_waiting": len(waiting[tag]),
-                    "sources": len(sources),
+                    "samples_waiting": sum(by_source.values()),
+                    "sources": len(by_source),
                     "top_sources": [{"source": s, "samples": n} for s, n in top],
-                    "examples": list(dict.fromkeys(title for title, _ in waiting[tag]))[:examples],
+                    "examples": list(dict.fromkeys(titles))[:examples],
                 }
             )
         return result, (page[-1][0] if len(rows) > limit else None)
+
+    @staticmethod
+    def _waiting(
+        t: Transaction, tags: list[str], examples: int
+    ) -> dict[str, tuple[dict[str, int], list[str]]]:
+        """For each tag, the samples waiting on it by source, and the titles of its oldest
+        few: two queries for a whole page, reading only the samples of its tags."""
+        if not tags:
+            return {}
+        marks = t.marks(len(tags))
+        found: dict[str, tuple[dict[str, int], list[str]]] = {tag: ({}, []) for tag in tags}
+        for tag, source, count in t.run(
+            f"SELECT tag, source, COUNT(*) FROM waiting_tag WHERE tag IN ({marks}) "
+            "GROUP BY tag, source",
+            tags,
+        ).fetchall():
+            found[tag][0][source] = count
+        for tag, title in t.run(
+            "SELECT o.tag, f.title FROM (SELECT tag, sample_id, ROW_NUMBER() OVER (PARTITION "
+            f"BY tag ORDER BY sample_id) AS n FROM waiting_tag WHERE tag IN ({marks})) AS o "
+            "JOIN feedback f ON f.id = o.sample_id WHERE o.n <= ? ORDER BY o.tag, o.n",
+            (*tags, 4 * examples),
+        ).fetchall():
+            found[tag][1].append(title)
+        return found
 
     def decide(
         self, tag: str, accept: bool, alias_of: str | None = None, by: str | None = None
@@ -151,7 +180,7 @@ class ReviewQueue:
                 "WHERE tag = ?",
                 (ACCEPTED if accept else REJECTED, alias_of, time.time(), by, tag),
             )
-            return self._release(t, lambda tags: tag in tags)
+            return self._release(t, [tag])
 
     def release_known(self) -> int:
         """Re-resolve waiting samples whose tags the schema now has (a reviewed vocabulary
@@ -162,23 +191,31 @@ class ReviewQueue:
                 "SELECT tag FROM tag_review WHERE status IN (?, ?) AND alias_of IS NULL",
                 (PENDING, ACCEPTED),
             ).fetchall()
-            joined = {tag for (tag,) in rows if tag in self.known}
-            if not joined:
-                return 0
-            return self._release(t, lambda tags: not joined.isdisjoint(tags))
+            joined = sorted(tag for (tag,) in rows if tag in self.known)
+            return self._release(t, joined) if joined else 0
 
-    def _release(self, t: Transaction, concerned: Callable[[list[str]], bool]) -> int:
-        """Re-resolve the pending samples that concerned(tags) picks, oldest first; the
+    def _release(self, t: Transaction, tags: list[str]) -> int:
+        """Re-resolve the pending samples waiting on these tags, oldest first; the
         duplicate check runs as it does for new feedback."""
+        if not tags:
+            return 0
+        ids = [
+            sample_id
+            for (sample_id,) in t.run(
+                f"SELECT DISTINCT sample_id FROM waiting_tag WHERE tag IN ({t.marks(len(tags))}) "
+                "ORDER BY sample_id",
+                tags,
+            ).fetchall()
+        ]
         changed = 0
-        for sample_id, title_key, actual in t.run(
-            "SELECT id, title_key, actual FROM feedback WHERE status = ? ORDER BY id", (PENDING,)
-        ).fetchall():
-            tags = json.loads(actual)
-            if not concerned(tags):
-                continue
-            kept, waiting = resolve(t, self.known, tags, None, now=time.time())
+        for sample_id in ids:
+            title_key, actual, source = t.run(
+                "SELECT title_key, actual, source FROM feedback WHERE id = ?", (sample_id,)
+            ).fetchone()
+            kept, waiting = resolve(t, self.known, json.loads(actual), None, now=time.time())
+            t.run("DELETE FROM waiting_tag WHERE sample_id = ?", (sample_id,))
             if waiting:
+                wait_on(t, sample_id, source, waiting)
                 continue
             actual_text = json.dumps(sorted(kept))
             status, duplicate_of = (ACCEPTED if kept else REJECTED), None
@@ -189,5 +226,7 @@ class ReviewQueue:
                 "UPDATE feedback SET status = ?, actual = ?, duplicate_of = ? WHERE id = ?",
                 (status, actual_text, duplicate_of, sample_id),
             )
+            tally(t, PENDING, -1)
+            tally(t, status, 1)
             changed += 1
         return changed

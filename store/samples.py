@@ -13,7 +13,6 @@ before; stored, never trained twice) or `withdrawn` (its source was taken out).
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from contract import features, labels
 
@@ -78,9 +77,16 @@ class Sample:
     source: str = "unknown"
 
 
-def tags_text(tags) -> str:
-    """How a tag list is kept in a row: a JSON array."""
-    return json.dumps(list(tags))
+def tally(t, status: str, change: int) -> None:
+    """Keep the count of samples by status (table status_tally) in step with a change
+    of `change` samples of `status`: every statement that adds a sample or changes its
+    status calls this in the same transaction, so the count is never behind the rows."""
+    if change:
+        t.run(
+            "INSERT INTO status_tally (status, samples) VALUES (?, ?) ON CONFLICT (status) "
+            "DO UPDATE SET samples = status_tally.samples + excluded.samples",
+            (status, change),
+        )
 
 
 def normalize_tag(tag: object) -> str:

@@ -252,13 +252,13 @@ def test_quality_is_read_from_the_file_the_pusher_publishes_and_retried_while_ab
     base = tmp_path / "tagger"
     publish_quality(base, "7", {"micro_f1_score": 0.6683, "micro_auc": 0.95}, 1700000000.0)
     metrics = AppMetrics(model_base_path=str(base))
-    page = metrics.render("7", metrics.quality("7"), {}, [])
+    page = metrics.render("7", metrics.quality("7"), {}, {})
     assert "stackoverflow_tagger_f1_score 0.6683\n" in page
     assert "stackoverflow_tagger_roc_auc 0.95\n" in page
     assert "stackoverflow_tagger_latest_model_update 1700000000\n" in page
     # A version pushed before its quality file appears: unknown, no error, asked again.
     assert metrics.quality("8") is None
-    assert "stackoverflow_tagger_f1_score" not in metrics.render("8", None, {}, [])
+    assert "stackoverflow_tagger_f1_score" not in metrics.render("8", None, {}, {})
     publish_quality(base, "8", {"micro_f1_score": 0.7})
     assert metrics.quality("8") is None  # not asked again at once
     monkeypatch.setattr(app_metrics, "RETRY_SECONDS", 0.0)
@@ -272,7 +272,7 @@ def test_quality_under_a_gs_base_path_is_read_through_the_storage_client(monkeyp
     metrics = AppMetrics(model_base_path="gs://models/serving/tagger")
     assert metrics.quality("3") == quality.Quality({"exact_match": 0.4}, 5.0)
     assert "stackoverflow_tagger_accuracy_score 0.4\n" in metrics.render(
-        "3", metrics.quality("3"), {}, []
+        "3", metrics.quality("3"), {}, {}
     )
     assert metrics.quality("4") is None  # no such object: unknown, not an error
 

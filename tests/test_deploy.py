@@ -164,7 +164,7 @@ def exported_metric_names() -> set[str]:
         "1",
         known,
         {"new": 1},
-        [{"outcome": "blessed"}],
+        {"blessed": 1},
         live=Live("1", "2", "canary", 0.1),
         online={"2": LiveQuality(1, 1, 0, 0)},
         events={"promoted": 1},

@@ -213,18 +213,19 @@ def test_a_database_of_the_previous_schema_upgrades_in_place(store_url):
         assert [(b["id"], b["span"], b["outcome"]) for b in upgraded.retrain.batches()] == [
             (1, 1, "blessed")
         ]
-        assert [r["tag"] for r in upgraded.review.page()[0]] == ["jqeury", "rust"]
+        queue = upgraded.review.page()[0]  # the waiting samples, found by the migration
+        assert [(r["tag"], r["samples_waiting"]) for r in queue] == [("jqeury", 0), ("rust", 1)]
         assert tokens.lookup(upgraded.db, "sot_fixture-reviewer-token") == ("alice", "reviewer")
         release = Releases(upgraded.db, "tagger")
         assert (release.current().stable, release.current().canary) == ("3", "4")
         assert [e["action"] for e in release.events()] == ["adopted", "canary"]
-        assert live_quality(upgraded.db)["3"] == LiveQuality(2, 1, 1, 1)
+        assert live_quality(upgraded.db, ["3"])["3"] == LiveQuality(2, 1, 1, 1)
         assert upgraded.db.setting("source_key", lambda: "new") == "00" * 32
         # And it keeps working: new samples get the next ids, decisions release old ones.
         new = upgraded.add(feedback(title="A question after the upgrade"))
         assert new.id == 7 and new.status == "accepted"
         assert upgraded.review.decide("rust", accept=True, alias_of="c++") == 1
-        assert upgraded.retrain.claimable() == 2
+        assert upgraded.retrain.claimable(batch_size=10) == 2
     finally:
         upgraded.close()
 
@@ -253,17 +254,38 @@ def sent_by(source: str, title: str, actual=None) -> Feedback:
 
 def test_no_source_holds_more_than_its_share_of_a_batch_and_the_rest_waits(store):
     for i in range(20):
-        store.add(sent_by(f"person-{i}", f"question {i}"))
+        store.add(sent_by(f"person-{i:02d}", f"question {i}"))
     for i in range(100):  # one client's flood, each title a little different
         store.add(sent_by("flood", f"how do I sort a list in python, take {i}"))
-    assert store.retrain.claimable(batch_size=20, share=0.1) == 22
+    assert store.retrain.claimable(batch_size=20, share=0.1) == 20
     batch, samples = store.retrain.claim(batch_size=20, share=0.1)
     from_flood = [s for s in samples if s.source == "flood"]
-    assert len(samples) == 22 and len(from_flood) == 2  # 2 of 22: under 10 %
-    # What is left is the flood alone: never enough for a batch of its own.
-    assert store.retrain.claimable(batch_size=20, share=0.1) == 2
+    assert len(samples) == 20 and len(from_flood) == 2  # 2 of 20: the flood's 10 %
+    assert [s.source for s in samples if s.source != "flood"] == [
+        f"person-{i:02d}" for i in range(18)
+    ]  # each source's oldest, sources in turn
+    # Left: two people and the flood, whose share of a batch is 2: not enough for one.
+    assert store.retrain.claimable(batch_size=20, share=0.1) == 4
     assert store.retrain.claim(batch_size=20, share=0.1) is None
     assert store.feedback.counts()["accepted"] == 120  # nothing was dropped: the rest waits
+
+
+def test_each_batch_starts_where_the_last_stopped_so_every_source_gets_its_turn(store):
+    for source in ("a", "b", "c", "d"):
+        for i in range(5):
+            store.add(sent_by(source, f"{source} asks question {i}"))
+    takes = []
+    for _ in range(4):  # each batch takes two sources' two oldest samples
+        _, samples = store.retrain.claim(batch_size=4, share=0.5)
+        takes.append("".join(sorted({s.source for s in samples})))
+    assert takes == ["ab", "cd", "ab", "cd"]
+    # A flood of one source never hides the others: the next batch goes on from "d"
+    # to the flood (its share only) and the new source, then wraps around to "a".
+    for i in range(300):
+        store.add(sent_by("flood", f"flood question {i}"))
+    store.add(sent_by("late", "a question from a new source"))
+    _, samples = store.retrain.claim(batch_size=4, share=0.5)
+    assert sorted(s.source for s in samples) == ["a", "flood", "flood", "late"]
 
 
 def test_releasing_held_samples_runs_the_duplicate_check(store):
@@ -317,7 +339,7 @@ def test_a_new_tag_accepted_without_alias_waits_for_the_schema_to_have_it(store_
 def test_withdrawing_a_source_takes_its_waiting_and_claimed_samples_out(store):
     kept = store.add(sent_by("good", "a fine question"))
     claimed = store.add(sent_by("bad", "a poisoned question"))
-    batch, _ = store.retrain.claim()
+    batch, _ = store.retrain.claim(batch_size=2)
     store.retrain.record_span(batch, 1, "ab" * 32)
     waiting = store.add(sent_by("bad", "another poisoned one"))
     assert store.feedback.withdraw_source("bad", "spam", by="op") == {
@@ -332,6 +354,21 @@ def test_withdrawing_a_source_takes_its_waiting_and_claimed_samples_out(store):
     ]
     listed = {row["source"]: row for row in store.feedback.sources()}
     assert listed["bad"]["withdrawn"] == 2 and listed["good"]["accepted"] == 1
+
+
+def test_the_review_queue_counts_only_what_still_waits(store):
+    store.add(sent_by("spammer", "zig one", ["ziglang"]))
+    store.add(sent_by("spammer", "zig two", ["ziglang", "python"]))
+    store.add(sent_by("honest", "zig three", ["ziglang"]))
+    (row,) = store.review.page()[0]
+    assert (row["samples_waiting"], row["sources"]) == (3, 2)
+    assert row["top_sources"][0] == {"source": "spammer", "samples": 2}
+    store.feedback.withdraw_source("spammer", "spam")
+    (row,) = store.review.page()[0]
+    assert (row["samples_waiting"], row["sources"], row["examples"]) == (1, 1, ["zig three"])
+    assert store.review.decide("ziglang", accept=True, alias_of="python") == 1
+    (row,) = store.review.page()[0]
+    assert row["samples_waiting"] == 0 and store.retrain.claimable(batch_size=5) == 1
 
 
 def test_a_failed_batch_gives_its_samples_back_a_bounded_number_of_times(store):
@@ -479,7 +516,7 @@ def test_live_quality_counts_each_served_versions_decisions_against_the_correcti
     store.feedback.withdraw_source("c", "test")
     for i in range(25):  # one source beyond its cap: only its newest 20 count
         served("5", "flood", [], ["python"], f"question number {i}")
-    live = live_quality(store.db)
+    live = live_quality(store.db, ["3", "4", "5"])
     assert live["3"] == LiveQuality(
         samples=2, true_positives=2, false_positives=1, false_negatives=1
     )
@@ -510,3 +547,23 @@ def test_the_release_moves_only_from_the_state_its_writer_saw(store):
         ("4", "promoted", "ops@example.com"),
     ]
     assert releases.events("3")[0]["reason"] == "first"
+
+
+def test_the_counts_by_status_stay_those_of_the_rows_through_every_change(store_url):
+    store = Opened.at(store_url)
+    try:
+        store.add(sent_by("a", "sort a list"))
+        store.add(sent_by("b", "sort a list"))  # a duplicate
+        store.add(sent_by("a", "zig comptime", ["ziglang"]))
+        store.add(sent_by("c", "zig allocators", ["ziglang", "python"]))
+        store.add(sent_by("c", "odin lang", ["odinlang"]))
+        store.review.decide("ziglang", accept=False)  # released: one rejected, one accepted
+        store.feedback.withdraw_source("c", "spam")
+        with store.db.transaction() as t:
+            rows = t.run("SELECT status, COUNT(*) FROM feedback GROUP BY status").fetchall()
+        counted = {**dict.fromkeys(store.feedback.counts(), 0), **dict(rows)}
+        assert store.feedback.counts() == counted
+        assert counted == {"accepted": 1, "pending_review": 0, "rejected": 1, "duplicate": 1,
+                           "withdrawn": 2}  # fmt: skip
+    finally:
+        store.close()

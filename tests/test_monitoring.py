@@ -80,7 +80,7 @@ def test_normal_traffic_stays_quiet_and_a_garbled_stream_alarms_on_its_second_wi
 
     # What the app exports and the rollout controller reads.
     page = AppMetrics("/nonexistent", str(out / "latest.json"))
-    text = page.render(None, None, {}, [], monitor=page.monitor_record())
+    text = page.render(None, None, {}, {}, monitor=page.monitor_record())
     assert "stackoverflow_tagger_drift_windows_above 2" in text
     assert 'stackoverflow_tagger_drift_distance{kind="skew",feature="oov_share"}' in text
     assert checks.skew(page.monitor_record()).status == checks.FAIL

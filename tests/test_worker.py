@@ -40,7 +40,7 @@ def test_a_withdrawn_source_is_taken_out_of_spans_already_written(tmp_path):
     worker, store = worker_on(tmp_path)
     good = [store.add(sent_by("good", f"a fine question {i}")).id for i in range(3)]
     bad = [store.add(sent_by("bad", f"spam {i}")).id for i in range(2)]
-    batch, _ = store.retrain.claim()
+    batch, _ = store.retrain.claim(batch_size=5)
     first = worker.write_span(batch)
     store.retrain.record_span(batch, first["span"], first["sha256"])
     assert sorted(first[spans.SAMPLE_IDS]) == sorted(good + bad)
@@ -223,7 +223,7 @@ def test_a_failed_vertex_job_withdraws_its_span_in_the_bucket_and_gives_its_samp
     record = json.loads(gcs.objects["proj-data/spans/withdrawn/span-1/WITHDRAWN.json"])
     assert record["span"] == 1 and "out of memory" in record["reason"]
     assert f"proj-data/spans/withdrawn/span-1/{spans.DATA_FILE}" in gcs.objects
-    assert store.retrain.claimable() == 3  # given back for a later batch
+    assert store.retrain.claimable(batch_size=3) == 3  # given back for a later batch
     store.close()
 
 

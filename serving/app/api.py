@@ -50,6 +50,7 @@ from serving.app.traffic import Live
 from serving.feedback import tokens
 from serving.request_log.writer import RequestLog
 from serving.rollout.state import Releases
+from store import releases
 from store.database import Database
 from store.feedback import REVIEW_PER_SOURCE, FeedbackStore
 from store.live_quality import live_quality
@@ -242,13 +243,16 @@ class Api:
     def _metrics_text(self, live: Live | None) -> str:
         parts = self.parts
         version = live.stable if live else None
+        # Live quality of what answers now and of the versions the release named last.
+        served = [v for v in (live.stable, live.canary) if v] if live else []
+        versions = served + releases.recent_versions(parts.db, parts.model.model)
         return parts.metrics.render(
             version,
             parts.metrics.quality(version) if version is not None else None,
             parts.feedback.counts(),
-            parts.retrain.batches(),
+            parts.retrain.outcome_counts(),
             live=live,
-            online=live_quality(parts.db),
+            online=live_quality(parts.db, versions),
             events=parts.releases.event_counts(),
             logged=dict(parts.request_log.counts) if parts.request_log else None,
             monitor=parts.metrics.monitor_record(),

@@ -18,7 +18,6 @@ from serving.app.traffic import Live
 from serving.prometheus import Counter, Histogram, gauge
 from store import objects
 from store.live_quality import LiveQuality
-from store.retrain import OUTCOMES
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS_S = [0.001 * 2**i for i in range(14)]  # 1 ms .. 8 s
@@ -114,7 +113,7 @@ class AppMetrics:
         version: str | None,
         quality: Quality | None,
         counts: dict[str, int],
-        batches: list[dict],
+        outcomes: dict[str, int],
         live: Live | None = None,
         online: dict[str, LiveQuality] | None = None,
         events: dict[str, int] | None = None,
@@ -144,10 +143,6 @@ class AppMetrics:
             "Stored feedback samples, by status.",
             [(f'{{status="{k}"}}', v) for k, v in sorted(counts.items())],
         )
-        outcomes = dict.fromkeys(OUTCOMES, 0)
-        for batch in batches:
-            if batch["outcome"] in outcomes:
-                outcomes[batch["outcome"]] += 1
         runs = Counter(
             "stackoverflow_tagger_retrain_runs_total", "Retrain runs, by outcome.", ("outcome",)
         )

@@ -169,7 +169,7 @@ class Controller:
             compared = agreed + seen.shadow.get((canary, "false"), 0.0)
             found.append(checks.agreement(agreed, compared, limits))
         else:
-            live = live_quality(self.db)
+            live = live_quality(self.db, [canary, stable])
             found.append(checks.live_f1(live.get(canary), live.get(stable), limits))
         record = objects.read(s.monitor_record) if s.monitor_record else None
         found.append(checks.skew(json.loads(record) if record else None))
