@@ -10,7 +10,7 @@ export TAGGER_DATA_DIR := $(abspath $(DATA))
 endif
 PATH_OF = $$(python -m contract.paths $(1))
 
-.PHONY: all env import pipeline lineage tune serve up vertex docs test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning bench-feedback bench-hostile bench-request-log bench-drift bench-online lock lock-app clean
+.PHONY: all env import pipeline lineage tune serve up vertex docs test lint format bench-quality bench-encoder bench-speed bench-serving bench-app bench-footprint bench-learning bench-feedback bench-hostile bench-request-log bench-drift bench-online bench-training lock lock-app clean
 
 # The main job: environment, data import (span 0), full pipeline run, lineage of the pushed model.
 all: import pipeline lineage
@@ -71,6 +71,9 @@ bench-encoder: env
 
 bench-speed: env
 	@$(ENV) python bench/pipeline_speed.py
+
+bench-training: env
+	@$(ENV) python bench/training_speed.py $(ARGS)
 
 bench-serving: env
 	@$(ENV) python bench/serving_speed.py

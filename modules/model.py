@@ -26,6 +26,8 @@ acts only through what the hinge training does to the shared hidden layer.
 
 from __future__ import annotations
 
+import contextlib
+
 import tensorflow as tf
 
 from contract import features
@@ -79,7 +81,8 @@ HYPERPARAMETERS = (
 class TfidfVector(tf.keras.layers.Layer):
     """Dense layer applied to a sparse TF-IDF vector of width `space`, given as (ids, weights).
 
-    Multiplying the sparse vector directly avoids materialising [batch, space].
+    Only the kernel's rows of the terms present are read; nothing [batch, space] is
+    materialised.
 
     step_scale: the output is (vector @ kernel + bias) * step_scale, with the weights
     initialised step_scale times smaller. The function is the same; what changes is
@@ -102,6 +105,8 @@ class TfidfVector(tf.keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         self.units, self.space, self.step_scale, self.l2 = units, space, step_scale, l2
+        # While idle the layer outputs zeros and computes nothing (margin_wide_idle()).
+        self.idle = False
 
     def build(self, input_shape) -> None:
         glorot = tf.keras.initializers.GlorotUniform()
@@ -121,12 +126,20 @@ class TfidfVector(tf.keras.layers.Layer):
 
     def call(self, inputs):
         ids, weights = inputs
+        if self.idle:
+            shape = tf.stack([ids.dense_shape[0], tf.constant(self.units, tf.int64)])
+            return tf.zeros(shape, self.compute_dtype)
+        # Only the kernel's rows of the terms present, each once, enter the product: the
+        # kernel's gradient is then an IndexedSlices of those rows, which LazyAdam updates
+        # alone, and no larger than the batch's distinct terms.
+        present, position = tf.unique(ids.values, out_idx=tf.int64)
         vector = tf.SparseTensor(
-            indices=tf.stack([ids.indices[:, 0], ids.values], axis=1),
+            indices=tf.stack([ids.indices[:, 0], position], axis=1),
             values=weights.values,
-            dense_shape=tf.stack([ids.dense_shape[0], self.space]),
+            dense_shape=tf.stack([ids.dense_shape[0], tf.size(present, out_type=tf.int64)]),
         )
-        return (tf.sparse.sparse_dense_matmul(vector, self.kernel) + self.bias) * self.scale
+        rows = tf.sparse.sparse_dense_matmul(vector, tf.gather(self.kernel, present))
+        return (rows + self.bias) * self.scale
 
     def get_config(self) -> dict:
         return {
@@ -204,13 +217,65 @@ def build(
     heads = zip(HEADS, (probability_wide_l2, margin_wide_l2), strict=True)
     logits = tf.keras.layers.Concatenate(name="logits")([head(*h) for h in heads])
     model = tf.keras.Model(inputs=inputs, outputs=logits)
-    model.compile(
-        # The legacy Adam applies each update with one fused kernel, which makes a step on
-        # the wide sparse kernels much faster than Keras' newer Adam, with the same rule.
-        optimizer=tf.keras.optimizers.legacy.Adam(learning_rate),
-        loss=loss,
-    )
+    model.compile(optimizer=LazyAdam(learning_rate), loss=loss)
     return model
+
+
+class LazyAdam(tf.keras.optimizers.legacy.Adam):
+    """Adam that updates, for a sparse gradient, only the rows it touches.
+
+    A batch of titles uses a small part of the TF-IDF kernels' rows (TERM_SPACE words,
+    CHAR_SPACE character n-grams). Adam proper decays every row's moments at every step;
+    this one moves a row's moments and weights only at the steps whose batch holds its
+    term, as TensorFlow Addons' LazyAdam does. For dense gradients it is Adam. (The
+    legacy Adam, unlike Keras' newer one, applies a dense update with one fused kernel.)
+    """
+
+    def _resource_apply_sparse(self, grad, var, indices, apply_state=None):
+        # Keras has summed the gradient's duplicate indices before this is called.
+        device, dtype = var.device, var.dtype.base_dtype
+        coefficients = (apply_state or {}).get((device, dtype)) or self._fallback_apply_state(
+            device, dtype
+        )
+        m, v = self.get_slot(var, "m"), self.get_slot(var, "v")
+        m_rows = coefficients["beta_1_t"] * tf.gather(m, indices)
+        m_rows += coefficients["one_minus_beta_1_t"] * grad
+        v_rows = coefficients["beta_2_t"] * tf.gather(v, indices)
+        v_rows += coefficients["one_minus_beta_2_t"] * tf.square(grad)
+        # coefficients["lr"] carries Adam's bias correction.
+        step = coefficients["lr"] * m_rows / (tf.sqrt(v_rows) + coefficients["epsilon"])
+        return tf.group(
+            m.scatter_update(tf.IndexedSlices(m_rows, indices)),
+            v.scatter_update(tf.IndexedSlices(v_rows, indices)),
+            var.scatter_sub(tf.IndexedSlices(step, indices)),
+        )
+
+
+@contextlib.contextmanager
+def margin_wide_idle(net: tf.keras.Model):
+    """Within: the margin head's wide parts output zeros and neither compute nor train.
+
+    For training a network whose margin head is replaced afterwards
+    (modules/linear_svm.py): the SVM sets those parts, so computing them during fit
+    only costs time. The hinge loss still shapes the shared hidden layer through the
+    head's deep part (docs/model.md measures both ways).
+    """
+    layers = [layer for layer in net.layers if layer.name.startswith(f"{HEADS[1]}_wide")]
+    for layer in layers:
+        layer.idle, layer.trainable = True, False
+    _forget_traced_functions(net)
+    try:
+        yield net
+    finally:
+        for layer in layers:
+            layer.idle, layer.trainable = False, True
+        _forget_traced_functions(net)
+
+
+def _forget_traced_functions(net: tf.keras.Model) -> None:
+    # Keras keeps the functions fit, evaluate and predict traced; the next call must
+    # trace them again to see the layers' idle setting.
+    net.train_function = net.test_function = net.predict_function = None
 
 
 def loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:

@@ -9,6 +9,7 @@ Exported signatures:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
@@ -191,6 +192,14 @@ def training_rows(fn_args, tft_output, hp: dict):
     return dataset(fn_args, fn_args.train_files, tft_output, hp, shuffle=False, repeat=False)
 
 
+def fit(net, train, hp: dict, **fit_args) -> None:
+    """net.fit(train, **fit_args); while the SVM is to replace the margin head after
+    (solve_margin_head()), that head's wide parts stay idle (model.margin_wide_idle)."""
+    idle = model.margin_wide_idle(net) if hp["margin_svm_c"] else contextlib.nullcontext()
+    with idle:
+        net.fit(train, **fit_args)
+
+
 def solve_margin_head(net, rows, hp: dict) -> None:
     """After fit: the margin head becomes the linear SVM of cost hp["margin_svm_c"] on
     rows (training_rows()), mixed with the NB-SVM at hp["margin_nb_weight"], unless the
@@ -224,7 +233,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if warm:
         hp["epochs"], hp["patience"] = hp["warm_start_epochs"], hp["warm_start_patience"]
     train, evaluation, fit_args = training_data(fn_args, tft_output, hp)
-    net.fit(train, **fit_args, verbose=2)
+    fit(net, train, hp, **fit_args, verbose=2)
     solve_margin_head(net, training_rows(fn_args, tft_output, hp), hp)
 
     labels, scores = eval_arrays(net, evaluation)

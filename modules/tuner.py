@@ -29,20 +29,21 @@ class TfKerasRandomSearch(keras_tuner.RandomSearch):
 
     KerasTuner 1.4 finds Keras 3 installed and insists that a trial's model is a Keras 3
     Model (and wraps the fit in Keras 3 callbacks); the network is tf.keras (tf_keras,
-    TF_USE_LEGACY_KERAS=1), as TFX's Trainer needs. So each trial builds the model,
-    fits it with the Trainer's own arguments (early stopping restores its best epoch),
-    finishes it as the Trainer does (finish: trainer.solve_margin_head) and reports
-    OBJECTIVE on the validation data.
+    TF_USE_LEGACY_KERAS=1), as TFX's Trainer needs. So each trial builds the model, fits
+    it as the Trainer does (fit: trainer.fit, with the Trainer's arguments; early stopping
+    restores its best epoch), finishes it as the Trainer does (finish:
+    trainer.solve_margin_head) and reports OBJECTIVE on the validation data.
     """
 
-    def __init__(self, hypermodel, finish, **kwargs) -> None:
+    def __init__(self, hypermodel, fit, finish, **kwargs) -> None:
         super().__init__(hypermodel, **kwargs)
+        self.fit = fit  # (model, trial's HyperParameters, **fit arguments) -> None
         self.finish = finish  # (model, trial's HyperParameters) -> None
 
-    def run_trial(self, trial, *args, **kwargs) -> float:
+    def run_trial(self, trial, **kwargs) -> float:
         tf.keras.backend.clear_session()
         model = self.hypermodel.build(trial.hyperparameters)
-        model.fit(*args, **kwargs)
+        self.fit(model, trial.hyperparameters, **kwargs)
         self.finish(model, trial.hyperparameters)
         labels, scores = trainer.eval_arrays(model, kwargs["validation_data"])
         _, micro_f1 = threshold.choose(labels, scores)
@@ -76,11 +77,15 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     def build(values: keras_tuner.HyperParameters):
         return trainer.build_model({**hp, **values.values}, inputs)
 
+    def fit(model, values: keras_tuner.HyperParameters, x, **fit_args) -> None:
+        trainer.fit(model, x, {**hp, **values.values}, **fit_args)
+
     def finish(model, values: keras_tuner.HyperParameters) -> None:
         trainer.solve_margin_head(model, rows, {**hp, **values.values})
 
     tuner = TfKerasRandomSearch(
         build,
+        fit,
         finish,
         hyperparameters=search_space(),
         objective=OBJECTIVE,

@@ -30,6 +30,12 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-steps", type=int, default=configs.EVAL_STEPS)
     parser.add_argument("--epochs", type=int, default=None, help="at most this many epochs")
     parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the Trainer's random seed (default: modules/trainer.py's TRAINING)",
+    )
+    parser.add_argument(
         "--floors",
         type=parse_floors,
         default=None,
@@ -114,7 +120,11 @@ def pipeline_settings(args: argparse.Namespace) -> dict:
         blessing_tolerance=args.blessing_tolerance,
         train_spans=args.train_spans,
         warm_start=args.warm_start,
-        trainer_config={"epochs": args.epochs} if args.epochs else {},
+        trainer_config={
+            name: value
+            for name, value in (("epochs", args.epochs), ("seed", args.seed))
+            if value is not None
+        },
         enable_cache=not args.no_cache,
     )
 

@@ -38,8 +38,12 @@ def test_every_trial_trains_and_is_scored_by_its_eval_micro_f1(tmp_path):
         trainer.solve_margin_head(model, data, {**hp, **values.values})
         finished.append(float(np.abs(model.get_layer("margin_deep").kernel.numpy()).sum()))
 
+    def fit(model, values, x, **fit_args):  # as tuner_fn's: the Trainer's own fit
+        trainer.fit(model, x, {**hp, **values.values}, **fit_args)
+
     search = tuner.TfKerasRandomSearch(
         lambda values: trainer.build_model({**hp, **values.values, "hidden_units": 8}),
+        fit,
         finish,
         hyperparameters=tuner.search_space(),
         objective=tuner.OBJECTIVE,
