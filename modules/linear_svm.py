@@ -50,11 +50,19 @@ HYPERPARAMETERS = ("margin_nb_weight",)
 ABSENT_TAG_MARGIN = -1.0
 
 
-def design_matrix(batches, char_grams: bool) -> tuple[sp.csr_matrix, np.ndarray]:
+def design_matrix(
+    batches, char_grams: bool, most: int = 0, seed: int = 0
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """(x, labels): the SVM's rows from a dataset of (Transform outputs, labels) batches.
     x's columns: the word TF-IDF space, then the char space (when char_grams), then the
-    weighted embedding (when the inputs carry one)."""
-    blocks, labels = [], []
+    weighted embedding (when the inputs carry one).
+
+    most > 0: at most that many rows, a uniform sample of the stream (each row draws a
+    random key; the rows with the smallest keys are kept, in the stream's order), held
+    at most twice over while the batches stream by. A split no longer than `most` is
+    taken whole, in order, as if there were no bound."""
+    rng = np.random.default_rng(seed)
+    blocks, labels, keys, held = [], [], [], 0
     for inputs, y in batches:
         rows = [_sparse(inputs[features.TERM_IDS], inputs[features.TERM_WEIGHTS], TERM_SPACE)]
         if char_grams:
@@ -62,9 +70,24 @@ def design_matrix(batches, char_grams: bool) -> tuple[sp.csr_matrix, np.ndarray]
             rows.append(_sparse(ids, weights, CHAR_SPACE))
         if features.EMBEDDING in inputs:
             rows.append(sp.csr_matrix(EMBEDDING_WEIGHT * inputs[features.EMBEDDING].numpy()))
-        blocks.append(sp.hstack(rows, format="csr"))
+        blocks.append(sp.hstack(rows, format="csr", dtype=np.float64))
         labels.append(y.numpy())
+        keys.append(rng.random(blocks[-1].shape[0]))
+        held += blocks[-1].shape[0]
+        if most and held > 2 * most:
+            blocks, labels, keys = _smallest_keys(blocks, labels, keys, most)
+            held = most
+    if most and held > most:
+        blocks, labels, keys = _smallest_keys(blocks, labels, keys, most)
     return sp.vstack(blocks, format="csr"), np.concatenate(labels)
+
+
+def _smallest_keys(blocks, labels, keys, most: int) -> tuple[list, list, list]:
+    """The `most` rows with the smallest keys, in their order, as one block."""
+    every = np.concatenate(keys)
+    kept = np.sort(np.argpartition(every, most - 1)[:most])
+    x = sp.vstack(blocks, format="csr")[kept]
+    return [x], [np.concatenate(labels)[kept]], [every[kept]]
 
 
 def _sparse(ids: tf.SparseTensor, weights: tf.SparseTensor, space: int) -> sp.csr_matrix:
@@ -159,12 +182,19 @@ def set_margin_head(net: tf.keras.Model, coef: np.ndarray, intercept: np.ndarray
 
 
 def solve_margin_head(
-    net: tf.keras.Model, batches, c: float, char_grams: bool, nb_weight: float = 0.0
+    net: tf.keras.Model,
+    batches,
+    c: float,
+    char_grams: bool,
+    nb_weight: float = 0.0,
+    most: int = 0,
+    seed: int = 0,
 ) -> None:
     """Replace the trained net's margin head by the linear SVM of cost c on these
     (inputs, labels) batches (the training split, one pass), mixed with the NB-SVM at
-    nb_weight (the module's docstring)."""
-    x, labels = design_matrix(batches, char_grams)
+    nb_weight (the module's docstring). most > 0: solved on at most that many rows, a
+    uniform sample of the split (design_matrix), so its memory does not grow with it."""
+    x, labels = design_matrix(batches, char_grams, most, seed)
     coef, intercept = fit(x, labels, c)
     if nb_weight:
         counted = TERM_SPACE + (CHAR_SPACE if char_grams else 0)

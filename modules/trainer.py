@@ -36,6 +36,11 @@ TRAINING = {
     # 0 keeps the margin head the network trained. 0.1 is the best C of the TF-IDF linear
     # SVM baseline (bench/quality.py).
     "margin_svm_c": 0.1,
+    # The SVM is solved on at most this many training rows, a uniform sample of a larger
+    # split: liblinear holds its rows in memory, several copies over, so without a bound
+    # the Trainer's memory grows with the data (docs/scale.md measures what the bound
+    # costs); 0: no bound.
+    "margin_svm_rows": 100_000,
     "seed": 42,
     # With the pipeline's warm start on (create_pipeline(warm_start=True)), training
     # begins from the latest blessed model and needs only a few epochs.
@@ -206,7 +211,13 @@ def solve_margin_head(net, rows, hp: dict) -> None:
     cost is 0. The Trainer and each Tuner trial call it."""
     if hp["margin_svm_c"]:
         linear_svm.solve_margin_head(
-            net, rows, hp["margin_svm_c"], hp["char_grams"], hp["margin_nb_weight"]
+            net,
+            rows,
+            hp["margin_svm_c"],
+            hp["char_grams"],
+            hp["margin_nb_weight"],
+            most=hp["margin_svm_rows"],
+            seed=hp["seed"],
         )
 
 

@@ -148,3 +148,49 @@ def test_a_margin_head_of_another_shape_is_refused():
         linear_svm.set_margin_head(net, coef, np.zeros(features.NUM_TAGS))
     for kept, now in zip(before, net.get_weights(), strict=True):
         np.testing.assert_array_equal(kept, now)
+
+
+def test_a_bound_above_the_split_changes_nothing_and_one_below_keeps_a_uniform_sample():
+    x, labels = rows(embedding=False)
+    batches = tf.data.Dataset.from_tensor_slices((x, labels)).batch(7)
+    whole, whole_labels = linear_svm.design_matrix(batches, char_grams=True)
+    bounded, bounded_labels = linear_svm.design_matrix(batches, char_grams=True, most=ROWS)
+    assert (whole != bounded).nnz == 0 and (whole_labels == bounded_labels).all()
+    np.testing.assert_allclose(whole.toarray(), written_out(x))  # the exact solve's rows
+
+    # Below the bound: `most` of the split's rows, each with its own labels, in order.
+    dense = written_out(x)
+    for seed in range(3):
+        sample, sample_labels = linear_svm.design_matrix(
+            batches, char_grams=True, most=20, seed=seed
+        )
+        assert sample.shape[0] == 20
+        picked = [int(np.flatnonzero((dense == row).all(axis=1))[0]) for row in sample.toarray()]
+        assert picked == sorted(picked) and len(set(picked)) == 20
+        np.testing.assert_array_equal(sample_labels, labels[picked])
+    # Uniform: over many seeds each row is kept about most / ROWS of the time, the
+    # rows early in the stream as often as the late ones (the stream is held twice over
+    # at most, then cut to the smallest keys).
+    kept = np.zeros(ROWS)
+    for seed in range(300):
+        sample, _ = linear_svm.design_matrix(batches, char_grams=True, most=20, seed=seed)
+        for row in sample.toarray():
+            kept[np.flatnonzero((dense == row).all(axis=1))[0]] += 1
+    share = kept / 300
+    assert abs(share.mean() - 20 / ROWS) < 1e-9
+    assert abs(share[: ROWS // 2].mean() - share[ROWS // 2 :].mean()) < 0.05
+    assert share.min() > 0.2 and share.max() < 0.5
+
+
+def test_the_bounded_solve_is_the_exact_solve_on_the_rows_it_kept():
+    x, labels = rows(embedding=False)
+    batches = tf.data.Dataset.from_tensor_slices((x, labels)).batch(7)
+    net = untrained_net(embedding=False)
+    linear_svm.solve_margin_head(net, batches, c=0.5, char_grams=True, most=30, seed=4)
+    sample, sample_labels = linear_svm.design_matrix(batches, char_grams=True, most=30, seed=4)
+    dense, kept = written_out(x), sample.toarray()
+    for tag in range(4):
+        svm = LinearSVC(C=0.5, dual=True, random_state=0).fit(kept, sample_labels[:, tag])
+        np.testing.assert_allclose(
+            margins(net, x)[:, tag], svm.decision_function(dense), rtol=1e-4, atol=1e-4
+        )
