@@ -42,34 +42,37 @@ def main(argv: list[str] | None = None) -> int:
         span = int(args.span)
 
     report = seed_tsv.ParseReport()
+
+    def too_many_bad() -> None:
+        """Before the span is published: the import fails, and writes nothing, when too
+        many rows were bad or none was good."""
+        print(json.dumps({"source": str(source), **report.as_dict()}, indent=2))
+        if report.bad_fraction > args.max_bad_fraction:
+            raise spans.SpanRefusedError(
+                f"{report.bad_fraction:.2%} of rows are bad, more than the allowed "
+                f"{args.max_bad_fraction:.2%}; nothing written"
+            )
+        if not report.good:
+            raise spans.SpanRefusedError("no good rows; nothing written")
+
+    # The rows stream from the file into the span, one at a time: the import's memory
+    # does not grow with the file. The report's figures are known once all are read.
     with open(source, "rb") as f:
-        rows = list(seed_tsv.read_rows(f, report))
-    summary = report.as_dict()
-    print(json.dumps({"source": str(source), **summary}, indent=2))
-    if report.bad_fraction > args.max_bad_fraction:
-        print(
-            f"ingest: error: {report.bad_fraction:.2%} of rows are bad, more than the allowed "
-            f"{args.max_bad_fraction:.2%}; nothing written",
-            file=sys.stderr,
-        )
-        return 1
-    if not rows:
-        print("ingest: error: no good rows; nothing written", file=sys.stderr)
-        return 1
-    try:
-        manifest, status = spans.write_span(
-            args.spans_dir,
-            span,
-            map(spans.to_example_bytes, rows),
-            {
-                spans.SOURCE: source.name,
-                "source_sha256": file_sha256(source),
-                "report": summary,
-            },
-        )
-    except spans.SpanConflictError as err:
-        print(f"ingest: error: {err}", file=sys.stderr)
-        return 1
+        try:
+            manifest, status = spans.write_span(
+                args.spans_dir,
+                span,
+                map(spans.to_example_bytes, seed_tsv.read_rows(f, report)),
+                lambda: {
+                    spans.SOURCE: source.name,
+                    "source_sha256": file_sha256(source),
+                    "report": report.as_dict(),
+                },
+                check=too_many_bad,
+            )
+        except (spans.SpanConflictError, spans.SpanRefusedError) as err:
+            print(f"ingest: error: {err}", file=sys.stderr)
+            return 1
     print(
         f"ingest: span {span} {status}: {manifest['examples']} examples, "
         f"sha256 {manifest['sha256']} in {spans.span_dir(args.spans_dir, span)}"

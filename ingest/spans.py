@@ -17,7 +17,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from contract import features
@@ -42,6 +42,10 @@ WITHDRAW_HINT = "take a bad span out with `python -m ingest.withdraw --span N --
 
 class SpanConflictError(RuntimeError):
     """A span with this number exists and holds different data; spans are immutable."""
+
+
+class SpanRefusedError(RuntimeError):
+    """The records were read, and a check before publishing refused them."""
 
 
 def span_dir(spans_dir: Path, span: int) -> Path:
@@ -92,9 +96,16 @@ def to_example_bytes(row: Row) -> bytes:
 
 
 def write_span(
-    spans_dir: Path, span: int, records: Iterable[bytes], manifest_extra: dict
+    spans_dir: Path,
+    span: int,
+    records: Iterable[bytes],
+    manifest_extra: dict | Callable[[], dict],
+    check: Callable[[], None] | None = None,
 ) -> tuple[dict, str]:
-    """Write serialized tf.Examples as span `span`; (manifest, "written" or "unchanged")."""
+    """Write serialized tf.Examples as span `span`; (manifest, "written" or "unchanged").
+    The records stream to a staging file. manifest_extra: fields for the manifest, or a
+    function giving them once every record is written; check(), if given, runs then too
+    and may refuse the span (SpanRefusedError), leaving nothing behind."""
     tf = _tensorflow()
 
     spans_dir.mkdir(parents=True, exist_ok=True)
@@ -107,11 +118,14 @@ def write_span(
             for record in records:
                 writer.write(record)
                 count += 1
+        if check is not None:
+            check()
+        extra = manifest_extra() if callable(manifest_extra) else manifest_extra
         manifest = {
             "span": span,
             "examples": count,
             "sha256": file_sha256(staging / DATA_FILE),
-            **manifest_extra,
+            **extra,
         }
         final = span_dir(spans_dir, span)
         if span_dir(spans_dir / WITHDRAWN_DIR, span).exists():
